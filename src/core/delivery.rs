@@ -1,0 +1,201 @@
+//! What a delivery looks like and what its outcome means (SPEC §4.5).
+//!
+//! `envelope` builds the exact bytes sent and signed; `request_headers` lists the
+//! headers in order; `judge_attempt` turns one attempt's result into the next step.
+
+use std::collections::BTreeMap;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::core::catalog::EventType;
+use crate::core::retry::{retry_after_secs, RetrySchedule};
+use crate::core::time::{format_iso, UnixMillis};
+use crate::core::webhook::WebhookSecret;
+
+pub const USER_AGENT: &str = "PlaneConnection-Webhooks/1.0 (+https://planeconnection.com/docs/webhooks)";
+/// How much of a receiver's response body the log keeps.
+pub const RESPONSE_EXCERPT_BYTES: usize = 2048;
+
+/// The delivered body: `{"id","type","created_at","data"}`. `data_json` must be a JSON
+/// object's text; it is embedded byte for byte so the receiver sees what the publisher sent.
+pub fn envelope(event_id: &str, event_type: EventType, created_at: UnixMillis, data_json: &str) -> String {
+    // Ids, types and timestamps are ASCII without quotes or backslashes: no escaping needed,
+    // but serde_json keeps that true if that ever changes.
+    format!(
+        r#"{{"id":{},"type":{},"created_at":{},"data":{}}}"#,
+        serde_json::Value::from(event_id),
+        serde_json::Value::from(event_type.as_str()),
+        serde_json::Value::from(format_iso(created_at)),
+        data_json
+    )
+}
+
+/// `sha256=<hex HMAC-SHA256(secret as UTF-8, body)>`, as the seed's Node snippet computes.
+pub fn signature_header(secret: &WebhookSecret, body: &[u8]) -> String {
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes()) {
+        Ok(mac) => mac,
+        // HMAC takes keys of any length; this arm cannot run.
+        Err(_) => return String::new(),
+    };
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Everything needed to address one delivery attempt.
+pub struct DeliveryHeadersInput<'a> {
+    pub event_type: &'a str,
+    pub webhook_id: &'a str,
+    pub delivery_id: &'a str,
+    pub attempt_at: UnixMillis,
+    pub secret: Option<&'a WebhookSecret>,
+    pub custom: &'a BTreeMap<String, String>,
+}
+
+/// Platform headers first, then the webhook's custom headers (validated at write time
+/// never to collide with the platform's).
+pub fn request_headers(input: &DeliveryHeadersInput<'_>, body: &[u8]) -> Vec<(String, String)> {
+    let mut headers = vec![
+        ("Content-Type".to_string(), "application/json".to_string()),
+        ("User-Agent".to_string(), USER_AGENT.to_string()),
+        ("X-Webhook-Event".to_string(), input.event_type.to_string()),
+        ("X-Webhook-Timestamp".to_string(), format_iso(input.attempt_at)),
+        ("X-Webhook-ID".to_string(), input.webhook_id.to_string()),
+        ("X-Webhook-Delivery".to_string(), input.delivery_id.to_string()),
+    ];
+    if let Some(secret) = input.secret {
+        headers.push(("X-Webhook-Signature".to_string(), signature_header(secret, body)));
+    }
+    headers.extend(input.custom.iter().map(|(k, v)| (k.clone(), v.clone())));
+    headers
+}
+
+/// What one attempt produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptResult {
+    /// The receiver answered with this status (and maybe a `Retry-After`).
+    Response { status: u16, retry_after: Option<String> },
+    /// No answer within `timeout_ms`.
+    Timeout { timeout_ms: u32 },
+    /// Connection refused, reset, DNS failure…
+    NetworkError(String),
+    /// The target failed the SSRF rules at send time; never retried.
+    Blocked(String),
+}
+
+impl AttemptResult {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            AttemptResult::Response { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// Human-readable error for the log, `None` on success.
+    pub fn error(&self) -> Option<String> {
+        match self {
+            AttemptResult::Response { status, .. } if (200..300).contains(status) => None,
+            AttemptResult::Response { status, .. } if (300..400).contains(status) => {
+                Some(format!("receiver answered {status} (redirects are not followed)"))
+            }
+            AttemptResult::Response { status, .. } => Some(format!("receiver answered {status}")),
+            AttemptResult::Timeout { timeout_ms } => Some(format!("timed out after {timeout_ms} ms")),
+            AttemptResult::NetworkError(e) => Some(format!("network error: {e}")),
+            AttemptResult::Blocked(why) => Some(format!("target blocked: {why}")),
+        }
+    }
+}
+
+/// What to do after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextStep {
+    Succeeded,
+    RetryIn { secs: u32 },
+    GiveUp,
+    /// 410 Gone: the receiver asked us to stop; disable the webhook.
+    DisableWebhook,
+}
+
+/// Decides the next step; `attempts_made` includes this attempt, `unit` is a jitter sample.
+pub fn judge_attempt(
+    result: &AttemptResult,
+    attempts_made: u32,
+    max_attempts: u32,
+    schedule: &RetrySchedule,
+    now: UnixMillis,
+    unit: f64,
+) -> NextStep {
+    let retry_after = match result {
+        AttemptResult::Response { status, .. } if (200..300).contains(status) => return NextStep::Succeeded,
+        AttemptResult::Response { status: 410, .. } => return NextStep::DisableWebhook,
+        AttemptResult::Blocked(_) => return NextStep::GiveUp,
+        AttemptResult::Response { status: 429 | 503, retry_after: Some(value) } => retry_after_secs(value, now),
+        _ => None,
+    };
+    if attempts_made >= max_attempts {
+        return NextStep::GiveUp;
+    }
+    let secs = retry_after.unwrap_or_else(|| schedule.delay_with_jitter(attempts_made, unit));
+    NextStep::RetryIn { secs }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(s: &str) -> WebhookSecret {
+        WebhookSecret::from_stored(s.to_string())
+    }
+
+    #[test]
+    fn github_vector_signs_byte_exact() {
+        // ../shared/vectors/signatures.json, hmac_sha256_hex_body_only
+        let vectors: serde_json::Value =
+            serde_json::from_str(include_str!("../../../shared/vectors/signatures.json")).unwrap();
+        let v = &vectors["hmac_sha256_hex_body_only"][0];
+        let got = signature_header(&secret(v["secret"].as_str().unwrap()), v["payload"].as_str().unwrap().as_bytes());
+        assert_eq!(got, v["header"].as_str().unwrap());
+    }
+
+    #[test]
+    fn envelope_embeds_data_verbatim() {
+        let body = envelope("evt_1", EventType::INVOICE_PAID, 0, r#"{"b":1, "a":[2]}"#);
+        assert_eq!(body, r#"{"id":"evt_1","type":"invoice.paid","created_at":"1970-01-01T00:00:00.000Z","data":{"b":1, "a":[2]}}"#);
+        assert!(serde_json::from_str::<serde_json::Value>(&body).is_ok());
+    }
+
+    #[test]
+    fn headers_in_order_with_and_without_secret() {
+        let custom = BTreeMap::from([("X-Tenant".to_string(), "a".to_string())]);
+        let mut input = DeliveryHeadersInput {
+            event_type: "flight.departed", webhook_id: "wh_1", delivery_id: "dlv_1",
+            attempt_at: 0, secret: None, custom: &custom,
+        };
+        let names: Vec<String> = request_headers(&input, b"{}").into_iter().map(|h| h.0).collect();
+        assert_eq!(names, ["Content-Type", "User-Agent", "X-Webhook-Event", "X-Webhook-Timestamp", "X-Webhook-ID", "X-Webhook-Delivery", "X-Tenant"]);
+        let s = secret("0123456789abcdef");
+        input.secret = Some(&s);
+        let headers = request_headers(&input, b"{}");
+        assert!(headers.iter().any(|(k, v)| k == "X-Webhook-Signature" && v.starts_with("sha256=") && v.len() == 71));
+    }
+
+    #[test]
+    fn judging_outcomes() {
+        let s = RetrySchedule::parse("10,20").unwrap();
+        let ok = AttemptResult::Response { status: 204, retry_after: None };
+        assert_eq!(judge_attempt(&ok, 1, 4, &s, 0, 0.5), NextStep::Succeeded);
+        let err = AttemptResult::Response { status: 500, retry_after: None };
+        assert_eq!(judge_attempt(&err, 1, 4, &s, 0, 0.5), NextStep::RetryIn { secs: 10 });
+        assert_eq!(judge_attempt(&err, 2, 4, &s, 0, 0.5), NextStep::RetryIn { secs: 20 });
+        assert_eq!(judge_attempt(&err, 4, 4, &s, 0, 0.5), NextStep::GiveUp);
+        let limited = AttemptResult::Response { status: 429, retry_after: Some("7".into()) };
+        assert_eq!(judge_attempt(&limited, 1, 4, &s, 0, 0.5), NextStep::RetryIn { secs: 7 });
+        let gone = AttemptResult::Response { status: 410, retry_after: None };
+        assert_eq!(judge_attempt(&gone, 1, 4, &s, 0, 0.5), NextStep::DisableWebhook);
+        let redirect = AttemptResult::Response { status: 301, retry_after: None };
+        assert_eq!(judge_attempt(&redirect, 1, 1, &s, 0, 0.5), NextStep::GiveUp);
+        assert!(redirect.error().unwrap().contains("redirects are not followed"));
+        assert_eq!(judge_attempt(&AttemptResult::Blocked("x".into()), 1, 4, &s, 0, 0.5), NextStep::GiveUp);
+        assert_eq!(judge_attempt(&AttemptResult::Timeout { timeout_ms: 1000 }, 1, 2, &s, 0, 0.5), NextStep::RetryIn { secs: 10 });
+    }
+}

@@ -1,0 +1,156 @@
+//! The delivery-logs filter of `GET /api/v1/webhooks/logs` (SPEC §4.6), validated.
+
+use crate::core::catalog::EventType;
+use crate::core::error::{ApiError, FieldErrors};
+use crate::core::time::{parse_iso, DateBound, UnixMillis};
+
+pub const DEFAULT_LIMIT: u32 = 50;
+pub const MAX_LIMIT: u32 = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    Pending,
+    Success,
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(Self::Pending),
+            "success" => Some(Self::Success),
+            "failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Success => "success",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogFilter {
+    pub webhook_id: Option<String>,
+    pub event_type: Option<EventType>,
+    pub status: Option<DeliveryStatus>,
+    pub date_from: Option<UnixMillis>,
+    pub date_to: Option<UnixMillis>,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+const PARAMS: &[&str] = &["webhook_id", "event_type", "status", "date_from", "date_to", "limit", "offset"];
+
+/// Builds a filter from decoded query pairs; every problem is reported by name.
+pub fn parse_log_filter<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<LogFilter, ApiError> {
+    let mut filter = LogFilter { limit: DEFAULT_LIMIT, ..LogFilter::default() };
+    let mut errors = FieldErrors::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for (key, value) in pairs {
+        if !PARAMS.contains(&key) {
+            errors.insert(key.to_string(), "unknown query parameter".into());
+            continue;
+        }
+        if seen.contains(&key) {
+            errors.insert(key.to_string(), "given more than once".into());
+            continue;
+        }
+        seen.push(key);
+        let problem = match key {
+            "webhook_id" if value.is_empty() || value.len() > 64 => Some("must be a webhook id"),
+            "webhook_id" => { filter.webhook_id = Some(value.to_string()); None }
+            "event_type" => match EventType::parse(value) {
+                Some(t) => { filter.event_type = Some(t); None }
+                None => Some("must be an event type of the catalog"),
+            },
+            "status" => match DeliveryStatus::parse(value) {
+                Some(s) => { filter.status = Some(s); None }
+                None => Some("must be pending, success or failed"),
+            },
+            "date_from" => match parse_iso(value, DateBound::StartOfDay) {
+                Some(t) => { filter.date_from = Some(t); None }
+                None => Some("must be an ISO 8601 date or date-time"),
+            },
+            "date_to" => match parse_iso(value, DateBound::EndOfDay) {
+                Some(t) => { filter.date_to = Some(t); None }
+                None => Some("must be an ISO 8601 date or date-time"),
+            },
+            "limit" => match parse_uint(value) {
+                Some(n) if (1..=u64::from(MAX_LIMIT)).contains(&n) => { filter.limit = n as u32; None }
+                _ => Some("must be an integer from 1 to 100"),
+            },
+            _ => match parse_uint(value) {
+                Some(n) if n <= 1_000_000_000 => { filter.offset = n as u32; None }
+                _ => Some("must be a non-negative integer"),
+            },
+        };
+        if let Some(p) = problem {
+            errors.insert(key.to_string(), p.to_string());
+        }
+    }
+    if let (Some(from), Some(to)) = (filter.date_from, filter.date_to) {
+        if from > to {
+            errors.insert("date_from".into(), "must not be after date_to".into());
+        }
+    }
+    if errors.is_empty() { Ok(filter) } else { Err(ApiError::validation(errors)) }
+}
+
+fn parse_uint(s: &str) -> Option<u64> {
+    if s.is_empty() || s.len() > 12 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<LogFilter, ApiError> {
+        parse_log_filter(pairs.iter().copied())
+    }
+
+    fn bad_field(pairs: &[(&str, &str)]) -> String {
+        let e = parse(pairs).unwrap_err();
+        e.fields.unwrap().keys().next().unwrap().clone()
+    }
+
+    #[test]
+    fn defaults() {
+        let f = parse(&[]).unwrap();
+        assert_eq!((f.limit, f.offset), (50, 0));
+    }
+
+    #[test]
+    fn good_filters() {
+        let f = parse(&[("status", "failed"), ("limit", "100"), ("offset", "0"), ("date_from", "2026-01-01"),
+            ("date_to", "2026-01-01T10:00:00Z"), ("event_type", "invoice.paid"), ("webhook_id", "wh_1")]).unwrap();
+        assert_eq!(f.status, Some(DeliveryStatus::Failed));
+        assert_eq!(f.limit, 100);
+    }
+
+    #[test]
+    fn bad_filters_name_their_parameter() {
+        for (pairs, field) in [
+            (vec![("limit", "0")], "limit"),
+            (vec![("limit", "101")], "limit"),
+            (vec![("limit", "ten")], "limit"),
+            (vec![("offset", "-1")], "offset"),
+            (vec![("offset", "1.5")], "offset"),
+            (vec![("status", "done")], "status"),
+            (vec![("event_type", "flight.landed")], "event_type"),
+            (vec![("date_from", "yesterday")], "date_from"),
+            (vec![("date_to", "2026-02-30")], "date_to"),
+            (vec![("date_from", "2026-02-02"), ("date_to", "2026-02-01")], "date_from"),
+            (vec![("colour", "red")], "colour"),
+            (vec![("limit", "1"), ("limit", "2")], "limit"),
+        ] {
+            assert_eq!(bad_field(&pairs), field, "{pairs:?}");
+        }
+    }
+}

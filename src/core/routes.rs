@@ -1,0 +1,179 @@
+//! The route table: which (method, path) pairs exist and what they are called.
+//!
+//! Static segments win over `:id` (so `/webhooks/events` and `/webhooks/logs` are never
+//! taken for ids). A known path with the wrong method is a 405 with `Allow`.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Health,
+    OpenApi,
+    EventCatalog,
+    ListWebhooks,
+    CreateWebhook,
+    GetWebhook,
+    UpdateWebhook,
+    DeleteWebhook,
+    TestWebhook,
+    QueryLogs,
+    Redeliver,
+    PublishEvent,
+    InboundStripe,
+    InboundStripeConnect,
+    InboundResend,
+    GetInvoice,
+    GetBilling,
+    GetConnectAccount,
+    GetConnectSplits,
+    GetEmailAnalytics,
+    GetEmailSuppressions,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum RouteMiss {
+    NotFound,
+    MethodNotAllowed(&'static [&'static str]),
+}
+
+/// A matched route with its one path parameter, if any.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Matched<'a> {
+    pub route: Route,
+    pub id: Option<&'a str>,
+}
+
+/// Every route, as (method, path) — used to check the OpenAPI document covers them all.
+pub const ALL: &[(&str, &str, Route)] = &[
+    ("GET", "/api/v1/health", Route::Health),
+    ("GET", "/api/v1/openapi.json", Route::OpenApi),
+    ("GET", "/api/v1/webhooks/events", Route::EventCatalog),
+    ("GET", "/api/v1/webhooks", Route::ListWebhooks),
+    ("POST", "/api/v1/webhooks", Route::CreateWebhook),
+    ("GET", "/api/v1/webhooks/{id}", Route::GetWebhook),
+    ("PUT", "/api/v1/webhooks/{id}", Route::UpdateWebhook),
+    ("DELETE", "/api/v1/webhooks/{id}", Route::DeleteWebhook),
+    ("POST", "/api/v1/webhooks/{id}/test", Route::TestWebhook),
+    ("GET", "/api/v1/webhooks/logs", Route::QueryLogs),
+    ("POST", "/api/v1/webhooks/logs/{id}/redeliver", Route::Redeliver),
+    ("POST", "/api/v1/events", Route::PublishEvent),
+    ("POST", "/api/webhooks/stripe", Route::InboundStripe),
+    ("POST", "/api/webhooks/stripe-connect", Route::InboundStripeConnect),
+    ("POST", "/api/webhooks/resend", Route::InboundResend),
+    ("GET", "/api/v1/invoices/{id}", Route::GetInvoice),
+    ("GET", "/api/v1/billing", Route::GetBilling),
+    ("GET", "/api/v1/connect/account", Route::GetConnectAccount),
+    ("GET", "/api/v1/connect/splits", Route::GetConnectSplits),
+    ("GET", "/api/v1/email/analytics", Route::GetEmailAnalytics),
+    ("GET", "/api/v1/email/suppressions", Route::GetEmailSuppressions),
+];
+
+/// Matches a request line. `path` is the URL path without the query string.
+pub fn match_route<'a>(method: &str, path: &'a str) -> Result<Matched<'a>, RouteMiss> {
+    let trimmed = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
+    let segments: Vec<&str> = trimmed.split('/').skip(1).collect();
+    let candidates: &[(&'static str, Route)] = match segments.as_slice() {
+        ["api", "v1", "health"] => &[("GET", Route::Health)],
+        ["api", "v1", "openapi.json"] => &[("GET", Route::OpenApi)],
+        ["api", "v1", "webhooks"] => &[("GET", Route::ListWebhooks), ("POST", Route::CreateWebhook)],
+        ["api", "v1", "webhooks", "events"] => &[("GET", Route::EventCatalog)],
+        ["api", "v1", "webhooks", "logs"] => &[("GET", Route::QueryLogs)],
+        ["api", "v1", "webhooks", "logs", _, "redeliver"] => &[("POST", Route::Redeliver)],
+        ["api", "v1", "webhooks", _] => &[
+            ("GET", Route::GetWebhook),
+            ("PUT", Route::UpdateWebhook),
+            ("DELETE", Route::DeleteWebhook),
+        ],
+        ["api", "v1", "webhooks", _, "test"] => &[("POST", Route::TestWebhook)],
+        ["api", "v1", "events"] => &[("POST", Route::PublishEvent)],
+        ["api", "webhooks", "stripe"] => &[("POST", Route::InboundStripe)],
+        ["api", "webhooks", "stripe-connect"] => &[("POST", Route::InboundStripeConnect)],
+        ["api", "webhooks", "resend"] => &[("POST", Route::InboundResend)],
+        ["api", "v1", "invoices", _] => &[("GET", Route::GetInvoice)],
+        ["api", "v1", "billing"] => &[("GET", Route::GetBilling)],
+        ["api", "v1", "connect", "account"] => &[("GET", Route::GetConnectAccount)],
+        ["api", "v1", "connect", "splits"] => &[("GET", Route::GetConnectSplits)],
+        ["api", "v1", "email", "analytics"] => &[("GET", Route::GetEmailAnalytics)],
+        ["api", "v1", "email", "suppressions"] => &[("GET", Route::GetEmailSuppressions)],
+        _ => return Err(RouteMiss::NotFound),
+    };
+    let id = match segments.as_slice() {
+        ["api", "v1", "webhooks", "logs", id, "redeliver"] => Some(*id),
+        ["api", "v1", "webhooks", id] | ["api", "v1", "webhooks", id, "test"]
+            if *id != "events" && *id != "logs" =>
+        {
+            Some(*id)
+        }
+        ["api", "v1", "invoices", id] => Some(*id),
+        _ => None,
+    };
+    if id == Some("") {
+        return Err(RouteMiss::NotFound);
+    }
+    // HEAD is answered like GET by nobody here: a webhook API has no use for it.
+    match candidates.iter().find(|(m, _)| *m == method) {
+        Some((_, route)) => Ok(Matched { route: *route, id }),
+        None => Err(RouteMiss::MethodNotAllowed(allowed_methods(candidates))),
+    }
+}
+
+fn allowed_methods(candidates: &[(&'static str, Route)]) -> &'static [&'static str] {
+    match candidates.len() {
+        3 => &["GET", "PUT", "DELETE"],
+        2 => &["GET", "POST"],
+        _ if candidates.first().map(|c| c.0) == Some("POST") => &["POST"],
+        _ => &["GET"],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn static_segments_win_over_ids() {
+        assert_eq!(match_route("GET", "/api/v1/webhooks/events").unwrap().route, Route::EventCatalog);
+        assert_eq!(match_route("GET", "/api/v1/webhooks/logs").unwrap().route, Route::QueryLogs);
+        let m = match_route("GET", "/api/v1/webhooks/wh_1").unwrap();
+        assert_eq!((m.route, m.id), (Route::GetWebhook, Some("wh_1")));
+        assert_eq!(
+            match_route("DELETE", "/api/v1/webhooks/logs"),
+            Err(RouteMiss::MethodNotAllowed(&["GET"]))
+        );
+    }
+
+    #[test]
+    fn ids_in_nested_routes() {
+        let m = match_route("POST", "/api/v1/webhooks/logs/dlv_9/redeliver").unwrap();
+        assert_eq!((m.route, m.id), (Route::Redeliver, Some("dlv_9")));
+        let m = match_route("POST", "/api/v1/webhooks/wh_2/test").unwrap();
+        assert_eq!((m.route, m.id), (Route::TestWebhook, Some("wh_2")));
+    }
+
+    #[test]
+    fn unknown_paths_and_methods() {
+        assert_eq!(match_route("GET", "/nope"), Err(RouteMiss::NotFound));
+        assert_eq!(match_route("GET", "/api/v1/webhooks/a/b/c"), Err(RouteMiss::NotFound));
+        assert_eq!(match_route("GET", "/api/v1/webhooks//test"), Err(RouteMiss::NotFound));
+        assert_eq!(
+            match_route("PATCH", "/api/v1/webhooks/wh_1"),
+            Err(RouteMiss::MethodNotAllowed(&["GET", "PUT", "DELETE"]))
+        );
+        assert_eq!(
+            match_route("GET", "/api/webhooks/stripe"),
+            Err(RouteMiss::MethodNotAllowed(&["POST"]))
+        );
+        assert_eq!(match_route("DELETE", "/api/v1/webhooks"), Err(RouteMiss::MethodNotAllowed(&["GET", "POST"])));
+    }
+
+    #[test]
+    fn every_listed_route_matches_itself() {
+        for (method, path, route) in ALL {
+            let concrete = path.replace("{id}", "x_1");
+            assert_eq!(match_route(method, &concrete).map(|m| m.route), Ok(*route), "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn trailing_slash_is_tolerated() {
+        assert_eq!(match_route("GET", "/api/v1/webhooks/").unwrap().route, Route::ListWebhooks);
+    }
+}

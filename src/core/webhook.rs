@@ -1,0 +1,418 @@
+//! Webhook configuration (SPEC §4.2): validated once, into types that cannot be invalid.
+//!
+//! `parse_create` and `parse_patch` read a JSON object and report every violation at
+//! once, keyed by field name. The URL rule delegates to `ssrf::check_target_url`.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use crate::core::catalog::EventType;
+use crate::core::error::FieldErrors;
+use crate::core::json_body::{reject_unknown_fields, type_name};
+use crate::core::ssrf::check_target_url;
+
+pub const NAME_MAX_CHARS: usize = 100;
+pub const SECRET_MIN_CHARS: usize = 16;
+pub const SECRET_MAX_CHARS: usize = 256;
+pub const MAX_CUSTOM_HEADERS: usize = 20;
+pub const HEADER_NAME_MAX: usize = 256;
+pub const HEADER_VALUE_MAX: usize = 2048;
+pub const RETRY_COUNT_MAX: u32 = 10;
+pub const DEFAULT_RETRY_COUNT: u32 = 3;
+pub const TIMEOUT_MS_MIN: u32 = 1_000;
+pub const TIMEOUT_MS_MAX: u32 = 30_000;
+pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;
+
+const FIELDS: &[&str] =
+    &["name", "url", "secret", "events", "active", "headers", "retry_count", "timeout_ms"];
+const RESERVED_HEADERS: &[&str] =
+    &["content-type", "content-length", "host", "transfer-encoding", "connection", "user-agent"];
+
+/// A signing secret. `Debug` never shows it; only `expose` hands out the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebhookSecret(String);
+
+impl WebhookSecret {
+    pub fn from_stored(value: String) -> Self {
+        WebhookSecret(value)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    /// The last four characters, for users to recognise which secret is set.
+    pub fn hint(&self) -> String {
+        let chars: Vec<char> = self.0.chars().collect();
+        let tail: String = chars[chars.len().saturating_sub(4)..].iter().collect();
+        format!("…{tail}")
+    }
+}
+
+impl std::fmt::Debug for WebhookSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebhookSecret(<redacted>)")
+    }
+}
+
+/// A complete, valid webhook configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookConfig {
+    pub name: String,
+    pub url: String,
+    pub secret: Option<WebhookSecret>,
+    pub events: Vec<EventType>,
+    pub active: bool,
+    pub headers: BTreeMap<String, String>,
+    pub retry_count: u32,
+    pub timeout_ms: u32,
+}
+
+/// A valid partial update: `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WebhookPatch {
+    pub name: Option<String>,
+    pub url: Option<String>,
+    /// `Some(None)` removes the secret.
+    pub secret: Option<Option<WebhookSecret>>,
+    pub events: Option<Vec<EventType>>,
+    pub active: Option<bool>,
+    pub headers: Option<BTreeMap<String, String>>,
+    pub retry_count: Option<u32>,
+    pub timeout_ms: Option<u32>,
+}
+
+impl WebhookConfig {
+    pub fn apply(mut self, patch: WebhookPatch) -> WebhookConfig {
+        if let Some(v) = patch.name { self.name = v; }
+        if let Some(v) = patch.url { self.url = v; }
+        if let Some(v) = patch.secret { self.secret = v; }
+        if let Some(v) = patch.events { self.events = v; }
+        if let Some(v) = patch.active { self.active = v; }
+        if let Some(v) = patch.headers { self.headers = v; }
+        if let Some(v) = patch.retry_count { self.retry_count = v; }
+        if let Some(v) = patch.timeout_ms { self.timeout_ms = v; }
+        self
+    }
+}
+
+/// Validates a create body; required fields must be present.
+pub fn parse_create(obj: &Map<String, Value>, allow_private: bool) -> Result<WebhookConfig, FieldErrors> {
+    let mut errors = FieldErrors::new();
+    for required in ["name", "url", "events"] {
+        if !obj.contains_key(required) {
+            errors.insert(required.to_string(), "is required".to_string());
+        }
+    }
+    let patch = parse_fields(obj, allow_private, &mut errors);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    // Present because the required fields were checked above.
+    let (Some(name), Some(url), Some(events)) = (patch.name, patch.url, patch.events) else {
+        return Err(errors);
+    };
+    Ok(WebhookConfig {
+        name,
+        url,
+        secret: patch.secret.flatten(),
+        events,
+        active: patch.active.unwrap_or(true),
+        headers: patch.headers.unwrap_or_default(),
+        retry_count: patch.retry_count.unwrap_or(DEFAULT_RETRY_COUNT),
+        timeout_ms: patch.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
+    })
+}
+
+/// Validates an update body; every field is optional.
+pub fn parse_patch(obj: &Map<String, Value>, allow_private: bool) -> Result<WebhookPatch, FieldErrors> {
+    let mut errors = FieldErrors::new();
+    let patch = parse_fields(obj, allow_private, &mut errors);
+    if errors.is_empty() { Ok(patch) } else { Err(errors) }
+}
+
+fn parse_fields(obj: &Map<String, Value>, allow_private: bool, errors: &mut FieldErrors) -> WebhookPatch {
+    reject_unknown_fields(obj, FIELDS, errors);
+    let mut patch = WebhookPatch::default();
+    let mut check = |field: &str, result: Result<(), String>| {
+        if let Err(problem) = result {
+            errors.insert(field.to_string(), problem);
+        }
+    };
+    if let Some(v) = obj.get("name") {
+        check("name", parse_name(v).map(|n| patch.name = Some(n)));
+    }
+    if let Some(v) = obj.get("url") {
+        check("url", parse_url(v, allow_private).map(|u| patch.url = Some(u)));
+    }
+    if let Some(v) = obj.get("secret") {
+        check("secret", parse_secret(v).map(|s| patch.secret = Some(s)));
+    }
+    if let Some(v) = obj.get("events") {
+        check("events", parse_events(v).map(|e| patch.events = Some(e)));
+    }
+    if let Some(v) = obj.get("active") {
+        check("active", v.as_bool().map(|b| patch.active = Some(b)).ok_or_else(|| expected("a boolean", v)));
+    }
+    if let Some(v) = obj.get("headers") {
+        check("headers", parse_headers(v).map(|h| patch.headers = Some(h)));
+    }
+    if let Some(v) = obj.get("retry_count") {
+        check("retry_count", parse_integer(v, 0, RETRY_COUNT_MAX).map(|n| patch.retry_count = Some(n)));
+    }
+    if let Some(v) = obj.get("timeout_ms") {
+        check("timeout_ms", parse_integer(v, TIMEOUT_MS_MIN, TIMEOUT_MS_MAX).map(|n| patch.timeout_ms = Some(n)));
+    }
+    patch
+}
+
+fn expected(what: &str, got: &Value) -> String {
+    format!("must be {what}, not {}", type_name(got))
+}
+
+fn parse_name(v: &Value) -> Result<String, String> {
+    let s = v.as_str().ok_or_else(|| expected("a string", v))?.trim();
+    match s.chars().count() {
+        0 => Err("must not be empty".into()),
+        n if n > NAME_MAX_CHARS => Err(format!("must be at most {NAME_MAX_CHARS} characters")),
+        _ if s.chars().any(char::is_control) => Err("must not contain control characters".into()),
+        _ => Ok(s.to_string()),
+    }
+}
+
+fn parse_url(v: &Value, allow_private: bool) -> Result<String, String> {
+    let s = v.as_str().ok_or_else(|| expected("a string", v))?;
+    check_target_url(s, allow_private).map(|_| s.to_string()).map_err(|e| e.to_string())
+}
+
+fn parse_secret(v: &Value) -> Result<Option<WebhookSecret>, String> {
+    match v {
+        Value::Null => Ok(None),
+        Value::String(s) => {
+            let n = s.chars().count();
+            if !(SECRET_MIN_CHARS..=SECRET_MAX_CHARS).contains(&n) {
+                Err(format!("must be {SECRET_MIN_CHARS} to {SECRET_MAX_CHARS} characters"))
+            } else if s.chars().any(char::is_control) {
+                Err("must not contain control characters".into())
+            } else {
+                Ok(Some(WebhookSecret(s.clone())))
+            }
+        }
+        other => Err(expected("a string or null", other)),
+    }
+}
+
+fn parse_events(v: &Value) -> Result<Vec<EventType>, String> {
+    let items = v.as_array().ok_or_else(|| expected("an array of event types", v))?;
+    if items.is_empty() {
+        return Err("must list at least one event type".into());
+    }
+    let mut events = Vec::with_capacity(items.len());
+    for item in items {
+        let name = item.as_str().ok_or_else(|| format!("items {}", expected("strings", item)))?;
+        let event = EventType::parse(name).ok_or_else(|| {
+            format!("unknown event type {name:?}; see GET /api/v1/webhooks/events")
+        })?;
+        if !events.contains(&event) {
+            events.push(event);
+        }
+    }
+    Ok(events)
+}
+
+fn parse_integer(v: &Value, min: u32, max: u32) -> Result<u32, String> {
+    let out_of_range = || format!("must be an integer from {min} to {max}");
+    match v {
+        Value::Number(n) => match n.as_u64() {
+            Some(i) if (u64::from(min)..=u64::from(max)).contains(&i) => Ok(i as u32),
+            _ => Err(out_of_range()),
+        },
+        other => Err(expected("an integer", other)),
+    }
+}
+
+/// RFC 9110 token characters.
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= HEADER_NAME_MAX
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+fn parse_headers(v: &Value) -> Result<BTreeMap<String, String>, String> {
+    let obj = match v {
+        Value::Null => return Ok(BTreeMap::new()),
+        Value::Object(obj) => obj,
+        other => return Err(expected("an object of header names to string values", other)),
+    };
+    if obj.len() > MAX_CUSTOM_HEADERS {
+        return Err(format!("at most {MAX_CUSTOM_HEADERS} headers"));
+    }
+    let mut headers = BTreeMap::new();
+    let mut seen_lowercase = Vec::new();
+    for (name, value) in obj {
+        if !is_header_name(name) {
+            return Err(format!("{name:?} is not a valid header name"));
+        }
+        let lower = name.to_ascii_lowercase();
+        if RESERVED_HEADERS.contains(&lower.as_str()) || lower.starts_with("x-webhook-") {
+            return Err(format!("{name:?} is reserved and set by the platform"));
+        }
+        if seen_lowercase.contains(&lower) {
+            return Err(format!("{name:?} is given twice"));
+        }
+        let value = value.as_str().ok_or_else(|| format!("value of {name:?} {}", expected("a string", value)))?;
+        if value.contains(['\r', '\n', '\0']) {
+            return Err(format!("value of {name:?} must not contain CR, LF or NUL"));
+        }
+        if value.len() > HEADER_VALUE_MAX {
+            return Err(format!("value of {name:?} must be at most {HEADER_VALUE_MAX} bytes"));
+        }
+        if value.chars().any(|c| c.is_control() && c != '\t') {
+            return Err(format!("value of {name:?} must not contain control characters"));
+        }
+        seen_lowercase.push(lower);
+        headers.insert(name.clone(), value.to_string());
+    }
+    Ok(headers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    fn valid() -> Value {
+        json!({"name": "Flights", "url": "https://example.com/hook", "events": ["flight.departed"]})
+    }
+
+    fn create_err(v: Value) -> FieldErrors {
+        parse_create(&obj(v), false).unwrap_err()
+    }
+
+    fn with(field: &str, value: Value) -> Value {
+        let mut v = valid();
+        v[field] = value;
+        v
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let c = parse_create(&obj(valid()), false).unwrap();
+        assert!(c.active);
+        assert_eq!((c.retry_count, c.timeout_ms), (3, 10_000));
+        assert!(c.secret.is_none() && c.headers.is_empty());
+    }
+
+    #[test]
+    fn required_fields_are_all_reported() {
+        let e = create_err(json!({}));
+        assert_eq!(e.keys().collect::<Vec<_>>(), ["events", "name", "url"]);
+    }
+
+    #[test]
+    fn name_boundaries() {
+        assert!(parse_create(&obj(with("name", json!("a".repeat(100)))), false).is_ok());
+        assert!(create_err(with("name", json!("a".repeat(101)))).contains_key("name"));
+        assert!(create_err(with("name", json!("   "))).contains_key("name"));
+        assert!(create_err(with("name", json!(5))).contains_key("name"));
+        let c = parse_create(&obj(with("name", json!("  padded  "))), false).unwrap();
+        assert_eq!(c.name, "padded");
+        // 100 multi-byte characters are 100 characters, not 300 bytes.
+        assert!(parse_create(&obj(with("name", json!("✈".repeat(100)))), false).is_ok());
+    }
+
+    #[test]
+    fn retry_count_and_timeout_boundaries() {
+        for (field, ok, bad) in [
+            ("retry_count", vec![json!(0), json!(10)], vec![json!(-1), json!(11), json!(1.5), json!("3"), json!(null)]),
+            ("timeout_ms", vec![json!(1000), json!(30000)], vec![json!(999), json!(30001), json!(1e10), json!(true)]),
+        ] {
+            for v in ok {
+                assert!(parse_create(&obj(with(field, v.clone())), false).is_ok(), "{field}={v}");
+            }
+            for v in bad {
+                assert!(create_err(with(field, v.clone())).contains_key(field), "{field}={v}");
+            }
+        }
+    }
+
+    #[test]
+    fn events_rules() {
+        assert!(create_err(with("events", json!([]))).contains_key("events"));
+        assert!(create_err(with("events", json!(["flight.landed"]))).contains_key("events"));
+        assert!(create_err(with("events", json!("flight.departed"))).contains_key("events"));
+        assert!(create_err(with("events", json!([1]))).contains_key("events"));
+        let c = parse_create(&obj(with("events", json!(["flight.departed", "flight.departed", "invoice.paid"]))), false).unwrap();
+        assert_eq!(c.events.len(), 2, "duplicates collapse");
+    }
+
+    #[test]
+    fn secret_rules() {
+        assert!(parse_create(&obj(with("secret", json!("a".repeat(16)))), false).is_ok());
+        assert!(parse_create(&obj(with("secret", json!("a".repeat(256)))), false).is_ok());
+        assert!(create_err(with("secret", json!("a".repeat(15)))).contains_key("secret"));
+        assert!(create_err(with("secret", json!("a".repeat(257)))).contains_key("secret"));
+        assert!(create_err(with("secret", json!(12345678901234567u64))).contains_key("secret"));
+        let secret = WebhookSecret("whsec_abcdefghijklmnop".into());
+        assert_eq!(secret.hint(), "…mnop");
+        assert!(!format!("{secret:?}").contains("abcdef"));
+    }
+
+    #[test]
+    fn header_rules() {
+        let ok = parse_create(&obj(with("headers", json!({"X-Tenant": "fbo-1", "Authorization": "Bearer x"}))), false).unwrap();
+        assert_eq!(ok.headers.len(), 2);
+        for bad in [
+            json!({"Content-Type": "text/plain"}),
+            json!({"host": "evil"}),
+            json!({"User-Agent": "me"}),
+            json!({"X-Webhook-Signature": "forged"}),
+            json!({"x-webhook-anything": "x"}),
+            json!({"X-Ok": "a\r\nInjected: yes"}),
+            json!({"X-Ok": "a\nb"}),
+            json!({"Bad Name": "x"}),
+            json!({"": "x"}),
+            json!({"X-Num": 5}),
+            json!({"X-A": "1", "x-a": "2"}),
+            json!(["X-A"]),
+        ] {
+            assert!(create_err(with("headers", bad.clone())).contains_key("headers"), "{bad}");
+        }
+        let many: Map<String, Value> = (0..21).map(|i| (format!("X-H{i}"), json!("v"))).collect();
+        assert!(create_err(with("headers", Value::Object(many))).contains_key("headers"));
+        let twenty: Map<String, Value> = (0..20).map(|i| (format!("X-H{i}"), json!("v"))).collect();
+        assert!(parse_create(&obj(with("headers", Value::Object(twenty))), false).is_ok());
+    }
+
+    #[test]
+    fn url_rules() {
+        assert!(create_err(with("url", json!("http://example.com"))).contains_key("url"));
+        assert!(create_err(with("url", json!("https://10.0.0.1/x"))).contains_key("url"));
+        assert!(create_err(with("url", json!(format!("https://example.com/{}", "a".repeat(2048))))).contains_key("url"));
+        assert!(parse_create(&obj(with("url", json!("http://localhost:9000/hook"))), true).is_ok());
+    }
+
+    #[test]
+    fn unknown_fields_and_several_errors_together() {
+        let mut v = with("colour", json!("red"));
+        v["retry_count"] = json!(99);
+        let e = create_err(v);
+        assert_eq!(e.get("colour").map(String::as_str), Some("unknown field"));
+        assert!(e.contains_key("retry_count"));
+    }
+
+    #[test]
+    fn patch_is_partial_and_null_secret_removes() {
+        let p = parse_patch(&obj(json!({"secret": null, "active": false})), false).unwrap();
+        assert_eq!(p.secret, Some(None));
+        let base = parse_create(&obj(with("secret", json!("s".repeat(20)))), false).unwrap();
+        let updated = base.clone().apply(p);
+        assert!(updated.secret.is_none() && !updated.active);
+        assert_eq!(updated.name, base.name);
+        assert!(parse_patch(&obj(json!({"name": null})), false).is_err());
+        assert!(parse_patch(&obj(json!({})), false).unwrap() == WebhookPatch::default());
+    }
+}
