@@ -6,14 +6,15 @@
 pub mod auth;
 pub mod catalog;
 pub mod delivery;
+pub mod delivery_log;
 pub mod error;
 pub mod ids;
 pub mod inbound_signature;
 pub mod json_body;
 pub mod jwt;
-pub mod logs_query;
 pub mod retry;
 pub mod routes;
 pub mod ssrf;
 pub mod time;
+pub mod views;
 pub mod webhook;

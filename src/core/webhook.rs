@@ -67,6 +67,16 @@ pub struct WebhookConfig {
     pub timeout_ms: u32,
 }
 
+/// A webhook as stored: its configuration plus what the platform keeps about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredWebhook {
+    pub id: String,
+    pub config: WebhookConfig,
+    pub disabled_reason: Option<String>,
+    pub created_at: crate::core::time::UnixMillis,
+    pub updated_at: crate::core::time::UnixMillis,
+}
+
 /// A valid partial update: `None` leaves a field as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WebhookPatch {

@@ -1,4 +1,5 @@
-//! The delivery-logs filter of `GET /api/v1/webhooks/logs` (SPEC §4.6), validated.
+//! Delivery logs (SPEC §4.6): the record of one (event, webhook) delivery, its attempts,
+//! and the validated filter of `GET /api/v1/webhooks/logs`.
 
 use crate::core::catalog::EventType;
 use crate::core::error::{ApiError, FieldErrors};
@@ -30,6 +31,39 @@ impl DeliveryStatus {
             Self::Failed => "failed",
         }
     }
+}
+
+/// One delivery as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryLog {
+    pub id: String,
+    pub webhook_id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub status: DeliveryStatus,
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub response_status: Option<u16>,
+    pub response_body: Option<String>,
+    pub error: Option<String>,
+    pub duration_ms: Option<u32>,
+    pub next_attempt_at: Option<UnixMillis>,
+    pub redelivery_of: Option<String>,
+    pub created_at: UnixMillis,
+    pub updated_at: UnixMillis,
+    /// The exact body that was (or will be) sent.
+    pub payload: Option<String>,
+    pub history: Vec<AttemptRecord>,
+}
+
+/// The outcome of one attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRecord {
+    pub attempt: u32,
+    pub attempted_at: UnixMillis,
+    pub response_status: Option<u16>,
+    pub error: Option<String>,
+    pub duration_ms: u32,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

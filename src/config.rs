@@ -1,0 +1,52 @@
+//! Typed configuration, read from the Worker's environment once per invocation.
+//!
+//! Binding names are fixed by SPEC §1; defaults are the spec's. Secrets are held as
+//! `Option<String>` and never printed (no `Debug` on purpose).
+
+use worker::Env;
+
+use crate::core::retry::RetrySchedule;
+
+pub const DB_BINDING: &str = "DB";
+pub const QUEUE_BINDING: &str = "DELIVERY_QUEUE";
+pub const DEAD_LETTER_QUEUE: &str = "webhook-deliveries-dlq";
+
+pub struct Config {
+    pub retry_schedule: RetrySchedule,
+    pub log_retention_days: u32,
+    pub allow_private_targets: bool,
+    /// Deliveries of one queue batch in flight at once (Workers allow 6 open connections).
+    pub delivery_concurrency: usize,
+    /// How late a pending delivery must be before the cron re-enqueues it.
+    pub sweep_grace_secs: u32,
+    pub jwt_secret: Option<String>,
+    pub stripe_secret: Option<String>,
+    pub stripe_connect_secret: Option<String>,
+    pub resend_secret: Option<String>,
+}
+
+fn text(env: &Env, name: &str) -> Option<String> {
+    env.var(name).ok().map(|v| v.to_string()).filter(|v| !v.trim().is_empty())
+}
+
+fn number<T: std::str::FromStr>(env: &Env, name: &str) -> Option<T> {
+    text(env, name).and_then(|v| v.trim().parse().ok())
+}
+
+impl Config {
+    pub fn from_env(env: &Env) -> Config {
+        Config {
+            retry_schedule: text(env, "RETRY_SCHEDULE")
+                .and_then(|s| RetrySchedule::parse(&s))
+                .unwrap_or_default(),
+            log_retention_days: number(env, "LOG_RETENTION_DAYS").filter(|d| *d > 0).unwrap_or(30),
+            allow_private_targets: text(env, "DEV_ALLOW_PRIVATE_TARGETS").as_deref() == Some("true"),
+            delivery_concurrency: number(env, "DELIVERY_CONCURRENCY").filter(|n| (1..=100).contains(n)).unwrap_or(6),
+            sweep_grace_secs: number(env, "SWEEP_GRACE_SECONDS").unwrap_or(60),
+            jwt_secret: text(env, "AUTH_JWT_SECRET"),
+            stripe_secret: text(env, "STRIPE_WEBHOOK_SECRET"),
+            stripe_connect_secret: text(env, "STRIPE_CONNECT_WEBHOOK_SECRET"),
+            resend_secret: text(env, "RESEND_WEBHOOK_SECRET"),
+        }
+    }
+}

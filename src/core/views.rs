@@ -1,0 +1,149 @@
+//! Response shapes of the management API, separate from stored rows.
+//!
+//! Secrets never appear here: a webhook renders `has_secret` and `secret_hint` only.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use crate::core::catalog::EventType;
+use crate::core::delivery_log::{AttemptRecord, DeliveryLog};
+use crate::core::time::format_iso;
+use crate::core::webhook::StoredWebhook;
+
+#[derive(Serialize)]
+pub struct WebhookView<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub url: &'a str,
+    pub events: &'a [EventType],
+    pub active: bool,
+    pub headers: &'a BTreeMap<String, String>,
+    pub retry_count: u32,
+    pub timeout_ms: u32,
+    pub has_secret: bool,
+    pub secret_hint: Option<String>,
+    pub disabled_reason: Option<&'a str>,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recent_logs: Option<Vec<LogView<'a>>>,
+}
+
+impl<'a> WebhookView<'a> {
+    pub fn new(w: &'a StoredWebhook) -> Self {
+        WebhookView {
+            id: &w.id,
+            name: &w.config.name,
+            url: &w.config.url,
+            events: &w.config.events,
+            active: w.config.active,
+            headers: &w.config.headers,
+            retry_count: w.config.retry_count,
+            timeout_ms: w.config.timeout_ms,
+            has_secret: w.config.secret.is_some(),
+            secret_hint: w.config.secret.as_ref().map(|s| s.hint()),
+            disabled_reason: w.disabled_reason.as_deref(),
+            created_at: format_iso(w.created_at),
+            updated_at: format_iso(w.updated_at),
+            recent_logs: None,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct AttemptView<'a> {
+    pub attempt: u32,
+    pub attempted_at: String,
+    pub response_status: Option<u16>,
+    pub error: Option<&'a str>,
+    pub duration_ms: u32,
+}
+
+impl<'a> AttemptView<'a> {
+    fn new(a: &'a AttemptRecord) -> Self {
+        AttemptView {
+            attempt: a.attempt,
+            attempted_at: format_iso(a.attempted_at),
+            response_status: a.response_status,
+            error: a.error.as_deref(),
+            duration_ms: a.duration_ms,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct LogView<'a> {
+    pub id: &'a str,
+    pub webhook_id: &'a str,
+    pub event_id: &'a str,
+    pub event_type: &'a str,
+    pub status: &'static str,
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub response_status: Option<u16>,
+    pub response_body: Option<&'a str>,
+    pub error: Option<&'a str>,
+    pub duration_ms: Option<u32>,
+    pub next_attempt_at: Option<String>,
+    pub redelivery_of: Option<&'a str>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// The body that was sent, as JSON (not a string holding JSON).
+    pub payload: Option<&'a RawValue>,
+    pub attempt_history: Vec<AttemptView<'a>>,
+}
+
+impl<'a> LogView<'a> {
+    /// `payload` is the log's stored body parsed once by the caller (it may be absent).
+    pub fn new(log: &'a DeliveryLog, payload: Option<&'a RawValue>) -> Self {
+        LogView {
+            id: &log.id,
+            webhook_id: &log.webhook_id,
+            event_id: &log.event_id,
+            event_type: &log.event_type,
+            status: log.status.as_str(),
+            attempts: log.attempts,
+            max_attempts: log.max_attempts,
+            response_status: log.response_status,
+            response_body: log.response_body.as_deref(),
+            error: log.error.as_deref(),
+            duration_ms: log.duration_ms,
+            next_attempt_at: log.next_attempt_at.map(format_iso),
+            redelivery_of: log.redelivery_of.as_deref(),
+            created_at: format_iso(log.created_at),
+            updated_at: format_iso(log.updated_at),
+            payload,
+            attempt_history: log.history.iter().map(AttemptView::new).collect(),
+        }
+    }
+}
+
+/// Parses each log's stored payload into a `RawValue` (kept verbatim in the response).
+pub fn parse_payloads(logs: &[DeliveryLog]) -> Vec<Option<Box<RawValue>>> {
+    logs.iter()
+        .map(|l| l.payload.as_deref().and_then(|p| RawValue::from_string(p.to_string()).ok()))
+        .collect()
+}
+
+/// Renders logs with their payloads.
+pub fn log_views<'a>(logs: &'a [DeliveryLog], payloads: &'a [Option<Box<RawValue>>]) -> Vec<LogView<'a>> {
+    logs.iter()
+        .zip(payloads.iter())
+        .map(|(log, payload)| LogView::new(log, payload.as_deref()))
+        .collect()
+}
+
+#[derive(Serialize)]
+pub struct DataList<T: Serialize> {
+    pub data: T,
+}
+
+#[derive(Serialize)]
+pub struct LogPage<'a> {
+    pub data: Vec<LogView<'a>>,
+    pub total: u64,
+    pub limit: u32,
+    pub offset: u32,
+}

@@ -1,0 +1,129 @@
+//! The queue consumer: claim the batch's due deliveries in one D1 round trip, send them
+//! all concurrently (up to the in-flight cap), record every outcome in one D1 batch,
+//! then ack each message or retry it with the policy's delay.
+
+use std::collections::HashMap;
+
+use futures_util::StreamExt;
+use serde_json::json;
+use worker::{D1Database, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage};
+
+use super::sender::{send, SendReport};
+use super::{log_event, now_ms, DeliveryJob};
+use crate::config::{Config, DEAD_LETTER_QUEUE};
+use crate::core::delivery::{judge_attempt, NextStep};
+use crate::core::delivery_log::DeliveryStatus;
+use crate::core::ids::{new_id, random_unit};
+use crate::store::deliveries::{self, AttemptOutcome, ClaimedDelivery};
+
+/// Retry delay when D1 itself failed; the leases make the retry safe.
+const STORE_FAILURE_RETRY_SECS: u32 = 10;
+
+pub async fn handle_batch(batch: MessageBatch<serde_json::Value>, db: &D1Database, config: &Config) {
+    let messages: Vec<(RawMessage, Option<String>)> = batch
+        .raw_iter()
+        .map(|m| {
+            let job = serde_wasm_bindgen::from_value::<DeliveryJob>(m.body()).ok().map(|j| j.log_id);
+            (m, job)
+        })
+        .collect();
+    let ids: Vec<String> = messages.iter().filter_map(|(_, id)| id.clone()).collect();
+    if batch.queue() == DEAD_LETTER_QUEUE {
+        match deliveries::fail_dead_lettered(db, &ids, now_ms()).await {
+            Ok(n) => {
+                log_event(json!({"msg": "dead-lettered deliveries failed", "count": n}));
+                batch.ack_all();
+            }
+            Err(e) => {
+                log_event(json!({"msg": "dead-letter handling failed", "error": e.to_string()}));
+                batch.retry_all();
+            }
+        }
+        return;
+    }
+    let next_steps = match deliver(db, config, &ids).await {
+        Ok(steps) => steps,
+        Err(e) => {
+            log_event(json!({"msg": "delivery batch failed in storage", "error": e.to_string()}));
+            let retry = QueueRetryOptionsBuilder::new().with_delay_seconds(STORE_FAILURE_RETRY_SECS).build();
+            batch.retry_all_with_options(&retry);
+            return;
+        }
+    };
+    // Each claimed log gets its step once; duplicates and unclaimed messages are acked.
+    let mut next_steps = next_steps;
+    for (message, id) in &messages {
+        match id.as_ref().and_then(|id| next_steps.remove(id)) {
+            Some(NextStep::RetryIn { secs }) => {
+                message.retry_with_options(&QueueRetryOptionsBuilder::new().with_delay_seconds(secs).build())
+            }
+            _ => message.ack(),
+        }
+    }
+}
+
+/// Claims, sends and records; returns the next step of every claimed delivery.
+async fn deliver(db: &D1Database, config: &Config, ids: &[String]) -> worker::Result<HashMap<String, NextStep>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let token = new_id("clm_");
+    let claimed = deliveries::claim(db, ids, &token, now_ms()).await?;
+    let reports = send_all(&claimed, config).await;
+    let finished_at = now_ms();
+    let mut steps = HashMap::new();
+    let mut outcomes = Vec::with_capacity(claimed.len());
+    for (d, report) in claimed.iter().zip(reports.iter()) {
+        let step = judge_attempt(&report.result, d.attempt, d.max_attempts, &config.retry_schedule, finished_at, random_unit());
+        outcomes.push(outcome(d, report, &token, step, finished_at));
+        steps.insert(d.log_id.clone(), step);
+    }
+    deliveries::record(db, &outcomes, finished_at).await?;
+    for (d, report) in claimed.iter().zip(reports.iter()) {
+        log_event(json!({
+            "msg": "delivery attempt", "delivery": d.log_id, "webhook": d.webhook_id,
+            "attempt": d.attempt, "status": report.result.status(), "error": report.result.error(),
+            "duration_ms": report.duration_ms,
+        }));
+    }
+    Ok(steps)
+}
+
+/// Sends every claimed delivery, at most `delivery_concurrency` at a time; order kept.
+pub async fn send_all(claimed: &[ClaimedDelivery], config: &Config) -> Vec<SendReport> {
+    let allow_private = config.allow_private_targets;
+    futures_util::stream::iter(claimed.iter().map(|d| send(d, allow_private)))
+        .buffered(config.delivery_concurrency)
+        .collect()
+        .await
+}
+
+/// Turns one report and its judged next step into the row update.
+pub fn outcome<'a>(
+    d: &'a ClaimedDelivery,
+    report: &'a SendReport,
+    token: &'a str,
+    step: NextStep,
+    now: i64,
+) -> AttemptOutcome<'a> {
+    let (status, next_attempt_at) = match step {
+        NextStep::Succeeded => (DeliveryStatus::Success, None),
+        NextStep::RetryIn { secs } => (DeliveryStatus::Pending, Some(now + i64::from(secs) * 1000)),
+        NextStep::GiveUp | NextStep::DisableWebhook => (DeliveryStatus::Failed, None),
+    };
+    AttemptOutcome {
+        log_id: &d.log_id,
+        webhook_id: &d.webhook_id,
+        token,
+        attempt: d.attempt,
+        attempted_at: report.attempted_at,
+        status,
+        response_status: report.result.status(),
+        response_body: report.response_excerpt.as_deref(),
+        error: report.result.error(),
+        duration_ms: report.duration_ms,
+        next_attempt_at,
+        disable_reason: (step == NextStep::DisableWebhook)
+            .then_some("receiver answered 410 Gone; webhook disabled"),
+    }
+}

@@ -1,0 +1,64 @@
+//! Publishing an event: the outbox write (one D1 batch) then queue messages in chunks
+//! of at most 100 (`send_batch`). A failed queue send leaves the logs `pending`; the cron
+//! re-enqueues them, so nothing is lost.
+
+use serde_json::json;
+use worker::{D1Database, Env};
+
+use super::{log_event, DeliveryJob};
+use crate::config::QUEUE_BINDING;
+use crate::core::catalog::EventType;
+use crate::core::delivery::envelope;
+use crate::core::ids::{new_id, EVENT_PREFIX};
+use crate::store::events::{self, EventSource, NewEvent, Published};
+
+/// Cloudflare Queues accepts at most 100 messages per `sendBatch`.
+pub const MAX_MESSAGES_PER_SEND: usize = 100;
+
+pub struct PublishRequest<'a> {
+    pub workspace: &'a str,
+    pub event_type: EventType,
+    /// The `data` object's JSON text, embedded verbatim in the delivered body.
+    pub data_json: &'a str,
+    pub idempotency_key: Option<&'a str>,
+    pub source: EventSource,
+    pub now: i64,
+}
+
+/// Stores and fans out an event; used by `POST /api/v1/events` and by inbound handlers.
+pub async fn publish(env: &Env, db: &D1Database, r: &PublishRequest<'_>) -> worker::Result<Published> {
+    let event_id = new_id(EVENT_PREFIX);
+    let body = envelope(&event_id, r.event_type, r.now, r.data_json);
+    let published = events::publish(
+        db,
+        &NewEvent {
+            id: &event_id,
+            workspace: r.workspace,
+            event_type: r.event_type.as_str(),
+            body: &body,
+            idempotency_key: r.idempotency_key,
+            source: r.source,
+            now: r.now,
+        },
+    )
+    .await?;
+    if let Err(e) = enqueue(env, &published.new_delivery_ids).await {
+        // The logs are pending in D1; the cron will enqueue them.
+        log_event(json!({"msg": "queue send failed; cron will re-enqueue", "event": published.event_id,
+                         "deliveries": published.new_delivery_ids.len(), "error": e.to_string()}));
+    }
+    Ok(published)
+}
+
+/// Sends one message per delivery id, 100 per call.
+pub async fn enqueue(env: &Env, ids: &[String]) -> worker::Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let queue = env.queue(QUEUE_BINDING)?;
+    for chunk in ids.chunks(MAX_MESSAGES_PER_SEND) {
+        let jobs: Vec<DeliveryJob> = chunk.iter().map(|id| DeliveryJob { log_id: id.clone() }).collect();
+        queue.send_batch(jobs).await?;
+    }
+    Ok(())
+}

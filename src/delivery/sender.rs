@@ -1,0 +1,104 @@
+//! One HTTP attempt: sign, POST with `redirect: manual`, enforce `timeout_ms` with an
+//! abort signal, keep the first 2 KiB of the answer. Used by queued deliveries, test
+//! events and redeliveries alike.
+
+use std::time::Duration;
+
+use futures_util::future::{select, Either};
+use futures_util::StreamExt;
+use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect};
+
+use super::now_ms;
+use crate::core::delivery::{request_headers, AttemptResult, DeliveryHeadersInput, RESPONSE_EXCERPT_BYTES};
+use crate::core::ssrf::check_target_url;
+use crate::core::time::UnixMillis;
+use crate::store::deliveries::ClaimedDelivery;
+
+pub struct SendReport {
+    pub result: AttemptResult,
+    pub response_excerpt: Option<String>,
+    pub attempted_at: UnixMillis,
+    pub duration_ms: u32,
+}
+
+/// Sends one delivery; never fails: every failure is an `AttemptResult`.
+pub async fn send(d: &ClaimedDelivery, allow_private: bool) -> SendReport {
+    let attempted_at = now_ms();
+    let (result, response_excerpt) = attempt(d, allow_private, attempted_at).await;
+    let duration_ms = (now_ms() - attempted_at).clamp(0, i64::from(u32::MAX)) as u32;
+    SendReport { result, response_excerpt, attempted_at, duration_ms }
+}
+
+async fn attempt(d: &ClaimedDelivery, allow_private: bool, attempted_at: UnixMillis) -> (AttemptResult, Option<String>) {
+    // The URL passed the SSRF rules when saved; rules or the flag may have changed since.
+    if let Err(why) = check_target_url(&d.url, allow_private) {
+        return (AttemptResult::Blocked(why.to_string()), None);
+    }
+    let headers_input = DeliveryHeadersInput {
+        event_type: &d.event_type,
+        webhook_id: &d.webhook_id,
+        delivery_id: &d.log_id,
+        attempt_at: attempted_at,
+        secret: d.secret.as_ref(),
+        custom: &d.headers,
+    };
+    let request = match build_request(d, &request_headers(&headers_input, d.body.as_bytes())) {
+        Ok(r) => r,
+        Err(e) => return (AttemptResult::NetworkError(format!("could not build the request: {e}")), None),
+    };
+    let controller = AbortController::default();
+    let signal = controller.signal();
+    let timeout = Duration::from_millis(u64::from(d.timeout_ms));
+    let fetch = Fetch::Request(request);
+    let response = {
+        let sending = std::pin::pin!(fetch.send_with_signal(&signal));
+        match select(sending, Delay::from(timeout)).await {
+            Either::Left((Ok(response), _)) => response,
+            Either::Left((Err(e), _)) => return (AttemptResult::NetworkError(e.to_string()), None),
+            Either::Right(_) => {
+                controller.abort();
+                return (AttemptResult::Timeout { timeout_ms: d.timeout_ms }, None);
+            }
+        }
+    };
+    let status = response.status_code();
+    let retry_after = response.headers().get("Retry-After").ok().flatten();
+    let elapsed = (now_ms() - attempted_at).max(0) as u64;
+    let remaining = u64::from(d.timeout_ms).saturating_sub(elapsed).max(250);
+    let excerpt = read_excerpt(response, Duration::from_millis(remaining)).await;
+    controller.abort();
+    (AttemptResult::Response { status, retry_after }, excerpt)
+}
+
+fn build_request(d: &ClaimedDelivery, headers: &[(String, String)]) -> worker::Result<Request> {
+    let h = Headers::new();
+    for (name, value) in headers {
+        h.set(name, value)?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(h)
+        .with_redirect(RequestRedirect::Manual)
+        .with_body(Some(wasm_bindgen::JsValue::from_str(&d.body)));
+    Request::new_with_init(&d.url, &init)
+}
+
+/// The first 2 KiB of the body, read within `budget`; the rest is never downloaded.
+async fn read_excerpt(mut response: worker::Response, budget: Duration) -> Option<String> {
+    let mut stream = response.stream().ok()?;
+    let mut bytes: Vec<u8> = Vec::new();
+    {
+        let reading = std::pin::pin!(async {
+            while bytes.len() < RESPONSE_EXCERPT_BYTES {
+                match stream.next().await {
+                    Some(Ok(chunk)) => bytes.extend_from_slice(&chunk),
+                    _ => break,
+                }
+            }
+        });
+        let _ = select(reading, Delay::from(budget)).await;
+    }
+    bytes.truncate(RESPONSE_EXCERPT_BYTES);
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    Some(text)
+}

@@ -1,0 +1,89 @@
+//! HTTP plumbing shared by the routes: bodies, bearer auth, JSON responses, and the one
+//! place where an `ApiError` becomes a response.
+
+use serde::Serialize;
+use serde_json::json;
+use worker::{Headers, Request, ResponseBuilder};
+
+use crate::config::Config;
+use crate::core::auth::Principal;
+use crate::core::error::ApiError;
+use crate::core::json_body::check_declared_length;
+use crate::core::jwt;
+use crate::delivery::log_event;
+
+pub type ApiResult = Result<worker::Response, ApiError>;
+
+/// Logs a storage or runtime failure (without request data) and answers 500.
+pub trait OrInternal<T> {
+    fn or_internal(self, during: &str) -> Result<T, ApiError>;
+}
+
+impl<T> OrInternal<T> for worker::Result<T> {
+    fn or_internal(self, during: &str) -> Result<T, ApiError> {
+        self.map_err(|e| {
+            log_event(json!({"level": "error", "msg": "internal error", "during": during, "error": e.to_string()}));
+            ApiError::internal()
+        })
+    }
+}
+
+pub fn json_response<T: Serialize>(status: u16, body: &T) -> ApiResult {
+    let text = serde_json::to_string(body).map_err(|_| ApiError::internal())?;
+    let headers = Headers::new();
+    headers.set("Content-Type", "application/json; charset=utf-8").map_err(|_| ApiError::internal())?;
+    Ok(ResponseBuilder::new().with_status(status).with_headers(headers).fixed(text.into_bytes()))
+}
+
+pub fn no_content() -> ApiResult {
+    Ok(ResponseBuilder::new().with_status(204).empty())
+}
+
+/// The JSON error shape of SPEC §3, with `WWW-Authenticate` on 401 and `Allow` on 405.
+pub fn error_response(e: &ApiError) -> worker::Response {
+    let headers = Headers::new();
+    let _ = headers.set("Content-Type", "application/json; charset=utf-8");
+    if e.status == 401 {
+        let _ = headers.set("WWW-Authenticate", r#"Bearer realm="planeconnection", error="invalid_token""#);
+    }
+    if let Some(allow) = &e.allow {
+        let _ = headers.set("Allow", allow);
+    }
+    let text = serde_json::to_string(&e.body())
+        .unwrap_or_else(|_| r#"{"error":{"code":"internal_error","message":"internal error"}}"#.into());
+    ResponseBuilder::new().with_status(e.status).with_headers(headers).fixed(text.into_bytes())
+}
+
+pub fn header(req: &Request, name: &str) -> Option<String> {
+    req.headers().get(name).ok().flatten()
+}
+
+/// Reads the raw body, refusing it before reading when the declared length is too big.
+pub async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
+    check_declared_length(header(req, "Content-Length").as_deref(), limit)?;
+    let bytes = req.bytes().await.map_err(|_| ApiError::invalid_json("request body could not be read"))?;
+    if bytes.len() > limit {
+        return Err(ApiError::payload_too_large(limit));
+    }
+    Ok(bytes)
+}
+
+/// `Authorization: Bearer <jwt>` → the caller, or 401.
+pub fn authenticate(req: &Request, config: &Config, now_ms: i64) -> Result<Principal, ApiError> {
+    let Some(secret) = config.jwt_secret.as_deref() else {
+        log_event(json!({"level": "error", "msg": "AUTH_JWT_SECRET is not configured"}));
+        return Err(ApiError::internal());
+    };
+    let value = header(req, "Authorization").ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .ok_or_else(|| ApiError::unauthorized("Authorization must be `Bearer <token>`"))?;
+    jwt::verify(token, secret.as_bytes(), now_ms.div_euclid(1000)).map_err(|e| ApiError::unauthorized(e.to_string()))
+}
+
+/// Decoded query pairs of the request URL.
+pub fn query_pairs(req: &Request) -> Vec<(String, String)> {
+    req.url().map(|u| u.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()).unwrap_or_default()
+}

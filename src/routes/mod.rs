@@ -1,0 +1,103 @@
+//! HTTP routes: parse → authorize → call core and store → render. No SQL, no rules.
+
+pub mod events;
+pub mod http;
+pub mod logs;
+pub mod system;
+pub mod webhooks;
+
+use serde_json::json;
+use worker::{D1Database, Env, Request, Response};
+
+use crate::config::{Config, DB_BINDING};
+use crate::core::auth::{allowed_roles, authorize, Principal};
+use crate::core::error::ApiError;
+use crate::core::routes::{match_route, Matched, Route, RouteMiss};
+use crate::delivery::{log_event, now_ms};
+use crate::inbound;
+use http::{authenticate, error_response, ApiResult};
+
+/// What every handler gets.
+pub struct Ctx<'a> {
+    pub env: &'a Env,
+    pub db: D1Database,
+    pub config: Config,
+    pub now: i64,
+}
+
+/// Entry point for every HTTP request; always answers, never panics on input.
+pub async fn handle(mut req: Request, env: Env) -> Response {
+    let started = now_ms();
+    let method = req.method().to_string();
+    let path = req.path();
+    let result = dispatch(&mut req, &env, &method, &path, started).await;
+    let response = match result {
+        Ok(r) => r,
+        Err(e) => error_response(&e),
+    };
+    log_event(json!({
+        "msg": "request", "method": method, "path": path, "status": response.status_code(),
+        "ms": now_ms() - started,
+    }));
+    response
+}
+
+async fn dispatch(req: &mut Request, env: &Env, method: &str, path: &str, now: i64) -> ApiResult {
+    let Matched { route, id } = match match_route(method, path) {
+        Ok(m) => m,
+        Err(RouteMiss::NotFound) => return Err(ApiError::not_found("route")),
+        Err(RouteMiss::MethodNotAllowed(allow)) => return Err(ApiError::method_not_allowed(allow)),
+    };
+    let id = id.map(str::to_string);
+    let config = Config::from_env(env);
+    let db = env.d1(DB_BINDING).map_err(|_| {
+        log_event(json!({"level": "error", "msg": "D1 binding DB is missing"}));
+        ApiError::internal()
+    })?;
+    let ctx = Ctx { env, db, config, now };
+    let principal = match allowed_roles(route) {
+        Some(_) => {
+            let p = authenticate(req, &ctx.config, now)?;
+            authorize(&p, route)?;
+            Some(p)
+        }
+        None => None,
+    };
+    match (principal, id) {
+        (None, _) => public_route(&ctx, req, route).await,
+        (Some(p), id) => private_route(&ctx, req, route, &p, id.as_deref().unwrap_or_default()).await,
+    }
+}
+
+async fn public_route(ctx: &Ctx<'_>, req: &mut Request, route: Route) -> ApiResult {
+    match route {
+        Route::Health => system::health(ctx).await,
+        Route::OpenApi => system::openapi(),
+        Route::InboundStripe => inbound::stripe::handle(ctx, req).await,
+        Route::InboundStripeConnect => inbound::connect::handle(ctx, req).await,
+        Route::InboundResend => inbound::resend::handle(ctx, req).await,
+        _ => Err(ApiError::not_found("route")),
+    }
+}
+
+async fn private_route(ctx: &Ctx<'_>, req: &mut Request, route: Route, p: &Principal, id: &str) -> ApiResult {
+    match route {
+        Route::EventCatalog => events::catalog(),
+        Route::PublishEvent => events::publish(ctx, req, p).await,
+        Route::ListWebhooks => webhooks::list(ctx, p).await,
+        Route::CreateWebhook => webhooks::create(ctx, req, p).await,
+        Route::GetWebhook => webhooks::get(ctx, p, id).await,
+        Route::UpdateWebhook => webhooks::update(ctx, req, p, id).await,
+        Route::DeleteWebhook => webhooks::delete(ctx, p, id).await,
+        Route::TestWebhook => webhooks::test(ctx, req, p, id).await,
+        Route::QueryLogs => logs::query(ctx, req, p).await,
+        Route::Redeliver => logs::redeliver(ctx, req, p, id).await,
+        Route::GetInvoice => inbound::reads::invoice(ctx, p, id).await,
+        Route::GetBilling => inbound::reads::billing(ctx, p).await,
+        Route::GetConnectAccount => inbound::reads::connect_account(ctx, p).await,
+        Route::GetConnectSplits => inbound::reads::connect_splits(ctx, req, p).await,
+        Route::GetEmailAnalytics => inbound::reads::email_analytics(ctx, req, p).await,
+        Route::GetEmailSuppressions => inbound::reads::email_suppressions(ctx, p).await,
+        _ => Err(ApiError::not_found("route")),
+    }
+}

@@ -1,0 +1,28 @@
+//! `GET /api/v1/health` and `GET /api/v1/openapi.json`.
+
+use serde_json::json;
+use worker::{Headers, Response};
+
+use super::http::{json_response, ApiResult};
+use super::Ctx;
+use crate::core::error::ApiError;
+use crate::store;
+
+/// The OpenAPI 3.1 description of every route (kept beside the code it describes).
+pub const OPENAPI_JSON: &str = include_str!("../../openapi.json");
+
+pub async fn health(ctx: &Ctx<'_>) -> ApiResult {
+    let d1_ok = store::ping(&ctx.db).await.is_ok();
+    let body = json!({
+        "status": if d1_ok { "ok" } else { "degraded" },
+        "version": env!("CARGO_PKG_VERSION"),
+        "d1": if d1_ok { "ok" } else { "unreachable" },
+    });
+    json_response(if d1_ok { 200 } else { 503 }, &body)
+}
+
+pub fn openapi() -> ApiResult {
+    let headers = Headers::new();
+    headers.set("Content-Type", "application/json; charset=utf-8").map_err(|_| ApiError::internal())?;
+    Ok(Response::ok(OPENAPI_JSON).map_err(|_| ApiError::internal())?.with_headers(headers))
+}

@@ -1,0 +1,250 @@
+//! The delivery engine's state changes: claiming due deliveries, recording attempts,
+//! and the cron's sweep. Every transition is guarded so that a duplicate queue message,
+//! a crashed consumer or a cron re-enqueue can never record an outcome twice.
+//!
+//! A claim bumps `attempts`, sets a lease and a claim token; only the holder of the
+//! token can record the outcome, and only once (the token is cleared with it).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use worker::{D1Database, D1PreparedStatement, Result};
+
+use super::{json_ids, statement, webhooks};
+use crate::core::delivery_log::DeliveryStatus;
+use crate::core::time::UnixMillis;
+use crate::core::webhook::WebhookSecret;
+
+/// A queued message may arrive this much before its row's `next_attempt_at`.
+const EARLY_ARRIVAL_SLACK_MS: i64 = 2_000;
+/// Lease margin beyond the webhook's own timeout.
+const LEASE_MARGIN_MS: i64 = 60_000;
+
+/// Everything needed to send one claimed delivery.
+pub struct ClaimedDelivery {
+    pub log_id: String,
+    pub webhook_id: String,
+    pub event_type: String,
+    pub attempt: u32,
+    pub max_attempts: u32,
+    pub url: String,
+    pub secret: Option<WebhookSecret>,
+    pub headers: BTreeMap<String, String>,
+    pub timeout_ms: u32,
+    pub body: String,
+}
+
+#[derive(Deserialize)]
+struct ClaimedRow {
+    id: String,
+    webhook_id: String,
+    event_type: String,
+    attempts: i64,
+    max_attempts: i64,
+    url: String,
+    secret: Option<String>,
+    headers: String,
+    timeout_ms: i64,
+    body: String,
+}
+
+impl ClaimedRow {
+    fn into_claimed(self) -> ClaimedDelivery {
+        ClaimedDelivery {
+            log_id: self.id,
+            webhook_id: self.webhook_id,
+            event_type: self.event_type,
+            attempt: self.attempts.clamp(0, 1000) as u32,
+            max_attempts: self.max_attempts.clamp(0, 1000) as u32,
+            url: self.url,
+            secret: self.secret.map(WebhookSecret::from_stored),
+            headers: serde_json::from_str(&self.headers).unwrap_or_default(),
+            timeout_ms: self.timeout_ms.clamp(1000, 30_000) as u32,
+            body: self.body,
+        }
+    }
+}
+
+/// In one round trip: fail the deliveries whose webhook was deactivated, claim the due
+/// ones among `ids` for this invocation (`token`), and load what sending them needs.
+/// Rows that are final, gone, not due or leased elsewhere are simply not returned.
+pub async fn claim(db: &D1Database, ids: &[String], token: &str, now: UnixMillis) -> Result<Vec<ClaimedDelivery>> {
+    let ids_json = json_ids(ids);
+    let results = db
+        .batch(vec![
+            statement(
+                db,
+                "UPDATE delivery_logs SET status = 'failed', error = 'webhook was deactivated before delivery', \
+                   next_attempt_at = NULL, lease_until = NULL, claim_token = NULL, updated_at = ?2 \
+                 WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'pending' \
+                   AND NOT EXISTS (SELECT 1 FROM webhooks w WHERE w.id = delivery_logs.webhook_id AND w.active = 1)",
+                &[&ids_json, &now],
+            )?,
+            statement(
+                db,
+                "UPDATE delivery_logs SET attempts = attempts + 1, claim_token = ?3, updated_at = ?2, \
+                   lease_until = ?2 + ?5 + COALESCE((SELECT w.timeout_ms FROM webhooks w \
+                                                     WHERE w.id = delivery_logs.webhook_id), 30000) \
+                 WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'pending' \
+                   AND attempts < max_attempts \
+                   AND (next_attempt_at IS NULL OR next_attempt_at <= ?2 + ?4) \
+                   AND (lease_until IS NULL OR lease_until < ?2)",
+                &[&ids_json, &now, &token, &EARLY_ARRIVAL_SLACK_MS, &LEASE_MARGIN_MS],
+            )?,
+            statement(
+                db,
+                "SELECT l.id, l.webhook_id, l.event_type, l.attempts, l.max_attempts, \
+                   w.url, w.secret, w.headers, w.timeout_ms, e.body \
+                 FROM delivery_logs l JOIN webhooks w ON w.id = l.webhook_id JOIN events e ON e.id = l.event_id \
+                 WHERE l.claim_token = ?1",
+                &[&token],
+            )?,
+        ])
+        .await?;
+    let rows: Vec<ClaimedRow> = match results.get(2) {
+        Some(r) => r.results()?,
+        None => Vec::new(),
+    };
+    Ok(rows.into_iter().map(ClaimedRow::into_claimed).collect())
+}
+
+/// Loads one delivery that the caller leased itself at insert (test events).
+pub async fn load_leased(db: &D1Database, log_id: &str, token: &str) -> Result<Option<ClaimedDelivery>> {
+    statement(db, "UPDATE delivery_logs SET claim_token = ?2 WHERE id = ?1", &[&log_id, &token])?.run().await?;
+    let row: Option<ClaimedRow> = statement(
+        db,
+        "SELECT l.id, l.webhook_id, l.event_type, l.attempts, l.max_attempts, \
+           w.url, w.secret, w.headers, w.timeout_ms, e.body \
+         FROM delivery_logs l JOIN webhooks w ON w.id = l.webhook_id JOIN events e ON e.id = l.event_id \
+         WHERE l.id = ?1 AND l.claim_token = ?2",
+        &[&log_id, &token],
+    )?
+    .first(None)
+    .await?;
+    Ok(row.map(ClaimedRow::into_claimed))
+}
+
+/// The outcome of one claimed attempt, ready to be written.
+pub struct AttemptOutcome<'a> {
+    pub log_id: &'a str,
+    pub webhook_id: &'a str,
+    pub token: &'a str,
+    pub attempt: u32,
+    pub attempted_at: UnixMillis,
+    pub status: DeliveryStatus,
+    pub response_status: Option<u16>,
+    pub response_body: Option<&'a str>,
+    pub error: Option<String>,
+    pub duration_ms: u32,
+    pub next_attempt_at: Option<UnixMillis>,
+    /// Set when the receiver answered 410 Gone.
+    pub disable_reason: Option<&'a str>,
+}
+
+fn outcome_statements(db: &D1Database, o: &AttemptOutcome<'_>, now: UnixMillis) -> Result<Vec<D1PreparedStatement>> {
+    let status_code = o.response_status.map(u32::from);
+    let mut statements = vec![
+        statement(
+            db,
+            "INSERT OR IGNORE INTO delivery_attempts (log_id, attempt, attempted_at, response_status, error, duration_ms) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS \
+               (SELECT 1 FROM delivery_logs WHERE id = ?1 AND claim_token = ?7)",
+            &[&o.log_id, &o.attempt, &o.attempted_at, &status_code, &o.error, &o.duration_ms, &o.token],
+        )?,
+        statement(
+            db,
+            "UPDATE delivery_logs SET status = ?3, response_status = ?4, response_body = ?5, error = ?6, \
+               duration_ms = ?7, next_attempt_at = ?8, lease_until = NULL, claim_token = NULL, updated_at = ?9 \
+             WHERE id = ?1 AND claim_token = ?2",
+            &[&o.log_id, &o.token, &o.status.as_str(), &status_code, &o.response_body, &o.error, &o.duration_ms,
+              &o.next_attempt_at, &now],
+        )?,
+    ];
+    if let Some(reason) = o.disable_reason {
+        statements.push(webhooks::disable_statement(db, o.webhook_id, reason, now)?);
+    }
+    Ok(statements)
+}
+
+/// Writes every outcome of a batch in one D1 batch.
+pub async fn record(db: &D1Database, outcomes: &[AttemptOutcome<'_>], now: UnixMillis) -> Result<()> {
+    if outcomes.is_empty() {
+        return Ok(());
+    }
+    let mut statements = Vec::with_capacity(outcomes.len() * 2);
+    for o in outcomes {
+        statements.extend(outcome_statements(db, o, now)?);
+    }
+    db.batch(statements).await.map(|_| ())
+}
+
+#[derive(Deserialize)]
+struct IdRow {
+    id: String,
+}
+
+/// What the cron found and did.
+pub struct SweepReport {
+    pub overdue_ids: Vec<String>,
+    pub interrupted_failed: usize,
+    pub purged_logs: usize,
+}
+
+/// Cron housekeeping in one batch: fail deliveries interrupted after their last attempt,
+/// list overdue pending deliveries to re-enqueue, purge logs past retention.
+pub async fn sweep(db: &D1Database, now: UnixMillis, grace_ms: i64, retention_cutoff: UnixMillis, limit: u32) -> Result<SweepReport> {
+    let results = db
+        .batch(vec![
+            statement(
+                db,
+                "UPDATE delivery_logs SET status = 'failed', \
+                   error = COALESCE(error, 'delivery interrupted during its last attempt'), \
+                   next_attempt_at = NULL, lease_until = NULL, claim_token = NULL, updated_at = ?1 \
+                 WHERE status = 'pending' AND attempts >= max_attempts \
+                   AND (lease_until IS NULL OR lease_until < ?1)",
+                &[&now],
+            )?,
+            statement(
+                db,
+                "SELECT id FROM delivery_logs WHERE status = 'pending' AND next_attempt_at <= ?1 \
+                   AND (lease_until IS NULL OR lease_until < ?2) ORDER BY next_attempt_at LIMIT ?3",
+                &[&(now - grace_ms), &now, &limit],
+            )?,
+            statement(
+                db,
+                "DELETE FROM delivery_attempts WHERE log_id IN (SELECT id FROM delivery_logs WHERE created_at < ?1)",
+                &[&retention_cutoff],
+            )?,
+            statement(db, "DELETE FROM delivery_logs WHERE created_at < ?1", &[&retention_cutoff])?,
+            statement(
+                db,
+                "DELETE FROM events WHERE created_at < ?1 AND created_at < ?2 \
+                   AND NOT EXISTS (SELECT 1 FROM delivery_logs l WHERE l.event_id = events.id)",
+                &[&retention_cutoff, &(now - crate::core::time::MS_PER_DAY)],
+            )?,
+        ])
+        .await?;
+    let interrupted_failed = results.first().map(super::changes).unwrap_or(0);
+    let overdue_ids = match results.get(1) {
+        Some(r) => r.results::<IdRow>()?.into_iter().map(|r| r.id).collect(),
+        None => Vec::new(),
+    };
+    let purged_logs = results.get(3).map(super::changes).unwrap_or(0);
+    Ok(SweepReport { overdue_ids, interrupted_failed, purged_logs })
+}
+
+/// Messages the queue gave up on: their deliveries end `failed`, never silently.
+pub async fn fail_dead_lettered(db: &D1Database, ids: &[String], now: UnixMillis) -> Result<usize> {
+    let result = statement(
+        db,
+        "UPDATE delivery_logs SET status = 'failed', \
+           error = 'dead-lettered: the queue gave up redelivering this message', \
+           next_attempt_at = NULL, lease_until = NULL, claim_token = NULL, updated_at = ?2 \
+         WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'pending' \
+           AND (lease_until IS NULL OR lease_until < ?2)",
+        &[&json_ids(ids), &now],
+    )?
+    .run()
+    .await?;
+    Ok(super::changes(&result))
+}

@@ -1,0 +1,168 @@
+//! Published events and their fan-out into pending delivery logs (the outbox).
+//!
+//! Publishing is one D1 batch: store the event (or find the one that holds the same
+//! idempotency key), insert one `pending` log per subscribed active webhook with a single
+//! `INSERT … SELECT`, and read back what was created. The queue is fed afterwards.
+
+use serde::Deserialize;
+use worker::{D1Database, Result};
+
+use super::{changes, statement};
+use crate::core::time::{UnixMillis, MS_PER_DAY};
+
+/// Where an event came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventSource {
+    Api,
+    Internal,
+    Test,
+}
+
+impl EventSource {
+    fn as_str(self) -> &'static str {
+        match self {
+            EventSource::Api => "api",
+            EventSource::Internal => "internal",
+            EventSource::Test => "test",
+        }
+    }
+}
+
+pub struct NewEvent<'a> {
+    pub id: &'a str,
+    pub workspace: &'a str,
+    pub event_type: &'a str,
+    pub body: &'a str,
+    pub idempotency_key: Option<&'a str>,
+    pub source: EventSource,
+    pub now: UnixMillis,
+}
+
+/// What publishing did: the event that stands (new, or the first with this key).
+#[derive(Debug)]
+pub struct Published {
+    pub event_id: String,
+    pub deliveries: u64,
+    /// False when an earlier event with the same idempotency key was found.
+    pub created: bool,
+    /// Logs written by this call, to be enqueued.
+    pub new_delivery_ids: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct StandingEvent {
+    id: String,
+    deliveries: i64,
+}
+
+#[derive(Deserialize)]
+struct IdRow {
+    id: String,
+}
+
+/// Stores the event and fans it out to subscribed active webhooks, atomically.
+pub async fn publish(db: &D1Database, e: &NewEvent<'_>) -> Result<Published> {
+    let key_expired_before = e.now - MS_PER_DAY;
+    let results = db
+        .batch(vec![
+            // An idempotency key is remembered for 24 hours.
+            statement(
+                db,
+                "UPDATE events SET idempotency_key = NULL \
+                 WHERE workspace_id = ?1 AND idempotency_key = ?2 AND created_at < ?3",
+                &[&e.workspace, &e.idempotency_key, &key_expired_before],
+            )?,
+            statement(
+                db,
+                "INSERT INTO events (id, workspace_id, type, body, idempotency_key, source, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+                &[&e.id, &e.workspace, &e.event_type, &e.body, &e.idempotency_key, &e.source.as_str(), &e.now],
+            )?,
+            // Runs only if the insert above happened (the EXISTS on the new id).
+            statement(
+                db,
+                "INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, status, \
+                   attempts, max_attempts, next_attempt_at, created_at, updated_at) \
+                 SELECT 'dlv_' || lower(hex(randomblob(12))), w.workspace_id, w.id, ?1, ?2, 'pending', \
+                   0, w.retry_count + 1, ?3, ?3, ?3 \
+                 FROM webhooks w \
+                 WHERE w.workspace_id = ?4 AND w.active = 1 \
+                   AND EXISTS (SELECT 1 FROM json_each(w.events) WHERE json_each.value = ?2) \
+                   AND EXISTS (SELECT 1 FROM events WHERE id = ?1)",
+                &[&e.id, &e.event_type, &e.now, &e.workspace],
+            )?,
+            statement(
+                db,
+                "SELECT ev.id, (SELECT COUNT(*) FROM delivery_logs l WHERE l.event_id = ev.id \
+                   AND l.redelivery_of IS NULL) AS deliveries \
+                 FROM events ev WHERE ev.id = ?1 OR (ev.workspace_id = ?2 AND ev.idempotency_key = ?3) \
+                 ORDER BY ev.created_at LIMIT 1",
+                &[&e.id, &e.workspace, &e.idempotency_key],
+            )?,
+            statement(db, "SELECT id FROM delivery_logs WHERE event_id = ?1", &[&e.id])?,
+        ])
+        .await?;
+    let created = results.get(1).map(changes).unwrap_or(0) > 0;
+    let standing = results
+        .get(3)
+        .map(|r| r.results::<StandingEvent>())
+        .transpose()?
+        .and_then(|rows| rows.into_iter().next())
+        .ok_or_else(|| worker::Error::RustError("published event not found after insert".into()))?;
+    let new_delivery_ids = match results.get(4) {
+        Some(r) if created => r.results::<IdRow>()?.into_iter().map(|r| r.id).collect(),
+        _ => Vec::new(),
+    };
+    Ok(Published {
+        event_id: standing.id,
+        deliveries: standing.deliveries.max(0) as u64,
+        created,
+        new_delivery_ids,
+    })
+}
+
+/// A single delivery outside the fan-out: a test event (sent at once, so it is leased
+/// from the start) or a redelivery (queued like any other).
+pub struct SingleDelivery<'a> {
+    pub log_id: &'a str,
+    pub workspace: &'a str,
+    pub webhook_id: &'a str,
+    pub event_id: &'a str,
+    pub event_type: &'a str,
+    pub max_attempts: u32,
+    pub redelivery_of: Option<&'a str>,
+    pub leased_until: Option<UnixMillis>,
+    pub now: UnixMillis,
+}
+
+fn insert_single_statement(db: &D1Database, d: &SingleDelivery<'_>) -> Result<worker::D1PreparedStatement> {
+    let attempts: u32 = if d.leased_until.is_some() { 1 } else { 0 };
+    statement(
+        db,
+        "INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, status, attempts, \
+           max_attempts, next_attempt_at, lease_until, redelivery_of, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?8, ?9, ?10, ?8, ?8)",
+        &[&d.log_id, &d.workspace, &d.webhook_id, &d.event_id, &d.event_type, &attempts, &d.max_attempts,
+          &d.now, &d.leased_until, &d.redelivery_of],
+    )
+}
+
+/// Stores a test event and its one delivery log in one batch.
+pub async fn insert_test_delivery(db: &D1Database, event: &NewEvent<'_>, d: &SingleDelivery<'_>) -> Result<()> {
+    db.batch(vec![
+        statement(
+            db,
+            "INSERT INTO events (id, workspace_id, type, body, idempotency_key, source, created_at) \
+             VALUES (?1, ?2, ?3, ?4, NULL, ?5, ?6)",
+            &[&event.id, &event.workspace, &event.event_type, &event.body, &event.source.as_str(), &event.now],
+        )?,
+        insert_single_statement(db, d)?,
+    ])
+    .await
+    .map(|_| ())
+}
+
+/// Stores a redelivery log (the event row already exists).
+pub async fn insert_redelivery(db: &D1Database, d: &SingleDelivery<'_>) -> Result<()> {
+    insert_single_statement(db, d)?.run().await.map(|_| ())
+}

@@ -1,0 +1,173 @@
+//! Reading delivery logs: the filtered, paginated query of SPEC §4.6 and single logs.
+//!
+//! Every query starts with `workspace_id = ?` so that one of the `logs_by_*` indexes
+//! serves both the filter and the newest-first order.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use worker::{D1Database, Result};
+
+use super::{statement, SqlArg};
+use crate::core::delivery_log::{AttemptRecord, DeliveryLog, DeliveryStatus, LogFilter};
+
+#[derive(Deserialize)]
+pub(crate) struct LogRow {
+    id: String,
+    webhook_id: String,
+    event_id: String,
+    event_type: String,
+    status: String,
+    attempts: i64,
+    max_attempts: i64,
+    response_status: Option<i64>,
+    response_body: Option<String>,
+    error: Option<String>,
+    duration_ms: Option<i64>,
+    next_attempt_at: Option<i64>,
+    redelivery_of: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+    payload: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AttemptRow {
+    log_id: String,
+    attempt: i64,
+    attempted_at: i64,
+    response_status: Option<i64>,
+    error: Option<String>,
+    duration_ms: i64,
+}
+
+#[derive(Deserialize)]
+struct CountRow {
+    total: i64,
+}
+
+fn small(n: i64) -> u32 {
+    n.clamp(0, i64::from(u32::MAX)) as u32
+}
+
+impl LogRow {
+    pub(crate) fn into_log(self, history: Vec<AttemptRecord>) -> DeliveryLog {
+        DeliveryLog {
+            id: self.id,
+            webhook_id: self.webhook_id,
+            event_id: self.event_id,
+            event_type: self.event_type,
+            status: DeliveryStatus::parse(&self.status).unwrap_or(DeliveryStatus::Failed),
+            attempts: small(self.attempts),
+            max_attempts: small(self.max_attempts),
+            response_status: self.response_status.map(|s| s.clamp(0, 999) as u16),
+            response_body: self.response_body,
+            error: self.error,
+            duration_ms: self.duration_ms.map(small),
+            next_attempt_at: self.next_attempt_at,
+            redelivery_of: self.redelivery_of,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            payload: self.payload,
+            history,
+        }
+    }
+}
+
+impl AttemptRow {
+    fn into_record(self) -> AttemptRecord {
+        AttemptRecord {
+            attempt: small(self.attempt),
+            attempted_at: self.attempted_at,
+            response_status: self.response_status.map(|s| s.clamp(0, 999) as u16),
+            error: self.error,
+            duration_ms: small(self.duration_ms),
+        }
+    }
+}
+
+pub(crate) const LOG_COLUMNS: &str = "l.id, l.webhook_id, l.event_id, l.event_type, l.status, l.attempts, \
+    l.max_attempts, l.response_status, l.response_body, l.error, l.duration_ms, l.next_attempt_at, \
+    l.redelivery_of, l.created_at, l.updated_at, e.body AS payload";
+
+/// The WHERE clause and its arguments for a filter (argument 1 is the workspace).
+fn where_clause<'a>(workspace: &'a str, f: &'a LogFilter) -> (String, Vec<Box<dyn SqlArg + 'a>>) {
+    let mut sql = String::from("l.workspace_id = ?1");
+    let mut args: Vec<Box<dyn SqlArg + 'a>> = vec![Box::new(workspace)];
+    let mut add = |clause: &str, arg: Box<dyn SqlArg + 'a>| {
+        args.push(arg);
+        sql.push_str(&format!(" AND {clause} ?{}", args.len()));
+    };
+    if let Some(w) = &f.webhook_id { add("l.webhook_id =", Box::new(w.as_str())); }
+    if let Some(t) = f.event_type { add("l.event_type =", Box::new(t.as_str())); }
+    if let Some(s) = f.status { add("l.status =", Box::new(s.as_str())); }
+    if let Some(from) = f.date_from { add("l.created_at >=", Box::new(from)); }
+    if let Some(to) = f.date_to { add("l.created_at <=", Box::new(to)); }
+    (sql, args)
+}
+
+/// One page of logs, newest first, with the total count; one D1 round trip.
+pub async fn query(db: &D1Database, workspace: &str, f: &LogFilter) -> Result<(Vec<DeliveryLog>, u64)> {
+    let (cond, args) = where_clause(workspace, f);
+    let page = format!("ORDER BY l.created_at DESC, l.id DESC LIMIT {} OFFSET {}", f.limit, f.offset);
+    let arg_refs: Vec<&dyn SqlArg> = args.iter().map(|a| a.as_ref()).collect();
+    let results = db
+        .batch(vec![
+            statement(db, &format!("SELECT COUNT(*) AS total FROM delivery_logs l WHERE {cond}"), &arg_refs)?,
+            statement(
+                db,
+                &format!("SELECT {LOG_COLUMNS} FROM delivery_logs l LEFT JOIN events e ON e.id = l.event_id WHERE {cond} {page}"),
+                &arg_refs,
+            )?,
+            statement(
+                db,
+                &format!("SELECT * FROM delivery_attempts WHERE log_id IN (SELECT l.id FROM delivery_logs l WHERE {cond} {page}) ORDER BY attempt"),
+                &arg_refs,
+            )?,
+        ])
+        .await?;
+    let mut results = results.into_iter();
+    let (Some(count), Some(rows), Some(attempts)) = (results.next(), results.next(), results.next()) else {
+        return Err(worker::Error::RustError("D1 batch returned fewer results than statements".into()));
+    };
+    let total = count.results::<CountRow>()?.first().map_or(0, |c| c.total.max(0) as u64);
+    let logs = attach_history(rows.results::<LogRow>()?, attempts.results::<AttemptRow>()?);
+    Ok((logs, total))
+}
+
+fn attach_history(rows: Vec<LogRow>, attempts: Vec<AttemptRow>) -> Vec<DeliveryLog> {
+    let mut by_log: HashMap<String, Vec<AttemptRecord>> = HashMap::new();
+    for a in attempts {
+        by_log.entry(a.log_id.clone()).or_default().push(a.into_record());
+    }
+    rows.into_iter()
+        .map(|row| {
+            let history = by_log.remove(&row.id).unwrap_or_default();
+            row.into_log(history)
+        })
+        .collect()
+}
+
+/// One log of the workspace, with its attempts.
+pub async fn get(db: &D1Database, workspace: &str, id: &str) -> Result<Option<DeliveryLog>> {
+    let results = db
+        .batch(vec![
+            statement(
+                db,
+                &format!("SELECT {LOG_COLUMNS} FROM delivery_logs l LEFT JOIN events e ON e.id = l.event_id WHERE l.workspace_id = ?1 AND l.id = ?2"),
+                &[&workspace, &id],
+            )?,
+            statement(
+                db,
+                "SELECT a.* FROM delivery_attempts a JOIN delivery_logs l ON l.id = a.log_id \
+                 WHERE l.workspace_id = ?1 AND a.log_id = ?2 ORDER BY a.attempt",
+                &[&workspace, &id],
+            )?,
+        ])
+        .await?;
+    let mut results = results.into_iter();
+    let (Some(rows), Some(attempts)) = (results.next(), results.next()) else {
+        return Err(worker::Error::RustError("D1 batch returned fewer results than statements".into()));
+    };
+    Ok(attach_history(rows.results::<LogRow>()?, attempts.results::<AttemptRow>()?).pop())
+}
