@@ -1,0 +1,123 @@
+// Delivery logs query (SPEC §4.6): filters, validation, pagination, newest first, on rows
+// seeded directly in D1.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startWorker, api, token } from "./helpers.mjs";
+
+let mf, db;
+const DAY = 86_400_000;
+const base = Date.parse("2026-03-10T12:00:00Z");
+
+before(async () => {
+  ({ mf, db } = await startWorker());
+  const rows = [];
+  // 30 logs in ws_a over 3 webhooks, 3 statuses, 2 types, 10 days; 5 in ws_b.
+  for (let i = 0; i < 30; i++) {
+    rows.push(["ws_a", `dlv_a${String(i).padStart(2, "0")}`, `wh_${i % 3}`, ["pending", "success", "failed"][i % 3],
+      i % 2 ? "invoice.paid" : "flight.departed", base + (i % 10) * DAY + i]);
+  }
+  for (let i = 0; i < 5; i++) rows.push(["ws_b", `dlv_b${i}`, "wh_b", "success", "invoice.paid", base + i]);
+  await db.batch([
+    db.prepare("INSERT INTO events (id, workspace_id, type, body, source, created_at) VALUES ('evt_seed', 'ws_a', 'flight.departed', '{\"id\":\"evt_seed\",\"data\":{\"k\":1}}', 'api', ?)").bind(base),
+    ...rows.map(([ws, id, wh, status, type, at]) =>
+      db.prepare("INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, status, attempts, max_attempts, created_at, updated_at) VALUES (?, ?, ?, 'evt_seed', ?, ?, 1, 4, ?, ?)")
+        .bind(id, ws, wh, type, status, at, at)),
+    db.prepare("INSERT INTO delivery_attempts (log_id, attempt, attempted_at, response_status, duration_ms) VALUES ('dlv_a29', 1, ?, 500, 12)").bind(base),
+  ]);
+});
+after(async () => mf?.dispose());
+
+const q = (query, auth) => api(mf, "GET", `/api/v1/webhooks/logs${query}`, auth ? { auth } : {});
+
+test("defaults: newest first, limit 50, total, only own workspace", async () => {
+  const res = await q("");
+  assert.equal(res.status, 200);
+  assert.equal(res.json.total, 30);
+  assert.equal(res.json.limit, 50);
+  assert.equal(res.json.offset, 0);
+  assert.equal(res.json.data.length, 30);
+  const times = res.json.data.map((l) => Date.parse(l.created_at));
+  assert.deepEqual(times, [...times].sort((a, b) => b - a));
+  assert.ok(res.json.data.every((l) => l.id.startsWith("dlv_a")));
+  const withAttempt = res.json.data.find((l) => l.id === "dlv_a29");
+  assert.equal(withAttempt.attempt_history.length, 1);
+  assert.equal(withAttempt.attempt_history[0].response_status, 500);
+  assert.deepEqual(withAttempt.payload, { id: "evt_seed", data: { k: 1 } });
+});
+
+test("each filter narrows as specified", async () => {
+  const byHook = await q("?webhook_id=wh_1");
+  assert.equal(byHook.json.total, 10);
+  assert.ok(byHook.json.data.every((l) => l.webhook_id === "wh_1"));
+  const byStatus = await q("?status=failed");
+  assert.equal(byStatus.json.total, 10);
+  assert.ok(byStatus.json.data.every((l) => l.status === "failed"));
+  const byType = await q("?event_type=invoice.paid");
+  assert.equal(byType.json.total, 15);
+  const combined = await q("?event_type=invoice.paid&status=success");
+  assert.ok(combined.json.data.every((l) => l.status === "success" && l.event_type === "invoice.paid"));
+  assert.equal(combined.json.total, 5);
+});
+
+test("date_from / date_to are inclusive; bare dates cover whole days", async () => {
+  const day0 = new Date(base).toISOString().slice(0, 10);
+  const res = await q(`?date_from=${day0}&date_to=${day0}`);
+  assert.equal(res.json.total, 3, "logs 0, 10 and 20 fall on the first day");
+  const exact = await q(`?date_from=${new Date(base).toISOString()}&date_to=${new Date(base).toISOString()}`);
+  assert.equal(exact.json.total, 1, "date-time bounds are inclusive to the millisecond");
+  const later = await q(`?date_from=${new Date(base + 9 * DAY).toISOString()}`);
+  assert.equal(later.json.total, 3);
+});
+
+test("pagination with limit and offset", async () => {
+  const first = await q("?limit=7&offset=0");
+  const second = await q("?limit=7&offset=7");
+  assert.equal(first.json.data.length, 7);
+  assert.equal(first.json.total, 30);
+  assert.equal(second.json.offset, 7);
+  const ids = new Set([...first.json.data, ...second.json.data].map((l) => l.id));
+  assert.equal(ids.size, 14, "pages do not overlap");
+  const end = await q("?limit=100&offset=28");
+  assert.equal(end.json.data.length, 2);
+  const beyond = await q("?offset=500");
+  assert.equal(beyond.json.data.length, 0);
+  assert.equal(beyond.json.total, 30);
+});
+
+test("malformed parameters are 400 naming the parameter", async () => {
+  for (const [query, field] of [
+    ["?limit=0", "limit"], ["?limit=101", "limit"], ["?limit=abc", "limit"], ["?offset=-1", "offset"],
+    ["?offset=1.5", "offset"], ["?status=done", "status"], ["?event_type=flight.landed", "event_type"],
+    ["?date_from=yesterday", "date_from"], ["?date_to=2026-02-30", "date_to"],
+    ["?date_from=2026-03-05&date_to=2026-03-01", "date_from"], ["?sort=asc", "sort"], ["?limit=5&limit=6", "limit"],
+  ]) {
+    const res = await q(query);
+    assert.equal(res.status, 400, query);
+    assert.equal(res.json.error.code, "validation_error", query);
+    assert.ok(res.json.error.fields[field], `${query} → ${res.text}`);
+  }
+});
+
+test("another workspace sees only its own logs", async () => {
+  const res = await q("", token({ workspace: "ws_b" }));
+  assert.equal(res.json.total, 5);
+  assert.ok(res.json.data.every((l) => l.id.startsWith("dlv_b")));
+  const none = await q("?webhook_id=wh_1", token({ workspace: "ws_b" }));
+  assert.equal(none.json.total, 0);
+});
+
+test("the logs query is served by an index (EXPLAIN QUERY PLAN)", async () => {
+  const plans = {};
+  for (const [name, where] of [
+    ["workspace", "workspace_id = 'ws_a'"],
+    ["webhook", "workspace_id = 'ws_a' AND webhook_id = 'wh_1'"],
+    ["status", "workspace_id = 'ws_a' AND status = 'failed'"],
+    ["event_type", "workspace_id = 'ws_a' AND event_type = 'invoice.paid'"],
+  ]) {
+    const rows = await db.prepare(`EXPLAIN QUERY PLAN SELECT id FROM delivery_logs l WHERE ${where} ORDER BY created_at DESC, id DESC LIMIT 50`).all();
+    const plan = rows.results.map((r) => r.detail).join(" | ");
+    plans[name] = plan;
+    assert.match(plan, /USING (COVERING )?INDEX logs_by_/, `${name}: ${plan}`);
+    assert.doesNotMatch(plan, /SCAN delivery_logs(?! USING)/, `${name} must not scan the table: ${plan}`);
+  }
+});
