@@ -35,7 +35,7 @@ export function migrationStatements() {
  * `bindings` override the defaults; `queue: false` removes the producer binding, to
  * simulate a failing queue send.
  */
-export async function startWorker({ receiver, bindings = {}, queue = true, persist, consumer = {} } = {}) {
+export async function startWorker({ receiver, outbound, bindings = {}, queue = true, persist, consumer = {} } = {}) {
   const mf = new Miniflare({
     scriptPath: join(ROOT, "build/index.js"),
     modules: true,
@@ -66,7 +66,7 @@ export async function startWorker({ receiver, bindings = {}, queue = true, persi
       if (process.env.DEBUG_WORKER) { stdout.pipe(process.stdout); stderr.pipe(process.stderr); }
       else { stdout.resume(); stderr.resume(); }
     },
-    outboundService: async (request) => (receiver ? receiver(request) : new Response("ok")),
+    outboundService: outbound ?? (async (request) => (receiver ? receiver(request) : new Response("ok"))),
   });
   await mf.ready;
   const db = await mf.getD1Database("DB");

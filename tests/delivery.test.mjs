@@ -1,0 +1,426 @@
+// Delivery engine (SPEC §4.4–4.7): publish, fan-out through the queue, signed deliveries,
+// timeouts, retries, redirects, 429/410, duplicates, cron recovery, test and redeliver.
+// `outboundService` plays every receiver; each webhook URL path picks a behaviour.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { createHmac } from "node:crypto";
+import http from "node:http";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startWorker, api, token, createWebhook, waitFor, sleep, runCron } from "./helpers.mjs";
+
+/** Received requests by path, and per-path behaviour. */
+const received = new Map();
+const behaviours = new Map();
+let mf, db;
+
+async function receiver(request) {
+  const url = new URL(request.url);
+  const body = await request.text();
+  const entry = { at: Date.now(), url: request.url, method: request.method, headers: Object.fromEntries(request.headers), body };
+  if (!received.has(url.pathname)) received.set(url.pathname, []);
+  received.get(url.pathname).push(entry);
+  const behave = behaviours.get(url.pathname);
+  if (behave) return behave(entry, received.get(url.pathname).length);
+  return new Response("thanks", { status: 200 });
+}
+
+before(async () => ({ mf, db } = await startWorker({ receiver })));
+after(async () => mf?.dispose());
+
+let counter = 0;
+/** A webhook whose receiver behaves as `behave(entry, n)` (n = 1 for the first request). */
+async function hook(behave, overrides = {}, ws) {
+  const path = `/r${++counter}`;
+  if (behave) behaviours.set(path, behave);
+  const w = await createWebhook(mf, { url: `https://receiver.example.com${path}`, events: ["flight.departed"], ...overrides },
+    ws ? { auth: token({ workspace: ws }) } : {});
+  return { ...w, path };
+}
+
+const publish = (body, auth) => api(mf, "POST", "/api/v1/events", { body, ...(auth ? { auth } : {}) });
+const logsOf = async (webhookId, auth) => (await api(mf, "GET", `/api/v1/webhooks/logs?webhook_id=${webhookId}`, auth ? { auth } : {})).json.data;
+const finalLog = (webhookId, auth) =>
+  waitFor(async () => {
+    const logs = await logsOf(webhookId, auth);
+    return logs.length && logs.every((l) => l.status !== "pending") ? logs : null;
+  }, { what: `final log of ${webhookId}`, timeoutMs: 20000 });
+
+// The seed's verification snippet, verbatim.
+const crypto = { createHmac };
+function verifyWebhook(payload, signature, secret) {
+  const expected = crypto.createHmac("sha256", secret).update(payload).digest("hex");
+  return `sha256=${expected}` === signature;
+}
+
+test("a delivery carries the exact headers and body, and the seed snippet verifies it", async () => {
+  const secret = "whsec_your_signing_secret_abc";
+  const w = await hook(null, { secret, headers: { "X-Tenant": "fbo-42", Authorization: "Bearer receiver-token" } });
+  const data = { flight: "N123AB", departure: "KJFK", nested: { z: 1, a: [1, 2, "ü"] } };
+  const res = await publish({ type: "flight.departed", data });
+  assert.equal(res.status, 202);
+  assert.match(res.json.id, /^evt_/);
+  assert.equal(res.json.deliveries, 1);
+  const [got] = await waitFor(() => received.get(w.path), { what: "delivery" });
+  assert.equal(got.method, "POST");
+  const body = JSON.parse(got.body);
+  assert.deepEqual(Object.keys(body), ["id", "type", "created_at", "data"]);
+  assert.equal(body.id, res.json.id);
+  assert.equal(body.type, "flight.departed");
+  assert.deepEqual(body.data, data);
+  assert.match(body.created_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  const h = got.headers;
+  assert.equal(h["content-type"], "application/json");
+  assert.equal(h["x-webhook-event"], "flight.departed");
+  assert.equal(h["x-webhook-id"], w.id);
+  assert.match(h["x-webhook-delivery"], /^dlv_[0-9a-f]{24}$/);
+  assert.ok(Math.abs(Date.parse(h["x-webhook-timestamp"]) - Date.now()) < 60_000);
+  assert.match(h["user-agent"], /PlaneConnection/);
+  assert.equal(h["x-tenant"], "fbo-42");
+  assert.equal(h.authorization, "Bearer receiver-token");
+  assert.ok(verifyWebhook(got.body, h["x-webhook-signature"], secret), "seed snippet accepts the signature");
+  assert.ok(!verifyWebhook(got.body + " ", h["x-webhook-signature"], secret));
+  const [log] = await finalLog(w.id);
+  assert.equal(log.status, "success");
+  assert.equal(log.attempts, 1);
+  assert.equal(log.response_status, 200);
+  assert.equal(log.response_body, "thanks");
+  assert.equal(log.id, h["x-webhook-delivery"]);
+  assert.equal(JSON.stringify(log.payload), JSON.stringify(body), "the log keeps the payload that was sent");
+});
+
+test("without a secret there is no signature header", async () => {
+  const w = await hook(null);
+  await publish({ type: "flight.departed", data: {} });
+  const [got] = await waitFor(() => received.get(w.path), { what: "delivery" });
+  assert.equal(got.headers["x-webhook-signature"], undefined);
+});
+
+test("payloads up to 256 KB are delivered byte for byte (queue messages carry ids only)", async () => {
+  const w = await hook(null, { events: ["maintenance.due"], secret: "0123456789abcdef" }, "ws_big");
+  const data = { blob: "x".repeat(250 * 1024), key_order: { b: 1, a: 2 } };
+  const res = await publish({ type: "maintenance.due", data }, token({ workspace: "ws_big" }));
+  assert.equal(res.status, 202);
+  const [got] = await waitFor(() => received.get(w.path), { what: "big delivery" });
+  assert.ok(got.body.length > 250 * 1024);
+  assert.ok(got.body.includes('"key_order":{"b":1,"a":2}'), "data embedded verbatim");
+  assert.ok(verifyWebhook(got.body, got.headers["x-webhook-signature"], "0123456789abcdef"));
+  const tooBig = await publish({ type: "maintenance.due", data: { blob: "x".repeat(262 * 1024) } }, token({ workspace: "ws_big" }));
+  assert.equal(tooBig.status, 413);
+});
+
+test("fan-out: 1 event to 50 webhooks with mixed subscriptions and active flags", async () => {
+  const ws = "ws_fanout";
+  const auth = token({ workspace: ws });
+  const expected = new Set();
+  const all = [];
+  for (let i = 0; i < 50; i++) {
+    const subscribed = i % 3 !== 0;
+    const active = i % 5 !== 0;
+    const w = await hook(null, { events: subscribed ? ["invoice.paid", "flight.arrived"] : ["flight.arrived"], active }, ws);
+    all.push(w);
+    if (subscribed && active) expected.add(w.path);
+  }
+  const res = await publish({ type: "invoice.paid", data: { invoice: "inv_1" } }, auth);
+  assert.equal(res.json.deliveries, expected.size);
+  await waitFor(() => [...expected].every((p) => received.get(p)?.length), { what: "all fan-out deliveries" });
+  await sleep(1500);
+  for (const w of all) {
+    const n = received.get(w.path)?.length ?? 0;
+    assert.equal(n, expected.has(w.path) ? 1 : 0, `${w.path} got ${n}`);
+  }
+  const rows = await db.prepare("SELECT COUNT(*) AS n, SUM(status = 'success') AS ok FROM delivery_logs WHERE event_id = ?").bind(res.json.id).first();
+  assert.equal(rows.n, expected.size);
+  assert.equal(rows.ok, expected.size);
+});
+
+test("500 then 200: success on attempt 2, both attempts recorded", async () => {
+  const w = await hook((_, n) => new Response("oops", { status: n === 1 ? 500 : 200 }));
+  await publish({ type: "flight.departed", data: {} });
+  const [log] = await finalLog(w.id);
+  assert.equal(log.status, "success");
+  assert.equal(log.attempts, 2);
+  assert.deepEqual(log.attempt_history.map((a) => a.response_status), [500, 200]);
+  assert.equal(received.get(w.path).length, 2);
+  const ids = received.get(w.path).map((r) => r.headers["x-webhook-delivery"]);
+  assert.equal(ids[0], ids[1], "the delivery id is the same on every retry");
+});
+
+test("always 500: retry_count 0 → 1 attempt, retry_count 2 → 3 attempts, then failed", async () => {
+  const fail = () => new Response("down", { status: 500 });
+  const w0 = await hook(fail, { retry_count: 0 });
+  const w2 = await hook(fail, { retry_count: 2 });
+  await publish({ type: "flight.departed", data: {} });
+  const [l0] = await finalLog(w0.id);
+  const [l2] = await finalLog(w2.id);
+  assert.equal(l0.status, "failed");
+  assert.equal(l0.attempts, 1);
+  assert.equal(l0.max_attempts, 1);
+  assert.equal(l2.status, "failed");
+  assert.equal(l2.attempts, 3);
+  assert.equal(l2.attempt_history.length, 3);
+  assert.equal(l2.response_status, 500);
+  assert.equal(l2.response_body, "down");
+  assert.match(l2.error, /500/);
+  await sleep(2500);
+  assert.equal(received.get(w0.path).length, 1);
+  assert.equal(received.get(w2.path).length, 3, "no send after the last attempt");
+});
+
+test("a receiver slower than timeout_ms is a timed-out attempt", async () => {
+  const w = await hook(async () => { await sleep(3000); return new Response("late"); }, { timeout_ms: 1000, retry_count: 0 });
+  await publish({ type: "flight.departed", data: {} });
+  const [log] = await finalLog(w.id);
+  assert.equal(log.status, "failed");
+  assert.match(log.error, /timed out after 1000 ms/);
+  assert.equal(log.response_status, null);
+  assert.ok(log.duration_ms >= 900 && log.duration_ms < 2900, `duration ${log.duration_ms}`);
+});
+
+test("a connection reset by the receiver is a failed network attempt", async () => {
+  // A real TCP peer that drops every connection: workerd sees a network error, not a status.
+  let hits = 0;
+  const server = http.createServer((req) => { hits++; req.socket.destroy(); });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  const resetting = await startWorker({ outbound: { external: { address: `127.0.0.1:${server.address().port}`, http: {} } } });
+  try {
+    const w = await createWebhook(resetting.mf, { retry_count: 1 });
+    await api(resetting.mf, "POST", "/api/v1/events", { body: { type: "flight.departed", data: {} } });
+    const log = await waitFor(async () => {
+      const [l] = (await api(resetting.mf, "GET", `/api/v1/webhooks/logs?webhook_id=${w.id}`)).json.data;
+      return l?.status !== "pending" && l;
+    }, { what: "reset delivery to fail" });
+    assert.equal(log.status, "failed");
+    assert.equal(log.attempts, 2);
+    assert.equal(log.response_status, null);
+    assert.match(log.error, /network error/);
+    assert.equal(hits, 2);
+  } finally {
+    await resetting.mf.dispose();
+    server.close();
+  }
+});
+
+test("301/302/307 are failed attempts and never followed", async () => {
+  for (const status of [301, 302, 307]) {
+    const target = `/redirect-target-${status}`;
+    const w = await hook(() => new Response(null, { status, headers: { Location: `https://receiver.example.com${target}` } }), { retry_count: 0 });
+    await publish({ type: "flight.departed", data: {} });
+    const [log] = await finalLog(w.id);
+    assert.equal(log.status, "failed", `${status}`);
+    assert.equal(log.response_status, status);
+    assert.match(log.error, /redirects are not followed/);
+    assert.equal(received.get(target), undefined, `${status} was followed`);
+  }
+});
+
+test("429 with Retry-After is retried after the given delay", async () => {
+  const w = await hook((_, n) => (n === 1 ? new Response("slow down", { status: 429, headers: { "Retry-After": "2" } }) : new Response("ok")));
+  await publish({ type: "flight.departed", data: {} });
+  const [log] = await finalLog(w.id);
+  assert.equal(log.status, "success");
+  assert.equal(log.attempts, 2);
+  const [first, second] = received.get(w.path);
+  assert.ok(second.at - first.at >= 1800, `retried after ${second.at - first.at} ms`);
+});
+
+test("410 Gone disables the webhook and stops retrying", async () => {
+  const w = await hook(() => new Response("gone", { status: 410 }), { retry_count: 3 });
+  await publish({ type: "flight.departed", data: {} });
+  const [log] = await finalLog(w.id);
+  assert.equal(log.status, "failed");
+  assert.equal(log.attempts, 1);
+  const after = await api(mf, "GET", `/api/v1/webhooks/${w.id}`);
+  assert.equal(after.json.active, false);
+  assert.match(after.json.disabled_reason, /410/);
+  const again = await publish({ type: "flight.departed", data: {} });
+  assert.ok(again.status === 202);
+  await sleep(1500);
+  assert.equal(received.get(w.path).length, 1, "a disabled webhook gets nothing new");
+  const back = await api(mf, "PUT", `/api/v1/webhooks/${w.id}`, { body: { active: true } });
+  assert.equal(back.json.disabled_reason, null, "re-activating clears the reason");
+});
+
+test("webhook deactivated or deleted while a delivery is queued: nothing is sent", async () => {
+  // Hold the first attempt with a 500 so the retry is queued, then change the webhook.
+  const deact = await hook(() => new Response("no", { status: 500 }), { retry_count: 3 });
+  const gone = await hook(() => new Response("no", { status: 500 }), { retry_count: 3 });
+  await publish({ type: "flight.departed", data: {} });
+  await waitFor(() => received.get(deact.path)?.length && received.get(gone.path)?.length, { what: "first attempts" });
+  await api(mf, "PUT", `/api/v1/webhooks/${deact.id}`, { body: { active: false } });
+  assert.equal((await api(mf, "DELETE", `/api/v1/webhooks/${gone.id}`)).status, 204);
+  const [log] = await finalLog(deact.id);
+  assert.equal(log.status, "failed");
+  assert.match(log.error, /deactivated/);
+  await sleep(2500);
+  assert.equal(received.get(deact.path).length, 1);
+  assert.equal(received.get(gone.path).length, 1);
+  assert.equal((await db.prepare("SELECT COUNT(*) AS n FROM delivery_logs WHERE webhook_id = ?").bind(gone.id).first()).n, 0);
+});
+
+test("the same queue message delivered twice sends once and logs once", async () => {
+  const w = await hook(async () => { await sleep(300); return new Response("ok"); });
+  const res = await publish({ type: "flight.departed", data: {} });
+  const { id: logId } = await db.prepare("SELECT id FROM delivery_logs WHERE event_id = ?").bind(res.json.id).first();
+  const producer = await mf.getQueueProducer("DELIVERY_QUEUE");
+  // Two extra copies while the first is in flight, and two after it finished.
+  await producer.send({ log_id: logId });
+  await producer.send({ log_id: logId });
+  await finalLog(w.id);
+  await producer.sendBatch([{ body: { log_id: logId } }, { body: { log_id: logId } }]);
+  await sleep(2500);
+  assert.equal(received.get(w.path).length, 1);
+  const [log] = await logsOf(w.id);
+  assert.equal(log.attempts, 1);
+  assert.equal(log.attempt_history.length, 1);
+  assert.equal(log.status, "success");
+});
+
+test("slow receiver isolation: one hanging endpoint does not delay the others of the batch", async () => {
+  const ws = "ws_iso";
+  const slow = await hook(async () => { await sleep(4000); return new Response("late"); }, { timeout_ms: 3000, retry_count: 0 }, ws);
+  const fast = [];
+  for (let i = 0; i < 5; i++) fast.push(await hook(null, {}, ws));
+  const started = Date.now();
+  await publish({ type: "flight.departed", data: {} }, token({ workspace: ws }));
+  await waitFor(() => fast.every((f) => received.get(f.path)?.length), { what: "fast receivers" });
+  const lastFast = Math.max(...fast.map((f) => received.get(f.path)[0].at));
+  assert.ok(lastFast - started < 2500, `fast receivers done after ${lastFast - started} ms (slow one hangs 3 s)`);
+  const slowArrival = received.get(slow.path)[0].at;
+  assert.ok(Math.abs(slowArrival - received.get(fast[0].path)[0].at) < 1500, "slow one started with the others");
+  const [log] = await finalLog(slow.id, token({ workspace: ws }));
+  assert.match(log.error, /timed out/);
+});
+
+test("idempotent publish: the same key twice fans out once", async () => {
+  const w = await hook(null, { events: ["customer.created"] }, "ws_idem");
+  const auth = token({ workspace: "ws_idem" });
+  const first = await publish({ type: "customer.created", data: { c: 1 }, idempotency_key: "cust-1" }, auth);
+  const second = await publish({ type: "customer.created", data: { c: 1 }, idempotency_key: "cust-1" }, auth);
+  assert.equal(first.status, 202);
+  assert.equal(second.status, 202);
+  assert.equal(second.json.id, first.json.id);
+  assert.equal(second.json.deliveries, 1);
+  const other = await publish({ type: "customer.created", data: { c: 2 }, idempotency_key: "cust-2" }, auth);
+  assert.notEqual(other.json.id, first.json.id);
+  await waitFor(() => received.get(w.path)?.length === 2, { what: "two deliveries" });
+  await sleep(1500);
+  assert.equal(received.get(w.path).length, 2);
+  const events = await db.prepare("SELECT COUNT(*) AS n FROM events WHERE workspace_id = 'ws_idem'").first();
+  assert.equal(events.n, 2);
+});
+
+test("publish validation, roles and workspace scoping", async () => {
+  for (const [body, field] of [
+    [{ type: "flight.landed", data: {} }, "type"], [{ data: {} }, "type"], [{ type: "flight.departed" }, "data"],
+    [{ type: "flight.departed", data: [1] }, "data"], [{ type: "flight.departed", data: "x" }, "data"],
+    [{ type: 5, data: {} }, "type"], [{ type: "flight.departed", data: {}, extra: 1 }, "extra"],
+    [{ type: "flight.departed", data: {}, idempotency_key: "" }, "idempotency_key"],
+    [{ type: "flight.departed", data: {}, idempotency_key: 12 }, "idempotency_key"],
+  ]) {
+    const res = await publish(body);
+    assert.equal(res.status, 400, JSON.stringify(body));
+    assert.ok(res.json.error.fields[field], `${JSON.stringify(body)} → ${res.text}`);
+  }
+  assert.equal((await api(mf, "POST", "/api/v1/events", { raw: "{", headers: { "Content-Type": "application/json" } })).json.error.code, "invalid_json");
+  assert.equal((await publish({ type: "flight.departed", data: {} }, token({ role: "service" }))).status, 202);
+  assert.equal((await publish({ type: "flight.departed", data: {} }, token({ role: "manager" }))).status, 403);
+  const other = await publish({ type: "flight.departed", data: {} }, token({ workspace: "ws_nobody" }));
+  assert.equal(other.json.deliveries, 0, "events reach only the publisher's workspace");
+});
+
+test("test event goes out at once (also to an inactive webhook) and is logged", async () => {
+  const secret = "test-secret-0123456789";
+  const w = await hook(null, { events: ["flight.scheduled", "flight.arrived"], active: false, secret });
+  const res = await api(mf, "POST", `/api/v1/webhooks/${w.id}/test`, {
+    body: { event_type: "flight.arrived", payload: { id: "flt_test", departure: "KJFK", arrival: "KLAX" } },
+  });
+  assert.equal(res.status, 200);
+  assert.equal(res.json.status, "success");
+  assert.equal(res.json.success, true);
+  assert.equal(res.json.attempts, 1);
+  assert.equal(res.json.event_type, "flight.arrived");
+  const [got] = received.get(w.path);
+  assert.deepEqual(JSON.parse(got.body).data, { id: "flt_test", departure: "KJFK", arrival: "KLAX" });
+  assert.ok(verifyWebhook(got.body, got.headers["x-webhook-signature"], secret));
+  const dflt = await api(mf, "POST", `/api/v1/webhooks/${w.id}/test`, { auth: token({ role: "manager" }) });
+  assert.equal(dflt.status, 200);
+  assert.equal(dflt.json.event_type, "flight.scheduled", "defaults to the first subscribed type");
+  assert.deepEqual(JSON.parse(received.get(w.path)[1].body).data, {});
+  const logs = await logsOf(w.id);
+  assert.equal(logs.length, 2);
+  const bad = await api(mf, "POST", `/api/v1/webhooks/${w.id}/test`, { body: { event_type: "nope", payload: [] } });
+  assert.equal(bad.status, 400);
+  assert.ok(bad.json.error.fields.event_type && bad.json.error.fields.payload);
+  const failing = await hook(() => new Response("no", { status: 503 }));
+  const fr = await api(mf, "POST", `/api/v1/webhooks/${failing.id}/test`, {});
+  assert.equal(fr.json.status, "failed");
+  assert.equal(fr.json.response_status, 503);
+  assert.equal(received.get(failing.path).length, 1, "tests are not retried");
+  assert.equal((await api(mf, "POST", `/api/v1/webhooks/${w.id}/test`, { auth: token({ role: "member" }) })).status, 403);
+});
+
+test("redeliver sends the same event again as a new log pointing at the original", async () => {
+  const w = await hook((_, n) => new Response(n === 1 ? "no" : "yes", { status: n === 1 ? 500 : 200 }), { retry_count: 0 });
+  const ev = await publish({ type: "flight.departed", data: { leg: 1 } });
+  const [original] = await finalLog(w.id);
+  assert.equal(original.status, "failed");
+  const res = await api(mf, "POST", `/api/v1/webhooks/logs/${original.id}/redeliver`, { auth: token({ role: "manager" }) });
+  assert.equal(res.status, 202);
+  assert.equal(res.json.redelivery_of, original.id);
+  assert.equal(res.json.event_id, ev.json.id);
+  assert.notEqual(res.json.id, original.id);
+  await waitFor(async () => (await logsOf(w.id)).find((l) => l.id === res.json.id && l.status === "success"), { what: "redelivery" });
+  const [a, b] = received.get(w.path);
+  assert.equal(a.body, b.body, "same event, same bytes");
+  assert.notEqual(a.headers["x-webhook-delivery"], b.headers["x-webhook-delivery"]);
+  assert.equal((await api(mf, "POST", "/api/v1/webhooks/logs/dlv_doesnotexist/redeliver")).status, 404);
+  assert.equal((await api(mf, "POST", `/api/v1/webhooks/logs/${original.id}/redeliver`, { auth: token({ role: "member" }) })).status, 403);
+});
+
+test("a failed queue send is recovered by the cron (outbox survives a restart)", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "pc-outbox-"));
+  const got = [];
+  const rx = async (req) => { got.push(await req.text()); return new Response("ok"); };
+  try {
+    const broken = await startWorker({ receiver: rx, queue: false, persist: dir });
+    await createWebhook(broken.mf, { url: "https://receiver.example.com/outbox" });
+    const res = await api(broken.mf, "POST", "/api/v1/events", { body: { type: "flight.departed", data: { n: 1 } } });
+    assert.equal(res.status, 202, "publishing succeeds: the outbox holds the delivery");
+    assert.equal(res.json.deliveries, 1);
+    const pending = await broken.db.prepare("SELECT status, attempts FROM delivery_logs").all();
+    assert.deepEqual(pending.results, [{ status: "pending", attempts: 0 }]);
+    await broken.mf.dispose();
+
+    const healthy = await startWorker({ receiver: rx, persist: dir });
+    try {
+      await runCron(healthy.mf);
+      await waitFor(() => got.length === 1, { what: "cron re-enqueued delivery" });
+      await waitFor(async () => (await healthy.db.prepare("SELECT status FROM delivery_logs").first()).status === "success", { what: "success" });
+      await runCron(healthy.mf);
+      await sleep(1500);
+      assert.equal(got.length, 1, "a second cron run sends nothing more");
+    } finally {
+      await healthy.mf.dispose();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("cron purges logs older than LOG_RETENTION_DAYS and fails interrupted deliveries", async () => {
+  const old = Date.now() - 31 * 86_400_000;
+  const now = Date.now();
+  await db.batch([
+    db.prepare("INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, status, attempts, max_attempts, created_at, updated_at) VALUES ('dlv_old', 'ws_cron', 'wh_x', 'evt_old', 'flight.departed', 'success', 1, 1, ?, ?)").bind(old, old),
+    db.prepare("INSERT INTO delivery_attempts (log_id, attempt, attempted_at, duration_ms) VALUES ('dlv_old', 1, ?, 3)").bind(old),
+    db.prepare("INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, status, attempts, max_attempts, lease_until, created_at, updated_at) VALUES ('dlv_stuck', 'ws_cron', 'wh_x', 'evt_new', 'flight.departed', 'pending', 2, 2, ?, ?, ?)").bind(now - 1000, now, now),
+  ]);
+  await runCron(mf);
+  assert.equal((await db.prepare("SELECT COUNT(*) AS n FROM delivery_logs WHERE id = 'dlv_old'").first()).n, 0);
+  assert.equal((await db.prepare("SELECT COUNT(*) AS n FROM delivery_attempts WHERE log_id = 'dlv_old'").first()).n, 0);
+  const stuck = await db.prepare("SELECT status, error FROM delivery_logs WHERE id = 'dlv_stuck'").first();
+  assert.equal(stuck.status, "failed");
+  assert.match(stuck.error, /interrupted/);
+});
