@@ -1,6 +1,7 @@
 // Foundation: auth (401/403 + WWW-Authenticate), JSON 404/405, catalog, health, errors.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { startWorker, api, token } from "./helpers.mjs";
 
 let mf;
@@ -101,4 +102,9 @@ test("openapi document is served without auth", async () => {
   const res = await api(mf, "GET", "/api/v1/openapi.json", { auth: null });
   assert.equal(res.status, 200);
   assert.equal(res.json.openapi, "3.1.0");
+  const file = JSON.parse(readFileSync(new URL("../openapi.json", import.meta.url), "utf8"));
+  assert.deepEqual(res.json, file);
+  for (const path of ["/api/v1/webhooks", "/api/v1/webhooks/{id}", "/api/v1/webhooks/logs", "/api/v1/events"]) {
+    assert.ok(res.json.paths[path], path);
+  }
 });

@@ -79,6 +79,12 @@ async fn deliver(db: &D1Database, config: &Config, ids: &[String]) -> worker::Re
         steps.insert(d.log_id.clone(), step);
     }
     deliveries::record(db, &outcomes, finished_at).await?;
+    // One line per batch: what it cost in D1 (claim batch + record batch).
+    log_event(json!({
+        "msg": "delivery batch", "messages": ids.len(), "claimed": claimed.len(),
+        "d1_round_trips": if outcomes.is_empty() { 1 } else { 2 },
+        "d1_statements": 3 + outcomes.iter().map(|o| 2 + usize::from(o.disable_reason.is_some())).sum::<usize>(),
+    }));
     for (d, report) in claimed.iter().zip(reports.iter()) {
         log_event(json!({
             "msg": "delivery attempt", "delivery": d.log_id, "webhook": d.webhook_id,

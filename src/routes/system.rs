@@ -26,3 +26,24 @@ pub fn openapi() -> ApiResult {
     headers.set("Content-Type", "application/json; charset=utf-8").map_err(|_| ApiError::internal())?;
     Ok(Response::ok(OPENAPI_JSON).map_err(|_| ApiError::internal())?.with_headers(headers))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::OPENAPI_JSON;
+    use crate::core::routes::ALL;
+
+    #[test]
+    fn openapi_describes_every_served_route() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI_JSON).expect("valid JSON");
+        assert_eq!(doc["openapi"], "3.1.0");
+        for (method, path, route) in ALL {
+            let operation = &doc["paths"][*path][method.to_lowercase()];
+            assert!(operation.is_object(), "{method} {path} ({route:?}) is not in openapi.json");
+            assert!(operation["responses"].is_object(), "{method} {path} has no responses");
+        }
+        let described: usize = doc["paths"].as_object().unwrap().values()
+            .map(|p| p.as_object().unwrap().keys().filter(|k| *k != "parameters").count())
+            .sum();
+        assert_eq!(described, ALL.len(), "openapi.json describes routes that do not exist");
+    }
+}
