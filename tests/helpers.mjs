@@ -35,7 +35,7 @@ export function migrationStatements() {
  * `bindings` override the defaults; `queue: false` removes the producer binding, to
  * simulate a failing queue send.
  */
-export async function startWorker({ receiver, outbound, bindings = {}, queue = true, persist, consumer = {} } = {}) {
+export async function startWorker({ receiver, outbound, bindings = {}, queue = true, persist, consumer = {}, onLog } = {}) {
   const mf = new Miniflare({
     scriptPath: join(ROOT, "build/index.js"),
     modules: true,
@@ -63,7 +63,11 @@ export async function startWorker({ receiver, outbound, bindings = {}, queue = t
     },
     // The worker's structured log lines; shown with DEBUG_WORKER=1.
     handleRuntimeStdio(stdout, stderr) {
-      if (process.env.DEBUG_WORKER) { stdout.pipe(process.stdout); stderr.pipe(process.stderr); }
+      if (onLog) {
+        let buf = "";
+        stdout.on("data", (d) => { buf += d; let i; while ((i = buf.indexOf("\n")) >= 0) { onLog(buf.slice(0, i)); buf = buf.slice(i + 1); } });
+        stderr.resume();
+      } else if (process.env.DEBUG_WORKER) { stdout.pipe(process.stdout); stderr.pipe(process.stderr); }
       else { stdout.resume(); stderr.resume(); }
     },
     outboundService: outbound ?? (async (request) => (receiver ? receiver(request) : new Response("ok"))),

@@ -75,15 +75,16 @@ async fn deliver(db: &D1Database, config: &Config, ids: &[String]) -> worker::Re
     let mut outcomes = Vec::with_capacity(claimed.len());
     for (d, report) in claimed.iter().zip(reports.iter()) {
         let step = judge_attempt(&report.result, d.attempt, d.max_attempts, &config.retry_schedule, finished_at, random_unit());
-        outcomes.push(outcome(d, report, &token, step, finished_at));
+        outcomes.push(outcome(d, report, step, finished_at));
         steps.insert(d.log_id.clone(), step);
     }
-    deliveries::record(db, &outcomes, finished_at).await?;
+    deliveries::record(db, &token, &outcomes, finished_at).await?;
     // One line per batch: what it cost in D1 (claim batch + record batch).
     log_event(json!({
         "msg": "delivery batch", "messages": ids.len(), "claimed": claimed.len(),
         "d1_round_trips": if outcomes.is_empty() { 1 } else { 2 },
-        "d1_statements": 3 + outcomes.iter().map(|o| 2 + usize::from(o.disable_reason.is_some())).sum::<usize>(),
+        "d1_statements": deliveries::CLAIM_STATEMENTS + deliveries::RECORD_STATEMENTS
+            + outcomes.iter().filter(|o| o.disable_reason.is_some()).count(),
     }));
     for (d, report) in claimed.iter().zip(reports.iter()) {
         log_event(json!({
@@ -108,7 +109,6 @@ pub async fn send_all(claimed: &[ClaimedDelivery], config: &Config) -> Vec<SendR
 pub fn outcome<'a>(
     d: &'a ClaimedDelivery,
     report: &'a SendReport,
-    token: &'a str,
     step: NextStep,
     now: i64,
 ) -> AttemptOutcome<'a> {
@@ -120,10 +120,9 @@ pub fn outcome<'a>(
     AttemptOutcome {
         log_id: &d.log_id,
         webhook_id: &d.webhook_id,
-        token,
         attempt: d.attempt,
         attempted_at: report.attempted_at,
-        status,
+        status: status.as_str(),
         response_status: report.result.status(),
         response_body: report.response_excerpt.as_deref(),
         error: report.result.error(),

@@ -42,6 +42,10 @@ pub async fn publish(env: &Env, db: &D1Database, r: &PublishRequest<'_>) -> work
         },
     )
     .await?;
+    let queue_calls = published.new_delivery_ids.len().div_ceil(MAX_MESSAGES_PER_SEND);
+    log_event(json!({"msg": "publish", "event": published.event_id, "created": published.created,
+                     "deliveries": published.new_delivery_ids.len(), "d1_round_trips": 1,
+                     "d1_statements": events::PUBLISH_STATEMENTS, "queue_calls": queue_calls}));
     if let Err(e) = enqueue(env, &published.new_delivery_ids).await {
         // The logs are pending in D1; the cron will enqueue them.
         log_event(json!({"msg": "queue send failed; cron will re-enqueue", "event": published.event_id,

@@ -162,8 +162,8 @@ pub async fn test(ctx: &Ctx<'_>, req: &mut Request, p: &Principal, id: &str) -> 
         NextStep::Succeeded => NextStep::Succeeded,
         _ => NextStep::GiveUp,
     };
-    let result = outcome(&claimed, &report, &token, step, finished);
-    deliveries::record(&ctx.db, std::slice::from_ref(&result), finished).await.or_internal("record test delivery")?;
+    let result = outcome(&claimed, &report, step, finished);
+    deliveries::record(&ctx.db, &token, std::slice::from_ref(&result), finished).await.or_internal("record test delivery")?;
     let log = logs::get(&ctx.db, &p.workspace_id, &log_id).await.or_internal("read test log")?.ok_or_else(ApiError::internal)?;
     let payloads = parse_payloads(std::slice::from_ref(&log));
     let success = log.status == DeliveryStatus::Success;

@@ -7,11 +7,13 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
-use worker::{D1Database, D1PreparedStatement, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use worker::{D1Database, Result};
 
 use super::{json_ids, statement, webhooks};
-use crate::core::delivery_log::DeliveryStatus;
 use crate::core::time::UnixMillis;
 use crate::core::webhook::WebhookSecret;
 
@@ -31,7 +33,8 @@ pub struct ClaimedDelivery {
     pub secret: Option<WebhookSecret>,
     pub headers: BTreeMap<String, String>,
     pub timeout_ms: u32,
-    pub body: String,
+    /// Shared by every delivery of the same event in the batch.
+    pub body: Rc<str>,
 }
 
 #[derive(Deserialize)]
@@ -45,11 +48,17 @@ struct ClaimedRow {
     secret: Option<String>,
     headers: String,
     timeout_ms: i64,
+    event_id: String,
+}
+
+#[derive(Deserialize)]
+struct BodyRow {
+    id: String,
     body: String,
 }
 
 impl ClaimedRow {
-    fn into_claimed(self) -> ClaimedDelivery {
+    fn into_claimed(self, bodies: &HashMap<String, Rc<str>>) -> ClaimedDelivery {
         ClaimedDelivery {
             log_id: self.id,
             webhook_id: self.webhook_id,
@@ -60,10 +69,13 @@ impl ClaimedRow {
             secret: self.secret.map(WebhookSecret::from_stored),
             headers: serde_json::from_str(&self.headers).unwrap_or_default(),
             timeout_ms: self.timeout_ms.clamp(1000, 30_000) as u32,
-            body: self.body,
+            body: bodies.get(&self.event_id).cloned().unwrap_or_else(|| Rc::from("{}")),
         }
     }
 }
+
+/// Statements in the claim batch.
+pub const CLAIM_STATEMENTS: usize = 4;
 
 /// In one round trip: fail the deliveries whose webhook was deactivated, claim the due
 /// ones among `ids` for this invocation (`token`), and load what sending them needs.
@@ -94,18 +106,26 @@ pub async fn claim(db: &D1Database, ids: &[String], token: &str, now: UnixMillis
             statement(
                 db,
                 "SELECT l.id, l.webhook_id, l.event_type, l.attempts, l.max_attempts, \
-                   w.url, w.secret, w.headers, w.timeout_ms, e.body \
-                 FROM delivery_logs l JOIN webhooks w ON w.id = l.webhook_id JOIN events e ON e.id = l.event_id \
+                   w.url, w.secret, w.headers, w.timeout_ms, l.event_id \
+                 FROM delivery_logs l JOIN webhooks w ON w.id = l.webhook_id \
                  WHERE l.claim_token = ?1",
+                &[&token],
+            )?,
+            // Each event body once, however many deliveries of the batch share it.
+            statement(
+                db,
+                "SELECT id, body FROM events WHERE id IN \
+                   (SELECT DISTINCT event_id FROM delivery_logs WHERE claim_token = ?1)",
                 &[&token],
             )?,
         ])
         .await?;
-    let rows: Vec<ClaimedRow> = match results.get(2) {
-        Some(r) => r.results()?,
-        None => Vec::new(),
+    let (Some(rows), Some(bodies)) = (results.get(2), results.get(3)) else {
+        return Ok(Vec::new());
     };
-    Ok(rows.into_iter().map(ClaimedRow::into_claimed).collect())
+    let bodies: HashMap<String, Rc<str>> =
+        bodies.results::<BodyRow>()?.into_iter().map(|b| (b.id, Rc::from(b.body))).collect();
+    Ok(rows.results::<ClaimedRow>()?.into_iter().map(|r| r.into_claimed(&bodies)).collect())
 }
 
 /// Loads one delivery that the caller leased itself at insert (test events).
@@ -114,66 +134,78 @@ pub async fn load_leased(db: &D1Database, log_id: &str, token: &str) -> Result<O
     let row: Option<ClaimedRow> = statement(
         db,
         "SELECT l.id, l.webhook_id, l.event_type, l.attempts, l.max_attempts, \
-           w.url, w.secret, w.headers, w.timeout_ms, e.body \
-         FROM delivery_logs l JOIN webhooks w ON w.id = l.webhook_id JOIN events e ON e.id = l.event_id \
+           w.url, w.secret, w.headers, w.timeout_ms, l.event_id \
+         FROM delivery_logs l JOIN webhooks w ON w.id = l.webhook_id \
          WHERE l.id = ?1 AND l.claim_token = ?2",
         &[&log_id, &token],
     )?
     .first(None)
     .await?;
-    Ok(row.map(ClaimedRow::into_claimed))
+    let Some(row) = row else { return Ok(None) };
+    let body: Option<BodyRow> =
+        statement(db, "SELECT id, body FROM events WHERE id = ?1", &[&row.event_id])?.first(None).await?;
+    let bodies: HashMap<String, Rc<str>> = body.into_iter().map(|b| (b.id, Rc::from(b.body))).collect();
+    Ok(Some(row.into_claimed(&bodies)))
 }
 
 /// The outcome of one claimed attempt, ready to be written.
+#[derive(Serialize)]
 pub struct AttemptOutcome<'a> {
     pub log_id: &'a str,
+    #[serde(skip)]
     pub webhook_id: &'a str,
-    pub token: &'a str,
     pub attempt: u32,
     pub attempted_at: UnixMillis,
-    pub status: DeliveryStatus,
+    pub status: &'static str,
     pub response_status: Option<u16>,
     pub response_body: Option<&'a str>,
     pub error: Option<String>,
     pub duration_ms: u32,
     pub next_attempt_at: Option<UnixMillis>,
     /// Set when the receiver answered 410 Gone.
+    #[serde(skip)]
     pub disable_reason: Option<&'a str>,
 }
 
-fn outcome_statements(db: &D1Database, o: &AttemptOutcome<'_>, now: UnixMillis) -> Result<Vec<D1PreparedStatement>> {
-    let status_code = o.response_status.map(u32::from);
+/// Statements per `record` call, plus one per disabled webhook.
+pub const RECORD_STATEMENTS: usize = 2;
+
+/// Writes every outcome of a batch in one D1 round trip of two statements, whatever the
+/// batch size: the outcomes travel as one JSON parameter. Only the holder of `token` can
+/// write, and only once (the token is cleared with the outcome).
+pub async fn record(db: &D1Database, token: &str, outcomes: &[AttemptOutcome<'_>], now: UnixMillis) -> Result<()> {
+    if outcomes.is_empty() {
+        return Ok(());
+    }
+    let json = serde_json::to_string(outcomes).map_err(|e| worker::Error::RustError(e.to_string()))?;
     let mut statements = vec![
         statement(
             db,
             "INSERT OR IGNORE INTO delivery_attempts (log_id, attempt, attempted_at, response_status, error, duration_ms) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS \
-               (SELECT 1 FROM delivery_logs WHERE id = ?1 AND claim_token = ?7)",
-            &[&o.log_id, &o.attempt, &o.attempted_at, &status_code, &o.error, &o.duration_ms, &o.token],
+             SELECT json_extract(o.value, '$.log_id'), json_extract(o.value, '$.attempt'), \
+               json_extract(o.value, '$.attempted_at'), json_extract(o.value, '$.response_status'), \
+               json_extract(o.value, '$.error'), json_extract(o.value, '$.duration_ms') \
+             FROM json_each(?1) o JOIN delivery_logs l ON l.id = json_extract(o.value, '$.log_id') \
+             WHERE l.claim_token = ?2",
+            &[&json, &token],
         )?,
         statement(
             db,
-            "UPDATE delivery_logs SET status = ?3, response_status = ?4, response_body = ?5, error = ?6, \
-               duration_ms = ?7, next_attempt_at = ?8, lease_until = NULL, claim_token = NULL, updated_at = ?9 \
-             WHERE id = ?1 AND claim_token = ?2",
-            &[&o.log_id, &o.token, &o.status.as_str(), &status_code, &o.response_body, &o.error, &o.duration_ms,
-              &o.next_attempt_at, &now],
+            "UPDATE delivery_logs SET status = json_extract(o.value, '$.status'), \
+               response_status = json_extract(o.value, '$.response_status'), \
+               response_body = json_extract(o.value, '$.response_body'), error = json_extract(o.value, '$.error'), \
+               duration_ms = json_extract(o.value, '$.duration_ms'), \
+               next_attempt_at = json_extract(o.value, '$.next_attempt_at'), \
+               lease_until = NULL, claim_token = NULL, updated_at = ?3 \
+             FROM json_each(?1) o \
+             WHERE delivery_logs.id = json_extract(o.value, '$.log_id') AND delivery_logs.claim_token = ?2",
+            &[&json, &token, &now],
         )?,
     ];
-    if let Some(reason) = o.disable_reason {
-        statements.push(webhooks::disable_statement(db, o.webhook_id, reason, now)?);
-    }
-    Ok(statements)
-}
-
-/// Writes every outcome of a batch in one D1 batch.
-pub async fn record(db: &D1Database, outcomes: &[AttemptOutcome<'_>], now: UnixMillis) -> Result<()> {
-    if outcomes.is_empty() {
-        return Ok(());
-    }
-    let mut statements = Vec::with_capacity(outcomes.len() * 2);
     for o in outcomes {
-        statements.extend(outcome_statements(db, o, now)?);
+        if let Some(reason) = o.disable_reason {
+            statements.push(webhooks::disable_statement(db, o.webhook_id, reason, now)?);
+        }
     }
     db.batch(statements).await.map(|_| ())
 }

@@ -60,6 +60,9 @@ struct IdRow {
     id: String,
 }
 
+/// Statements in the publish batch (reported by the fan-out's log line).
+pub const PUBLISH_STATEMENTS: usize = 5;
+
 /// Stores the event and fans it out to subscribed active webhooks, atomically.
 pub async fn publish(db: &D1Database, e: &NewEvent<'_>) -> Result<Published> {
     let key_expired_before = e.now - MS_PER_DAY;
