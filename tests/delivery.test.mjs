@@ -424,3 +424,22 @@ test("cron purges logs older than LOG_RETENTION_DAYS and fails interrupted deliv
   assert.equal(stuck.status, "failed");
   assert.match(stuck.error, /interrupted/);
 });
+
+test("a message the queue gives up on (dead-letter queue) ends failed with a clear error", async () => {
+  // The queue allows 1 retry here while the webhook wants 5: the second failure dead-letters.
+  let hits = 0;
+  const dlq = await startWorker({ receiver: () => { hits++; return new Response("no", { status: 500 }); }, consumer: { maxRetries: 1 } });
+  try {
+    const w = await createWebhook(dlq.mf, { retry_count: 5 });
+    await api(dlq.mf, "POST", "/api/v1/events", { body: { type: "flight.departed", data: {} } });
+    const log = await waitFor(async () => {
+      const [l] = (await api(dlq.mf, "GET", `/api/v1/webhooks/logs?webhook_id=${w.id}`)).json.data;
+      return l?.status === "failed" && l;
+    }, { what: "dead-lettered delivery" });
+    assert.match(log.error, /dead-lettered/);
+    assert.equal(log.attempts, 2);
+    assert.equal(hits, 2);
+  } finally {
+    await dlq.mf.dispose();
+  }
+});
