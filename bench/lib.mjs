@@ -1,0 +1,130 @@
+// Shared helpers of the benchmarks: statistics, closed-loop load, provider signing,
+// seeding, formatting. Nothing here asserts on time: benchmarks measure and report.
+import { createHmac } from "node:crypto";
+import { startWorker } from "../tests/helpers.mjs";
+
+export { startWorker };
+
+/** Median of numbers (mean of the two middle values for an even count). */
+export function median(xs) {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (!s.length) return NaN;
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Nearest-rank percentile (p in 0..100) of numbers. */
+export function percentile(xs, p) {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (!s.length) return NaN;
+  const rank = Math.max(1, Math.ceil((p / 100) * s.length));
+  return s[Math.min(rank, s.length) - 1];
+}
+
+/** Median over runs of one numeric field. */
+export const medianOf = (runs, key) => median(runs.map((r) => r[key]));
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Closed-loop load: `concurrency` workers each send requests back to back until `total`
+ * have been sent. `send(i)` performs request i and returns its status. Returns the
+ * latency (ms) of every request, the statuses and the wall time.
+ */
+export async function closedLoop(total, concurrency, send) {
+  const latencies = [];
+  const statuses = {};
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, total) }, async () => {
+      while (next < total) {
+        const i = next++;
+        const t = performance.now();
+        const status = await send(i);
+        latencies.push(performance.now() - t);
+        statuses[status] = (statuses[status] ?? 0) + 1;
+      }
+    }),
+  );
+  return { latencies, statuses, wallMs: performance.now() - t0 };
+}
+
+/** Summary of one closed-loop run. */
+export function loadSummary({ latencies, statuses, wallMs }) {
+  return {
+    requests: latencies.length,
+    perSecond: latencies.length / (wallMs / 1000),
+    p50: percentile(latencies, 50),
+    p95: percentile(latencies, 95),
+    p99: percentile(latencies, 99),
+    statuses,
+  };
+}
+
+/** `Stripe-Signature` value: `t=<ts>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`. */
+export function stripeSignature(secret, body, ts = Math.floor(Date.now() / 1000)) {
+  const v1 = createHmac("sha256", secret).update(`${ts}.${body}`).digest("hex");
+  return `t=${ts},v1=${v1}`;
+}
+
+/** Svix headers: key = base64 decode of the secret after `whsec_`. */
+export function svixHeaders(secret, id, body, ts = Math.floor(Date.now() / 1000)) {
+  const key = Buffer.from(secret.replace(/^whsec_/, ""), "base64");
+  const sig = createHmac("sha256", key).update(`${id}.${ts}.${body}`).digest("base64");
+  return { "svix-id": id, "svix-timestamp": String(ts), "svix-signature": `v1,${sig}` };
+}
+
+/** Inserts `count` webhooks of workspace `ws` subscribed to flight.departed; returns their ids. */
+export async function seedWebhooks(db, ws, count, { prefix = "wh_bench", timeoutMs = 10000, retryCount = 3, offset = 0 } = {}) {
+  const now = Date.now();
+  const ids = [];
+  const stmts = [];
+  for (let i = 0; i < count; i++) {
+    const id = `${prefix}${String(offset + i).padStart(5, "0")}`;
+    ids.push(id);
+    stmts.push(
+      db
+        .prepare(
+          "INSERT INTO webhooks (id, workspace_id, name, url, events, active, headers, retry_count, timeout_ms, created_at, updated_at) " +
+            "VALUES (?, ?, ?, ?, '[\"flight.departed\"]', 1, '{}', ?, ?, ?, ?)",
+        )
+        .bind(id, ws, `bench ${offset + i}`, `https://r${offset + i}.example.com/hook`, retryCount, timeoutMs, now, now),
+    );
+  }
+  for (let i = 0; i < stmts.length; i += 500) await db.batch(stmts.slice(i, i + 500));
+  return ids;
+}
+
+/** Parses the worker's structured log lines (those that are JSON). */
+export function parseLogLines(lines) {
+  return lines.flatMap((l) => {
+    try {
+      const v = JSON.parse(l);
+      return v && typeof v === "object" ? [v] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+// ---- formatting ----
+
+export const ms = (x, digits = 1) => (Number.isFinite(x) ? `${x.toFixed(digits)} ms` : "n/a");
+export const num = (x, digits = 0) =>
+  Number.isFinite(x) ? x.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }) : "n/a";
+export const bytes = (b) => `${num(b)} B (${(b / 1024).toFixed(1)} KiB)`;
+export const us = (ns) => (Number.isFinite(ns) ? (ns >= 100_000 ? `${(ns / 1e6).toFixed(2)} ms` : `${(ns / 1000).toFixed(1)} µs`) : "n/a");
+
+/** Renders rows (objects with the same keys) as a Markdown table. */
+export function markdownTable(rows) {
+  if (!rows.length) return "";
+  const cols = Object.keys(rows[0]);
+  const cell = (v) => String(v ?? "").replace(/\|/g, "\\|");
+  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
+  const line = (vals) => `| ${vals.map((v, i) => v.padEnd(widths[i])).join(" | ")} |`;
+  return [line(cols), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.map((r) => line(cols.map((c) => cell(r[c]))))].join("\n");
+}
+
+/** True when this module is the script node was started with. */
+export const isMain = (url) => url === `file://${process.argv[1]}`;
