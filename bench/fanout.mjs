@@ -1,54 +1,59 @@
-// Fan-out benchmark: one event (and ten events) to 1,000 webhooks in Miniflare, with an
-// instant receiver. Prints time to the last arrival, deliveries/s, and the D1 statements
-// and queue calls per event, read from the worker's own structured log lines.
-//   node bench/fanout.mjs [--webhooks 1000] [--events 1,10] [--runs 3]
+// Fan-out: one event (and ten events) to 1,000 webhooks in Miniflare, with an instant
+// receiver. Time to the last arrival, deliveries/s, and the D1 statements and queue calls
+// per event, read from the worker's own structured log lines (`{"msg":"publish",…}` and
+// `{"msg":"delivery batch",…}`). Run under a Free-plan and a Paid-plan tuning.
+//   node bench/fanout.mjs [--webhooks 1000] [--events 1,10] [--runs 3] [--batch 10] [--concurrency 6]
+//   (with --batch/--concurrency: that one tuning; without: Free and Paid)
 import { parseArgs } from "node:util";
-import { startWorker, api, token, migrationStatements } from "../tests/helpers.mjs";
+import { api, token } from "../tests/helpers.mjs";
+import { startWorker, seedWebhooks, parseLogLines, median, num, isMain, sleep } from "./lib.mjs";
 
-const { values } = parseArgs({ options: {
-  webhooks: { type: "string", default: "1000" }, events: { type: "string", default: "1,10" },
-  runs: { type: "string", default: "3" }, batch: { type: "string", default: "100" }, concurrency: { type: "string", default: "50" },
-} });
-const N = Number(values.webhooks);
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+export const TUNINGS = {
+  free: { label: "Free defaults", batch: 10, concurrency: 6 },
+  paid: { label: "Paid tuning", batch: 100, concurrency: 100 },
+};
 
-async function scenario(eventsPerRun) {
+/** One fresh instance: seed `webhooks` subscribers, publish `events` events at once, wait for every arrival. */
+export async function scenario({ webhooks, events, batch, concurrency, timeoutMs = 120_000 }) {
   const arrivals = [];
   const logLines = [];
   const { mf, db } = await startWorker({
     receiver: () => { arrivals.push(performance.now()); return new Response("ok"); },
-    bindings: { DELIVERY_CONCURRENCY: values.concurrency },
-    consumer: { maxBatchSize: Number(values.batch) },
+    bindings: { DELIVERY_CONCURRENCY: String(concurrency) },
+    consumer: { maxBatchSize: batch },
     onLog: (line) => logLines.push(line),
   });
   try {
     const ws = "ws_bench";
-    const now = Date.now();
-    const stmts = [];
-    for (let i = 0; i < N; i++) {
-      stmts.push(db.prepare("INSERT INTO webhooks (id, workspace_id, name, url, events, active, headers, retry_count, timeout_ms, created_at, updated_at) VALUES (?, ?, ?, ?, '[\"flight.departed\"]', 1, '{}', 3, 10000, ?, ?)")
-        .bind(`wh_bench${String(i).padStart(5, "0")}`, ws, `bench ${i}`, `https://r${i}.example.com/hook`, now, now));
-    }
-    for (let i = 0; i < stmts.length; i += 500) await db.batch(stmts.slice(i, i + 500));
-    arrivals.length = 0; logLines.length = 0;
-    const expected = N * eventsPerRun;
+    await seedWebhooks(db, ws, webhooks);
+    arrivals.length = 0;
+    logLines.length = 0;
+    const expected = webhooks * events;
+    const auth = token({ workspace: ws });
     const t0 = performance.now();
-    await Promise.all(Array.from({ length: eventsPerRun }, (_, k) =>
-      api(mf, "POST", "/api/v1/events", { auth: token({ workspace: ws }), body: { type: "flight.departed", data: { k } } })));
-    const accepted = performance.now() - t0;
-    while (arrivals.length < expected && performance.now() - t0 < 120_000) await new Promise((r) => setTimeout(r, 5));
+    const accepted = await Promise.all(Array.from({ length: events }, async (_, k) => {
+      const res = await api(mf, "POST", "/api/v1/events", { auth, body: { type: "flight.departed", data: { flight_id: `fl_${k}`, tail: "N123PC" } } });
+      return { status: res.status, ms: performance.now() - t0 };
+    }));
+    while (arrivals.length < expected && performance.now() - t0 < timeoutMs) await sleep(5);
     const last = arrivals.length ? Math.max(...arrivals) - t0 : NaN;
-    await new Promise((r) => setTimeout(r, 300));
-    const parsed = logLines.flatMap((l) => { try { return [JSON.parse(l)]; } catch { return []; } });
+    const first = arrivals.length ? Math.min(...arrivals) - t0 : NaN;
+    await sleep(300); // let the last batch's log line arrive
+    const parsed = parseLogLines(logLines);
     const pub = parsed.filter((p) => p.msg === "publish");
     const batches = parsed.filter((p) => p.msg === "delivery batch");
     const sum = (xs, k) => xs.reduce((a, x) => a + (x[k] ?? 0), 0);
     return {
-      delivered: arrivals.length, expected, acceptedMs: accepted, lastArrivalMs: last,
+      delivered: arrivals.length, expected,
+      publishStatuses: accepted.map((a) => a.status),
+      acceptedMs: Math.max(...accepted.map((a) => a.ms)),
+      firstArrivalMs: first, lastArrivalMs: last,
       perSecond: arrivals.length / (last / 1000),
-      d1StatementsPerEvent: (sum(pub, "d1_statements") + sum(batches, "d1_statements")) / eventsPerRun,
-      d1RoundTripsPerEvent: (sum(pub, "d1_round_trips") + sum(batches, "d1_round_trips")) / eventsPerRun,
-      queueCallsPerEvent: sum(pub, "queue_calls") / eventsPerRun,
+      publishD1StatementsPerEvent: sum(pub, "d1_statements") / events,
+      publishD1RoundTripsPerEvent: sum(pub, "d1_round_trips") / events,
+      consumerD1StatementsPerEvent: sum(batches, "d1_statements") / events,
+      consumerD1RoundTripsPerEvent: sum(batches, "d1_round_trips") / events,
+      queueCallsPerEvent: sum(pub, "queue_calls") / events,
       consumerBatches: batches.length,
     };
   } finally {
@@ -56,28 +61,65 @@ async function scenario(eventsPerRun) {
   }
 }
 
-export async function runFanout() {
+export async function runTuning({ webhooks = 1000, eventCounts = [1, 10], runs = 3, batch, concurrency, label }) {
   const rows = [];
-  for (const e of values.events.split(",").map(Number)) {
-    const runs = [];
-    for (let r = 0; r < Number(values.runs); r++) runs.push(await scenario(e));
-    const m = (k) => median(runs.map((x) => x[k]));
+  const results = [];
+  for (const events of eventCounts) {
+    const rs = [];
+    for (let r = 0; r < runs; r++) rs.push(await scenario({ webhooks, events, batch, concurrency }));
+    const m = (k) => median(rs.map((x) => x[k]));
+    const res = {
+      tuning: label, batch, concurrency, events, webhooks, runs,
+      delivered: m("delivered"), expected: rs[0].expected, acceptedMs: m("acceptedMs"), firstArrivalMs: m("firstArrivalMs"), lastArrivalMs: m("lastArrivalMs"),
+      perSecond: m("perSecond"), publishD1StatementsPerEvent: m("publishD1StatementsPerEvent"), publishD1RoundTripsPerEvent: m("publishD1RoundTripsPerEvent"),
+      consumerD1StatementsPerEvent: m("consumerD1StatementsPerEvent"), consumerD1RoundTripsPerEvent: m("consumerD1RoundTripsPerEvent"),
+      queueCallsPerEvent: m("queueCallsPerEvent"), consumerBatches: m("consumerBatches"), samples: rs,
+    };
+    results.push(res);
     rows.push({
-      scenario: `${e} event${e > 1 ? "s" : ""} → ${N} webhooks`, runs: runs.length,
-      delivered: `${m("delivered")}/${runs[0].expected}`,
-      "publish accepted (ms)": m("acceptedMs").toFixed(0),
-      "last arrival (s)": (m("lastArrivalMs") / 1000).toFixed(2),
-      "deliveries/s": m("perSecond").toFixed(0),
-      "D1 round trips/event": m("d1RoundTripsPerEvent").toFixed(1),
-      "D1 statements/event": m("d1StatementsPerEvent").toFixed(0),
-      "queue calls/event": m("queueCallsPerEvent").toFixed(0),
-      "consumer batches": m("consumerBatches"),
+      tuning: `${label} (batch ${batch}, conc. ${concurrency})`,
+      scenario: `${events} event${events > 1 ? "s" : ""} → ${num(webhooks)}`,
+      delivered: `${num(res.delivered)}/${num(res.expected)}`,
+      "publish 202 (ms)": num(res.acceptedMs),
+      "last arrival (s)": (res.lastArrivalMs / 1000).toFixed(2),
+      "deliveries/s": num(res.perSecond),
+      "D1 stmts/event publish+consumer": `${num(res.publishD1StatementsPerEvent)} + ${num(res.consumerD1StatementsPerEvent)}`,
+      "D1 round trips/event publish+consumer": `${num(res.publishD1RoundTripsPerEvent)} + ${num(res.consumerD1RoundTripsPerEvent)}`,
+      "queue sends/event": num(res.queueCallsPerEvent),
+      "consumer batches": num(res.consumerBatches),
     });
   }
-  return rows;
+  return { rows, results };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  console.log(`fan-out: consumer batch ${values.batch}, DELIVERY_CONCURRENCY ${values.concurrency}, medians of ${values.runs} runs`);
-  console.table(await runFanout());
+export async function run({ webhooks = 1000, eventCounts = [1, 10], runs = 3, tunings = [TUNINGS.free, TUNINGS.paid] } = {}) {
+  const rows = [];
+  const results = [];
+  for (const t of tunings) {
+    const r = await runTuning({ webhooks, eventCounts, runs, ...t });
+    rows.push(...r.rows);
+    results.push(...r.results);
+  }
+  const figures = results.map((r) => ({
+    figure: `fan-out ${r.events} event${r.events > 1 ? "s" : ""} → ${num(r.webhooks)}, ${r.tuning}`,
+    value: `last arrival ${(r.lastArrivalMs / 1000).toFixed(2)} s, ${num(r.perSecond)} deliveries/s; ${num(r.publishD1StatementsPerEvent + r.consumerD1StatementsPerEvent)} D1 statements, ${num(r.queueCallsPerEvent)} queue sends per event${r.delivered < r.expected ? ` — only ${r.delivered}/${r.expected} arrived` : ""}`,
+    how: `consumer maxBatchSize ${r.batch}, DELIVERY_CONCURRENCY ${r.concurrency}; instant receiver; publish → last arrival; median of ${r.runs} fresh instances; counts from the worker's log lines`,
+  }));
+  return {
+    id: "fanout", title: "4. Fan-out", figures,
+    tables: [{ title: `Fan-out to ${num(webhooks)} webhooks (instant receiver; medians of ${runs} fresh instances)`, rows }],
+    json: results,
+  };
+}
+
+if (isMain(import.meta.url)) {
+  const { values } = parseArgs({ options: {
+    webhooks: { type: "string", default: "1000" }, events: { type: "string", default: "1,10" }, runs: { type: "string", default: "3" },
+    batch: { type: "string" }, concurrency: { type: "string" },
+  } });
+  const tunings = values.batch || values.concurrency
+    ? [{ label: "custom", batch: Number(values.batch ?? 10), concurrency: Number(values.concurrency ?? 6) }]
+    : [TUNINGS.free, TUNINGS.paid];
+  const r = await run({ webhooks: Number(values.webhooks), eventCounts: values.events.split(",").map(Number), runs: Number(values.runs), tunings });
+  console.table(r.tables[0].rows);
 }
