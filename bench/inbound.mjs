@@ -67,16 +67,24 @@ export const PROVIDERS = {
   },
 };
 
+/** Not a receiver: the harness's floor at the same concurrency (one D1 read per request). */
+const REFERENCE = {
+  label: "reference: GET /api/v1/health (one D1 SELECT 1)",
+  path: "/api/v1/health",
+  method: "GET",
+  request: () => ({ headers: {} }),
+};
+
 async function send(mf, provider, u) {
   const { body, headers } = provider.request(u);
-  const res = await mf.dispatchFetch(`http://localhost${provider.path}`, { method: "POST", headers, body });
+  const res = await mf.dispatchFetch(`http://localhost${provider.path}`, { method: provider.method ?? "POST", headers, body });
   await res.arrayBuffer();
   return res.status;
 }
 
 /** One provider at every concurrency; null when the route is not there (404). */
 async function measureProvider(name, { requests, runs, concurrencies }) {
-  const provider = PROVIDERS[name];
+  const provider = PROVIDERS[name] ?? REFERENCE;
   const { mf } = await startWorker({});
   try {
     const probe = await send(mf, provider, uniq());
@@ -95,6 +103,7 @@ async function measureProvider(name, { requests, runs, concurrencies }) {
         p95: median(runsOut.map((x) => x.p95)), p99: median(runsOut.map((x) => x.p99)), statuses,
       });
     }
+    if (provider === REFERENCE) return { name, label: provider.label, available: true, levels, applied: { ok: true } };
     // Spot check that the events were applied, not only acknowledged.
     const u = uniq();
     await send(mf, provider, u);
@@ -119,7 +128,7 @@ async function appliedCheck(mf, name, u) {
 
 export async function run({ requests = 300, runs = 3, concurrencies = [1, 8, 32] } = {}) {
   const results = [];
-  for (const name of Object.keys(PROVIDERS)) results.push(await measureProvider(name, { requests, runs, concurrencies }));
+  for (const name of [...Object.keys(PROVIDERS), "reference"]) results.push(await measureProvider(name, { requests, runs, concurrencies }));
   const rows = [];
   const figures = [];
   for (const p of results) {
@@ -134,6 +143,7 @@ export async function run({ requests = 300, runs = 3, concurrencies = [1, 8, 32]
         statuses: Object.entries(l.statuses).map(([k, v]) => `${k}×${v}`).join(" "),
       });
     }
+    if (p.name === "reference") continue;
     const byC = (c) => p.levels.find((l) => l.concurrency === c) ?? p.levels[p.levels.length - 1];
     const best = p.levels.reduce((a, b) => (b.perSecond > a.perSecond ? b : a));
     figures.push({
