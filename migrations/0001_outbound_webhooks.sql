@@ -53,11 +53,12 @@ CREATE TABLE delivery_logs (
   created_at      INTEGER NOT NULL,
   updated_at      INTEGER NOT NULL
 );
--- The logs filters of SPEC §4.6, each ending in created_at for newest-first order.
+-- The logs filters of SPEC §4.6, each ending in (created_at, id) so the index alone gives
+-- the newest-first order of a filtered page (no sort, no scan of other rows).
 CREATE INDEX logs_by_workspace ON delivery_logs (workspace_id, created_at DESC, id DESC);
-CREATE INDEX logs_by_webhook ON delivery_logs (workspace_id, webhook_id, created_at DESC);
-CREATE INDEX logs_by_status ON delivery_logs (workspace_id, status, created_at DESC);
-CREATE INDEX logs_by_event_type ON delivery_logs (workspace_id, event_type, created_at DESC);
+CREATE INDEX logs_by_webhook ON delivery_logs (workspace_id, webhook_id, created_at DESC, id DESC);
+CREATE INDEX logs_by_status ON delivery_logs (workspace_id, status, created_at DESC, id DESC);
+CREATE INDEX logs_by_event_type ON delivery_logs (workspace_id, event_type, created_at DESC, id DESC);
 -- The cron's scan for overdue deliveries, and fan-out/idempotency reads by event.
 CREATE INDEX logs_pending_due ON delivery_logs (next_attempt_at) WHERE status = 'pending';
 CREATE INDEX logs_by_event ON delivery_logs (event_id);

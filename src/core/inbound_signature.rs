@@ -1173,4 +1173,19 @@ mod tests {
             let _ = sign_svix(&b, &a, i, body);
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn stripe_header_parser_never_panics_or_accepts_garbage(header in "\\PC{0,300}", body in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+            proptest::prop_assert!(verify_stripe("whsec_test", Some(&header), &body, 1_700_000_000, 300).is_err());
+        }
+
+        #[test]
+        fn svix_headers_never_panic_or_accept_garbage(id in "\\PC{0,40}", ts in "\\PC{0,20}", sig in "\\PC{0,200}") {
+            let headers = SvixHeaders { id: Some(&id), timestamp: Some(&ts), signature: Some(&sig) };
+            let body: &[u8] = b"{\"a\":1}";
+            let rejected = verify_svix("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", &headers, body, 1_700_000_000, 300).is_err();
+            proptest::prop_assert!(rejected);
+        }
+    }
 }

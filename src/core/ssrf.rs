@@ -1086,4 +1086,42 @@ mod tests {
             }
         }
     }
+
+    // Property tests: the parser never panics, and every address of a blocked range is
+    // refused in whatever IPv4 spelling (decimal, hex, octal, dotted) a resolver accepts.
+    proptest::proptest! {
+        #[test]
+        fn never_panics_on_arbitrary_input(s in "\\PC{0,200}") {
+            let _ = check_target_url(&s, false);
+            let _ = check_target_url(&s, true);
+        }
+
+        #[test]
+        fn never_panics_on_url_like_input(host in "[a-zA-Z0-9.:\\[\\]%@_-]{0,60}", path in "[/a-z0-9?#=&]{0,20}") {
+            let _ = check_target_url(&format!("https://{host}{path}"), false);
+        }
+
+        #[test]
+        fn private_ipv4_is_blocked_in_every_spelling(
+            net in proptest::sample::select(vec![(10u32 << 24, 8u32), (127 << 24, 8), (0xAC10_0000, 12), (0xC0A8_0000, 16), (0xA9FE_0000, 16), (0x6440_0000, 10), (0, 8)]),
+            low in proptest::num::u32::ANY,
+        ) {
+            let (base, prefix) = net;
+            let ip = base | (low >> prefix);
+            let o = ip.to_be_bytes();
+            for spelling in [
+                format!("{}.{}.{}.{}", o[0], o[1], o[2], o[3]),
+                format!("{ip}"),
+                format!("{ip:#x}"),
+                format!("0{ip:o}"),
+                format!("{:#x}.{:#x}.{:#x}.{:#x}", o[0], o[1], o[2], o[3]),
+                format!("0{:o}.0{:o}.0{:o}.0{:o}", o[0], o[1], o[2], o[3]),
+                format!("{}.{}", o[0], ip & 0x00FF_FFFF),
+                format!("[::ffff:{}.{}.{}.{}]", o[0], o[1], o[2], o[3]),
+            ] {
+                let url = format!("https://{spelling}/hook");
+                proptest::prop_assert!(check_target_url(&url, false).is_err(), "{} was allowed", url);
+            }
+        }
+    }
 }
