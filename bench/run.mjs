@@ -9,6 +9,7 @@
 // --only       a comma-separated subset of the sections
 // --runs       repetitions per scenario (medians are over these); default 3 (quick: 1)
 // --no-what-if skip the sha2/hmac opt-level-3 rebuild of the CPU section
+// --write-doc  also put the tables into BENCHMARKS.md (between its bench:begin/end markers)
 // --wait-idle  before each section, wait up to this long for the 1-min load average to
 //              drop below the core count (a shared machine skews latency figures)
 import { execSync } from "node:child_process";
@@ -31,6 +32,7 @@ const { values } = parseArgs({ options: {
   runs: { type: "string" },
   "no-what-if": { type: "boolean", default: false },
   "wait-idle": { type: "string", default: "0" },
+  "write-doc": { type: "boolean", default: false },
   out: { type: "string", default: join(ROOT, "bench/results/latest.json") },
 } });
 const quick = values.quick;
@@ -84,17 +86,19 @@ let n = 0;
 for (const r of results) for (const f of r.figures) summary.push({ "#": ++n, section: r.title, figure: f.figure, value: f.value, "measured as": f.how });
 
 const out = [];
-out.push(`PlaneConnection webhooks — benchmarks (${meta.date}, ${meta.git.branch}@${meta.git.commit}${meta.git.dirty ? "+dirty" : ""})`);
-out.push(`${meta.machine.cores}× ${meta.machine.cpu}, ${meta.machine.memGiB} GiB, Node ${meta.versions.node}, miniflare ${meta.versions.miniflare}, workerd ${meta.versions.workerd}; ${quick ? "QUICK run" : `${runs} runs per scenario`}; ${meta.totalSeconds} s`);
-out.push(`load average (1 min) before each section: ${Object.entries(meta.sections).map(([k, v]) => `${k} ${v.loadavg1Before}`).join(", ")} (cores: ${meta.machine.cores})`);
+out.push(`**PlaneConnection webhooks — benchmarks** (${meta.date}, ${meta.git.branch}@${meta.git.commit}${meta.git.dirty ? "+dirty" : ""})`);
 out.push("");
-out.push("## Summary");
+out.push(`${meta.machine.cores}× ${meta.machine.cpu}, ${meta.machine.memGiB} GiB, Node ${meta.versions.node}, miniflare ${meta.versions.miniflare}, workerd ${meta.versions.workerd}; ${quick ? "QUICK run" : `${runs} runs per scenario`}; ${meta.totalSeconds} s`);
+out.push("");
+out.push(`Load average (1 min) before each section: ${Object.entries(meta.sections).map(([k, v]) => `${k} ${v.loadavg1Before}`).join(", ")} (cores: ${meta.machine.cores})`);
+out.push("");
+out.push("### Summary");
 out.push("");
 out.push(markdownTable(summary));
 for (const r of results) {
   for (const t of r.tables) {
     out.push("");
-    out.push(`### ${t.title}`);
+    out.push(`#### ${t.title}`);
     out.push("");
     out.push(markdownTable(t.rows));
   }
@@ -111,3 +115,15 @@ writeFileSync(values.out, JSON.stringify({
   markdown: text,
 }, null, 2));
 process.stderr.write(`[bench] wrote ${values.out}\n`);
+
+if (values["write-doc"]) {
+  const doc = join(ROOT, "BENCHMARKS.md");
+  const md = readFileSync(doc, "utf8");
+  const begin = "<!-- bench:begin -->";
+  const end = "<!-- bench:end -->";
+  const a = md.indexOf(begin);
+  const b = md.indexOf(end);
+  if (a < 0 || b < a) throw new Error("BENCHMARKS.md has no bench:begin/end markers");
+  writeFileSync(doc, `${md.slice(0, a + begin.length)}\n${text}\n${md.slice(b)}`);
+  process.stderr.write(`[bench] updated ${doc}\n`);
+}
