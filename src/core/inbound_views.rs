@@ -1,0 +1,330 @@
+//! What the read routes of SPEC §5.4 render: the state inbound webhooks changed.
+//!
+//! Times are stored as Unix milliseconds and rendered as ISO 8601 (UTC) here.
+
+use serde::{Serialize, Serializer};
+
+use crate::core::error::{ApiError, FieldErrors};
+use crate::core::stripe_events::Requirements;
+use crate::core::time::{format_iso, UnixMillis};
+
+fn iso<S: Serializer>(ms: &UnixMillis, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_iso(*ms))
+}
+
+fn iso_opt<S: Serializer>(ms: &Option<UnixMillis>, s: S) -> Result<S::Ok, S::Error> {
+    match ms {
+        Some(ms) => s.serialize_str(&format_iso(*ms)),
+        None => s.serialize_none(),
+    }
+}
+
+/// `GET /api/v1/invoices/:id`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct InvoiceView {
+    pub id: String,
+    /// `open` | `paid`.
+    pub status: String,
+    /// The last payment signal: `processing` | `failed` | `succeeded`, or null.
+    pub payment_state: Option<String>,
+    #[serde(serialize_with = "iso_opt")]
+    pub paid_at: Option<UnixMillis>,
+    pub amount_paid: Option<i64>,
+    pub currency: Option<String>,
+    pub last_payment_error: Option<String>,
+    pub stripe: StripeRefs,
+    #[serde(serialize_with = "iso")]
+    pub created_at: UnixMillis,
+    #[serde(serialize_with = "iso")]
+    pub updated_at: UnixMillis,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StripeRefs {
+    pub checkout_session_id: Option<String>,
+    pub payment_intent_id: Option<String>,
+    pub customer_id: Option<String>,
+}
+
+/// `GET /api/v1/billing`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct BillingView {
+    /// `ok` (nothing known or no failure), `paid` (last subscription invoice paid) or
+    /// `payment_failed`.
+    pub billing_status: String,
+    pub attempt_count: Option<i64>,
+    #[serde(serialize_with = "iso_opt")]
+    pub next_payment_attempt: Option<UnixMillis>,
+    pub last_invoice: Option<StripeInvoiceRef>,
+    pub subscription: Option<SubscriptionView>,
+    #[serde(serialize_with = "iso_opt")]
+    pub updated_at: Option<UnixMillis>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StripeInvoiceRef {
+    pub id: String,
+    pub subscription_id: Option<String>,
+    pub amount_due: Option<i64>,
+    pub amount_paid: Option<i64>,
+    pub currency: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SubscriptionView {
+    pub id: String,
+    pub status: String,
+    pub price_id: Option<String>,
+    pub product_id: Option<String>,
+    pub unit_amount: Option<i64>,
+    pub currency: Option<String>,
+    pub interval: Option<String>,
+    pub quantity: Option<i64>,
+    #[serde(serialize_with = "iso_opt")]
+    pub current_period_end: Option<UnixMillis>,
+    pub cancel_at_period_end: bool,
+    #[serde(serialize_with = "iso_opt")]
+    pub canceled_at: Option<UnixMillis>,
+    pub customer_id: Option<String>,
+    #[serde(serialize_with = "iso")]
+    pub updated_at: UnixMillis,
+}
+
+/// `GET /api/v1/connect/account`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ConnectAccountView {
+    pub id: String,
+    /// `pending` | `restricted` | `complete` | `disconnected`.
+    pub onboarding_status: String,
+    pub charges_enabled: bool,
+    pub payouts_enabled: bool,
+    pub details_submitted: bool,
+    pub requirements: RequirementsView,
+    pub payout_failed: bool,
+    pub payout_failure: Option<PayoutFailureView>,
+    #[serde(serialize_with = "iso_opt")]
+    pub disconnected_at: Option<UnixMillis>,
+    #[serde(serialize_with = "iso")]
+    pub updated_at: UnixMillis,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RequirementsView {
+    pub currently_due: Vec<String>,
+    pub past_due: Vec<String>,
+    pub eventually_due: Vec<String>,
+    pub pending_verification: Vec<String>,
+    pub disabled_reason: Option<String>,
+    #[serde(serialize_with = "iso_opt")]
+    pub current_deadline: Option<UnixMillis>,
+}
+
+impl From<Requirements> for RequirementsView {
+    fn from(r: Requirements) -> Self {
+        RequirementsView {
+            currently_due: r.currently_due,
+            past_due: r.past_due,
+            eventually_due: r.eventually_due,
+            pending_verification: r.pending_verification,
+            disabled_reason: r.disabled_reason,
+            current_deadline: r.current_deadline.map(|s| s.saturating_mul(1000)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PayoutFailureView {
+    pub payout_id: Option<String>,
+    pub code: Option<String>,
+    pub message: Option<String>,
+    #[serde(serialize_with = "iso_opt")]
+    pub failed_at: Option<UnixMillis>,
+}
+
+/// `GET /api/v1/connect/splits?trip_id=`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SplitsView {
+    pub trip_id: String,
+    pub payments: Vec<TripPaymentView>,
+    pub transfers: Vec<TripTransferView>,
+    /// One entry per currency.
+    pub totals: Vec<SplitTotals>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TripPaymentView {
+    pub payment_intent_id: String,
+    pub status: String,
+    /// The connected account the payment is split with.
+    pub account_id: Option<String>,
+    pub amount: Option<i64>,
+    pub amount_received: Option<i64>,
+    pub application_fee_amount: Option<i64>,
+    pub currency: Option<String>,
+    pub transfer_group: Option<String>,
+    pub latest_charge: Option<String>,
+    #[serde(serialize_with = "iso")]
+    pub updated_at: UnixMillis,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TripTransferView {
+    pub id: String,
+    /// `created` | `partially_reversed` | `reversed`.
+    pub status: String,
+    pub destination_account: Option<String>,
+    pub amount: i64,
+    pub amount_reversed: i64,
+    pub currency: Option<String>,
+    pub source_transaction: Option<String>,
+    pub transfer_group: Option<String>,
+    #[serde(serialize_with = "iso")]
+    pub updated_at: UnixMillis,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SplitTotals {
+    pub currency: Option<String>,
+    pub amount_received: i64,
+    pub application_fee_amount: i64,
+    pub transferred: i64,
+    pub reversed: i64,
+    /// `transferred - reversed`.
+    pub net_transferred: i64,
+}
+
+/// Sums a trip's payments and transfers per currency (in the order first seen).
+pub fn split_totals(payments: &[TripPaymentView], transfers: &[TripTransferView]) -> Vec<SplitTotals> {
+    let mut totals: Vec<SplitTotals> = Vec::new();
+    fn slot<'a>(totals: &'a mut Vec<SplitTotals>, currency: &Option<String>) -> &'a mut SplitTotals {
+        let index = match totals.iter().position(|t| &t.currency == currency) {
+            Some(i) => i,
+            None => {
+                totals.push(SplitTotals {
+                    currency: currency.clone(), amount_received: 0, application_fee_amount: 0,
+                    transferred: 0, reversed: 0, net_transferred: 0,
+                });
+                totals.len() - 1
+            }
+        };
+        // `index` is a position found in, or just pushed onto, `totals`.
+        &mut totals[index]
+    }
+    for p in payments {
+        let t = slot(&mut totals, &p.currency);
+        t.amount_received = t.amount_received.saturating_add(p.amount_received.unwrap_or(0));
+        t.application_fee_amount = t.application_fee_amount.saturating_add(p.application_fee_amount.unwrap_or(0));
+    }
+    for tr in transfers {
+        let t = slot(&mut totals, &tr.currency);
+        t.transferred = t.transferred.saturating_add(tr.amount);
+        t.reversed = t.reversed.saturating_add(tr.amount_reversed);
+    }
+    for t in &mut totals {
+        t.net_transferred = t.transferred.saturating_sub(t.reversed);
+    }
+    totals
+}
+
+/// One entry of `GET /api/v1/email/suppressions`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SuppressionView {
+    pub email: String,
+    /// `hard_bounce` | `complaint` | `suppressed` (the latest reason).
+    pub reason: String,
+    pub detail: Option<String>,
+    /// The email whose event suppressed the address.
+    pub email_id: Option<String>,
+    #[serde(serialize_with = "iso")]
+    pub suppressed_at: UnixMillis,
+    #[serde(serialize_with = "iso")]
+    pub updated_at: UnixMillis,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SuppressionPage {
+    pub data: Vec<SuppressionView>,
+    pub total: u64,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+pub const DEFAULT_PAGE_LIMIT: u32 = 100;
+pub const MAX_PAGE_LIMIT: u32 = 1000;
+
+/// `limit` (1–1000, default 100) and `offset` (≥ 0) of the suppression list.
+pub fn parse_page<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<(u32, u32), ApiError> {
+    let (mut limit, mut offset) = (None, None);
+    let mut errors = FieldErrors::new();
+    let number = |v: &str| (!v.is_empty() && v.len() <= 10 && v.bytes().all(|b| b.is_ascii_digit())).then(|| v.parse::<u32>().ok()).flatten();
+    for (key, value) in pairs {
+        let (slot, ok) = match key {
+            "limit" => (&mut limit, number(value).filter(|n| (1..=MAX_PAGE_LIMIT).contains(n))),
+            "offset" => (&mut offset, number(value).filter(|n| *n <= 1_000_000_000)),
+            _ => {
+                errors.insert(key.to_string(), "unknown query parameter".into());
+                continue;
+            }
+        };
+        match (slot.is_some(), ok) {
+            (true, _) => { errors.insert(key.to_string(), "given more than once".into()); }
+            (false, Some(n)) => *slot = Some(n),
+            (false, None) if key == "limit" => { errors.insert(key.into(), format!("must be an integer from 1 to {MAX_PAGE_LIMIT}")); }
+            (false, None) => { errors.insert(key.to_string(), "must be a non-negative integer".into()); }
+        }
+    }
+    if errors.is_empty() {
+        Ok((limit.unwrap_or(DEFAULT_PAGE_LIMIT), offset.unwrap_or(0)))
+    } else {
+        Err(ApiError::validation(errors))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payment(currency: &str, received: i64, fee: i64) -> TripPaymentView {
+        TripPaymentView {
+            payment_intent_id: "pi".into(), status: "succeeded".into(), account_id: None, amount: Some(received),
+            amount_received: Some(received), application_fee_amount: Some(fee), currency: Some(currency.into()),
+            transfer_group: None, latest_charge: None, updated_at: 0,
+        }
+    }
+
+    fn transfer(currency: &str, amount: i64, reversed: i64) -> TripTransferView {
+        TripTransferView {
+            id: "tr".into(), status: "created".into(), destination_account: None, amount, amount_reversed: reversed,
+            currency: Some(currency.into()), source_transaction: None, transfer_group: None, updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn totals_per_currency() {
+        let totals = split_totals(&[payment("usd", 1000, 150), payment("eur", 50, 5)],
+                                  &[transfer("usd", 850, 0), transfer("usd", 100, 40)]);
+        assert_eq!(totals.len(), 2);
+        assert_eq!(totals[0], SplitTotals { currency: Some("usd".into()), amount_received: 1000, application_fee_amount: 150,
+                                            transferred: 950, reversed: 40, net_transferred: 910 });
+        assert_eq!(totals[1].transferred, 0);
+        assert!(split_totals(&[], &[]).is_empty());
+    }
+
+    #[test]
+    fn times_render_as_iso() {
+        let v = serde_json::to_value(PayoutFailureView { payout_id: None, code: None, message: None, failed_at: Some(0) }).unwrap();
+        assert_eq!(v["failed_at"], "1970-01-01T00:00:00.000Z");
+        let r = RequirementsView::from(Requirements { current_deadline: Some(1), ..Requirements::default() });
+        assert_eq!(r.current_deadline, Some(1000));
+    }
+
+    #[test]
+    fn pages() {
+        assert_eq!(parse_page([]).unwrap(), (100, 0));
+        assert_eq!(parse_page([("limit", "1000"), ("offset", "5")]).unwrap(), (1000, 5));
+        for bad in [vec![("limit", "0")], vec![("limit", "1001")], vec![("offset", "-1")], vec![("x", "1")],
+                    vec![("limit", "1"), ("limit", "2")], vec![("limit", "99999999999")]] {
+            assert_eq!(parse_page(bad.clone()).unwrap_err().code, "validation_error", "{bad:?}");
+        }
+    }
+}
