@@ -46,6 +46,21 @@ pub struct StripeRefs {
     pub customer_id: Option<String>,
 }
 
+/// The `data` of the `invoice.paid` event published when a Stripe payment marks a
+/// platform invoice paid.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct InvoicePaidData<'a> {
+    pub invoice_id: &'a str,
+    pub status: &'static str,
+    pub amount_paid: Option<i64>,
+    pub currency: Option<&'a str>,
+    #[serde(serialize_with = "iso_opt")]
+    pub paid_at: Option<UnixMillis>,
+    pub payment_provider: &'static str,
+    pub stripe_checkout_session_id: Option<&'a str>,
+    pub stripe_payment_intent_id: Option<&'a str>,
+}
+
 /// `GET /api/v1/billing`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct BillingView {
@@ -226,6 +241,29 @@ pub fn split_totals(payments: &[TripPaymentView], transfers: &[TripTransferView]
     totals
 }
 
+/// The `trip_id` query parameter of `GET /api/v1/connect/splits` (required).
+pub fn parse_trip_query<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<String, ApiError> {
+    let mut trip = None;
+    let mut errors = FieldErrors::new();
+    for (key, value) in pairs {
+        match key {
+            "trip_id" if trip.is_some() => { errors.insert(key.into(), "given more than once".into()); }
+            "trip_id" => match crate::core::payload::clean_id(value) {
+                Some(t) => trip = Some(t),
+                None => { errors.insert(key.into(), "must be a trip id of 1 to 255 characters".into()); }
+            },
+            _ => { errors.insert(key.to_string(), "unknown query parameter".into()); }
+        }
+    }
+    if trip.is_none() && !errors.contains_key("trip_id") {
+        errors.insert("trip_id".into(), "is required".into());
+    }
+    match trip {
+        Some(t) if errors.is_empty() => Ok(t),
+        _ => Err(ApiError::validation(errors)),
+    }
+}
+
 /// One entry of `GET /api/v1/email/suppressions`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SuppressionView {
@@ -241,44 +279,15 @@ pub struct SuppressionView {
     pub updated_at: UnixMillis,
 }
 
+/// `GET /api/v1/email/suppressions`: the newest [`MAX_SUPPRESSIONS_LISTED`] entries and
+/// the list's full size (`total` > `data.len()` says there are more).
 #[derive(Debug, Serialize)]
-pub struct SuppressionPage {
+pub struct SuppressionList {
     pub data: Vec<SuppressionView>,
     pub total: u64,
-    pub limit: u32,
-    pub offset: u32,
 }
 
-pub const DEFAULT_PAGE_LIMIT: u32 = 100;
-pub const MAX_PAGE_LIMIT: u32 = 1000;
-
-/// `limit` (1–1000, default 100) and `offset` (≥ 0) of the suppression list.
-pub fn parse_page<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<(u32, u32), ApiError> {
-    let (mut limit, mut offset) = (None, None);
-    let mut errors = FieldErrors::new();
-    let number = |v: &str| (!v.is_empty() && v.len() <= 10 && v.bytes().all(|b| b.is_ascii_digit())).then(|| v.parse::<u32>().ok()).flatten();
-    for (key, value) in pairs {
-        let (slot, ok) = match key {
-            "limit" => (&mut limit, number(value).filter(|n| (1..=MAX_PAGE_LIMIT).contains(n))),
-            "offset" => (&mut offset, number(value).filter(|n| *n <= 1_000_000_000)),
-            _ => {
-                errors.insert(key.to_string(), "unknown query parameter".into());
-                continue;
-            }
-        };
-        match (slot.is_some(), ok) {
-            (true, _) => { errors.insert(key.to_string(), "given more than once".into()); }
-            (false, Some(n)) => *slot = Some(n),
-            (false, None) if key == "limit" => { errors.insert(key.into(), format!("must be an integer from 1 to {MAX_PAGE_LIMIT}")); }
-            (false, None) => { errors.insert(key.to_string(), "must be a non-negative integer".into()); }
-        }
-    }
-    if errors.is_empty() {
-        Ok((limit.unwrap_or(DEFAULT_PAGE_LIMIT), offset.unwrap_or(0)))
-    } else {
-        Err(ApiError::validation(errors))
-    }
-}
+pub const MAX_SUPPRESSIONS_LISTED: u32 = 1000;
 
 #[cfg(test)]
 mod tests {
@@ -319,12 +328,12 @@ mod tests {
     }
 
     #[test]
-    fn pages() {
-        assert_eq!(parse_page([]).unwrap(), (100, 0));
-        assert_eq!(parse_page([("limit", "1000"), ("offset", "5")]).unwrap(), (1000, 5));
-        for bad in [vec![("limit", "0")], vec![("limit", "1001")], vec![("offset", "-1")], vec![("x", "1")],
-                    vec![("limit", "1"), ("limit", "2")], vec![("limit", "99999999999")]] {
-            assert_eq!(parse_page(bad.clone()).unwrap_err().code, "validation_error", "{bad:?}");
-        }
+    fn trip_query() {
+        assert_eq!(parse_trip_query([("trip_id", "trip_1")]).unwrap(), "trip_1");
+        let missing = parse_trip_query([]).unwrap_err();
+        assert_eq!(missing.fields.unwrap().get("trip_id").map(String::as_str), Some("is required"));
+        assert!(parse_trip_query([("trip_id", "")]).unwrap_err().fields.unwrap().contains_key("trip_id"));
+        let extra = parse_trip_query([("trip_id", "t"), ("x", "1")]).unwrap_err().fields.unwrap();
+        assert!(extra.contains_key("x") && !extra.contains_key("trip_id"));
     }
 }

@@ -177,6 +177,16 @@ impl EmailEvent {
             _ => None,
         }
     }
+
+    /// What the suppression list says about it: the provider's message, if any.
+    pub fn suppression_detail(&self) -> Option<String> {
+        ["bounce", "suppressed", "complaint", "failed"]
+            .iter()
+            .find_map(|key| self.detail.get(*key))
+            .and_then(|d| d.get("message").or_else(|| d.get("type")).or_else(|| d.get("feedbackType")))
+            .and_then(Value::as_str)
+            .and_then(clip)
+    }
 }
 
 /// A verified Resend delivery: its type and, for the handled types, the event.
@@ -290,6 +300,8 @@ mod tests {
         assert_eq!((soft.bounce, soft.suppression()), (Some(Soft), None));
         assert_eq!(soft.detail["bounce_class"], "soft");
         assert_eq!(soft.detail["bounce"]["subType"], "MailboxFull");
+        let hard = bounced(json!({"type": "Permanent", "message": "550 no such user"}));
+        assert_eq!(hard.suppression_detail().as_deref(), Some("550 no such user"));
     }
 
     #[test]
