@@ -175,7 +175,6 @@ CREATE TABLE email_events (
 );
 -- Analytics scan a workspace's events by time.
 CREATE INDEX email_events_by_time ON email_events (workspace_id, occurred_at);
-CREATE INDEX email_events_by_email ON email_events (email_id);
 
 CREATE TABLE email_suppressions (
   workspace_id  TEXT NOT NULL,

@@ -2,6 +2,8 @@
 //!
 //! Times are stored as Unix milliseconds and rendered as ISO 8601 (UTC) here.
 
+use std::collections::BTreeMap;
+
 use serde::{Serialize, Serializer};
 
 use crate::core::error::{ApiError, FieldErrors};
@@ -208,37 +210,30 @@ pub struct SplitTotals {
     pub net_transferred: i64,
 }
 
-/// Sums a trip's payments and transfers per currency (in the order first seen).
+/// Sums a trip's payments and transfers per currency (ordered by currency code).
 pub fn split_totals(payments: &[TripPaymentView], transfers: &[TripTransferView]) -> Vec<SplitTotals> {
-    let mut totals: Vec<SplitTotals> = Vec::new();
-    fn slot<'a>(totals: &'a mut Vec<SplitTotals>, currency: &Option<String>) -> &'a mut SplitTotals {
-        let index = match totals.iter().position(|t| &t.currency == currency) {
-            Some(i) => i,
-            None => {
-                totals.push(SplitTotals {
-                    currency: currency.clone(), amount_received: 0, application_fee_amount: 0,
-                    transferred: 0, reversed: 0, net_transferred: 0,
-                });
-                totals.len() - 1
-            }
-        };
-        // `index` is a position found in, or just pushed onto, `totals`.
-        &mut totals[index]
-    }
+    let mut totals: BTreeMap<Option<String>, SplitTotals> = BTreeMap::new();
+    let empty = |currency: &Option<String>| SplitTotals {
+        currency: currency.clone(), amount_received: 0, application_fee_amount: 0, transferred: 0, reversed: 0,
+        net_transferred: 0,
+    };
     for p in payments {
-        let t = slot(&mut totals, &p.currency);
+        let t = totals.entry(p.currency.clone()).or_insert_with(|| empty(&p.currency));
         t.amount_received = t.amount_received.saturating_add(p.amount_received.unwrap_or(0));
         t.application_fee_amount = t.application_fee_amount.saturating_add(p.application_fee_amount.unwrap_or(0));
     }
     for tr in transfers {
-        let t = slot(&mut totals, &tr.currency);
+        let t = totals.entry(tr.currency.clone()).or_insert_with(|| empty(&tr.currency));
         t.transferred = t.transferred.saturating_add(tr.amount);
         t.reversed = t.reversed.saturating_add(tr.amount_reversed);
     }
-    for t in &mut totals {
-        t.net_transferred = t.transferred.saturating_sub(t.reversed);
-    }
     totals
+        .into_values()
+        .map(|mut t| {
+            t.net_transferred = t.transferred.saturating_sub(t.reversed);
+            t
+        })
+        .collect()
 }
 
 /// The `trip_id` query parameter of `GET /api/v1/connect/splits` (required).
@@ -313,9 +308,10 @@ mod tests {
         let totals = split_totals(&[payment("usd", 1000, 150), payment("eur", 50, 5)],
                                   &[transfer("usd", 850, 0), transfer("usd", 100, 40)]);
         assert_eq!(totals.len(), 2);
-        assert_eq!(totals[0], SplitTotals { currency: Some("usd".into()), amount_received: 1000, application_fee_amount: 150,
+        assert_eq!(totals[0].currency.as_deref(), Some("eur"));
+        assert_eq!(totals[1], SplitTotals { currency: Some("usd".into()), amount_received: 1000, application_fee_amount: 150,
                                             transferred: 950, reversed: 40, net_transferred: 910 });
-        assert_eq!(totals[1].transferred, 0);
+        assert_eq!(totals[0].transferred, 0);
         assert!(split_totals(&[], &[]).is_empty());
     }
 

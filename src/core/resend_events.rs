@@ -137,7 +137,8 @@ pub fn normalize_address(raw: &str) -> Option<String> {
         (Some(open), Some(close)) if open < close => raw.get(open + 1..close)?,
         _ => raw,
     };
-    let address = inner.trim().to_lowercase();
+    // ASCII folding: addresses on the wire are ASCII (IDN domains travel as punycode).
+    let address = inner.trim().to_ascii_lowercase();
     let (local, domain) = address.split_once('@')?;
     let valid = !local.is_empty()
         && !domain.is_empty()

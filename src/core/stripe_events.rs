@@ -103,7 +103,8 @@ pub fn checkout_payment(event_type: &str, payment_status: Option<&str>) -> Optio
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckoutSession {
     pub id: String,
-    /// The platform invoice: `metadata.invoice_id`, else `client_reference_id`.
+    /// The platform invoice: `metadata.invoice_id`, else (payment mode only)
+    /// `client_reference_id`.
     pub invoice_id: Option<String>,
     pub workspace_id: Option<String>,
     pub customer: Option<String>,
@@ -117,7 +118,13 @@ impl CheckoutSession {
     fn parse(o: &Value) -> Result<Self, String> {
         Ok(CheckoutSession {
             id: id(o, &["id"]).ok_or("checkout session without id")?,
-            invoice_id: id(o, &["metadata", "invoice_id"]).or_else(|| id(o, &["client_reference_id"])),
+            invoice_id: id(o, &["metadata", "invoice_id"]).or_else(|| {
+                // A subscription or setup Checkout pays no platform invoice: its
+                // client_reference_id names something else (a user, a cart).
+                matches!(id(o, &["mode"]).as_deref(), None | Some("payment"))
+                    .then(|| id(o, &["client_reference_id"]))
+                    .flatten()
+            }),
             workspace_id: workspace(o),
             customer: id_ref(o, &["customer"]),
             payment_intent: id_ref(o, &["payment_intent"]),
@@ -487,8 +494,12 @@ mod tests {
         assert_eq!((session.amount_total, session.currency.as_deref()), (Some(5000), Some("usd")));
         let mut no_meta = obj;
         no_meta["metadata"] = json!({});
-        let PlatformEvent::Checkout { session, .. } = PlatformEvent::from_envelope(&event("checkout.session.completed", no_meta)).unwrap() else { panic!() };
+        let PlatformEvent::Checkout { session, .. } = PlatformEvent::from_envelope(&event("checkout.session.completed", no_meta.clone())).unwrap() else { panic!() };
         assert_eq!(session.invoice_id.as_deref(), Some("inv_ref"));
+        let mut subscription_mode = no_meta.clone();
+        subscription_mode["mode"] = json!("subscription");
+        let PlatformEvent::Checkout { session, .. } = PlatformEvent::from_envelope(&event("checkout.session.completed", subscription_mode)).unwrap() else { panic!() };
+        assert_eq!(session.invoice_id, None);
         assert!(PlatformEvent::from_envelope(&event("checkout.session.completed", json!({"id": "cs_2", "payment_status": "?"}))).is_err());
         assert!(PlatformEvent::from_envelope(&event("checkout.session.completed", json!({"payment_status": "paid"}))).is_err());
     }
