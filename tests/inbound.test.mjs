@@ -211,6 +211,25 @@ test("delayed payment: unpaid checkout stays open (processing) until async_payme
   assert.equal(paidDeliveries("inv_async_1").length, 1);
 });
 
+test("a retry after a failure between marking paid and publishing publishes once, then never again", async () => {
+  const ws = "ws_recover";
+  await createWebhook(mf, { events: ["invoice.paid"], url: "https://receiver.example.com/ws_recover" }, { auth: token({ workspace: ws }) });
+  // What the first attempt left behind when the fan-out failed: paid, publication pending, event unrecorded.
+  await db.prepare("INSERT INTO invoices (id, workspace_id, status, payment_state, amount_paid, currency, paid_event_status, created_at, updated_at) " +
+    "VALUES ('inv_recover_1', ?, 'paid', 'succeeded', 700, 'usd', 'pending', 0, 0)").bind(ws).run();
+  const retry = stripeEvent("checkout.session.completed", checkoutSession({ invoice: "inv_recover_1", workspace: ws, amount: 700 }));
+  assertApplied(await postStripe(mf, retry));
+  await waitFor(() => paidDeliveries("inv_recover_1").length >= 1, { what: "invoice.paid on retry" });
+  const row = await db.prepare("SELECT paid_event_status, paid_event_id FROM invoices WHERE id = 'inv_recover_1'").first();
+  assert.equal(row.paid_event_status, "published");
+  assert.match(row.paid_event_id, /^evt_/);
+  // Even if the dedupe record were lost, re-applying publishes nothing new.
+  await db.prepare("DELETE FROM inbound_events WHERE event_id = ?").bind(retry.id).run();
+  assertApplied(await postStripe(mf, retry));
+  await sleep(1500);
+  assert.equal(paidDeliveries("inv_recover_1").length, 1);
+});
+
 test("async_payment_failed records the failure and leaves the invoice open", async () => {
   const ws = "ws_async_fail";
   // An invoice the platform already wrote.
@@ -416,6 +435,15 @@ test("connect onboarding: pending → restricted → complete, payout failure, d
   assert.equal(a.json.payout_failure.code, "account_closed");
   assert.equal(a.json.onboarding_status, "complete");
 
+  // A later successful payout clears the flag; a stale failure redelivered does not set it again.
+  assertApplied(await send(stripeEvent("payout.paid", { id: "po_2", object: "payout", amount: 9000, currency: "usd", status: "paid" },
+    { created: t0 + 35, account: acct })));
+  assertApplied(await send(stripeEvent("payout.failed", { id: "po_1", object: "payout", failure_code: "account_closed" },
+    { created: t0 + 30, account: acct })));
+  a = await getAccount();
+  assert.equal(a.json.payout_failed, false);
+  assert.equal(a.json.payout_failure, null);
+
   assertApplied(await send(stripeEvent("account.application.deauthorized",
     { id: "ca_platform", object: "application", name: "PlaneConnection" }, { created: t0 + 40, account: acct })));
   a = await getAccount();
@@ -471,6 +499,26 @@ test("connect trip splits: payment with application fee, transfer created then p
   assert.equal(missing.status, 400);
   assert.equal(missing.json.error.code, "validation_error");
   assert.ok(missing.json.error.fields.trip_id);
+});
+
+test("a storage failure while applying answers 500 and records nothing; the retry applies", async () => {
+  const ws = "ws_retry";
+  const evt = stripeEvent("customer.subscription.created",
+    subscription({ id: `sub_${uid()}`, customer: `cus_${uid()}`, workspace: ws, periodEnd: 1_900_000_000 }));
+  await db.exec("ALTER TABLE subscriptions RENAME TO subscriptions_offline");
+  let res;
+  try {
+    res = await postStripe(mf, evt);
+  } finally {
+    await db.exec("ALTER TABLE subscriptions_offline RENAME TO subscriptions");
+  }
+  assert.equal(res.status, 500);
+  assert.equal(res.json.error.code, "internal_error");
+  assert.equal(await db.prepare("SELECT 1 FROM inbound_events WHERE event_id = ?").bind(evt.id).first(), null);
+  assert.equal(await db.prepare("SELECT 1 FROM stripe_customers WHERE workspace_id = ?").bind(ws).first(), null, "the batch rolled back");
+  // Stripe retries the same event.
+  assertApplied(await postStripe(mf, evt));
+  assert.equal((await read(mf, "/api/v1/billing", ws)).json.subscription.status, "active");
 });
 
 // ---- Resend -------------------------------------------------------------------------------
