@@ -247,14 +247,13 @@ pub struct StripeInvoice {
 
 impl StripeInvoice {
     fn parse(o: &Value) -> Result<Self, String> {
-        let sub_details = ["parent", "subscription_details"];
         Ok(StripeInvoice {
             id: id(o, &["id"]).ok_or("invoice without id")?,
             customer: id_ref(o, &["customer"]),
             subscription: id_ref(o, &["subscription"])
-                .or_else(|| id_ref(o, &[sub_details[0], sub_details[1], "subscription"])),
+                .or_else(|| id_ref(o, &["parent", "subscription_details", "subscription"])),
             workspace_id: workspace(o)
-                .or_else(|| id(o, &[sub_details[0], sub_details[1], "metadata", "workspace_id"]))
+                .or_else(|| id(o, &["parent", "subscription_details", "metadata", "workspace_id"]))
                 .or_else(|| id(o, &["subscription_details", "metadata", "workspace_id"])),
             attempt_count: int(o, &["attempt_count"]),
             next_payment_attempt: int(o, &["next_payment_attempt"]),
