@@ -1,11 +1,111 @@
-//! Not built yet (see the inbound issue): answers 404 until then.
+//! `POST /api/webhooks/stripe-connect` (SPEC §5.2): FBO onboarding and trip payment splits.
+//!
+//! | event | effect |
+//! |---|---|
+//! | `account.updated` | account flags, requirements and onboarding status (`pending` / `restricted` / `complete`) |
+//! | `account.application.deauthorized` | onboarding status `disconnected` |
+//! | `payment_intent.succeeded` | trip payment (amount, application fee, destination) for `metadata.trip_id` |
+//! | `transfer.created` / `transfer.reversed` | trip transfer with its reversal total and status |
+//! | `payout.failed` | account flagged `payout_failed` with the payout and reason |
+//! | `payout.paid` | clears an older payout failure flag |
+//!
+//! The workspace comes from `metadata.workspace_id`, else from the connected account's
+//! known workspace.
 
 use worker::Request;
 
+use super::pipeline::{acknowledge, require_secret, verify_stripe, Handled, Incoming};
+use crate::core::connect::onboarding_status;
 use crate::core::error::ApiError;
-use crate::routes::http::ApiResult;
+use crate::core::json_body::MAX_INBOUND_BODY;
+use crate::core::stripe_events::{parse_envelope, ConnectEvent, PaymentIntent, StripeEnvelope, Transfer};
+use crate::routes::http::{header, read_body, ApiResult, OrInternal};
 use crate::routes::Ctx;
+use crate::store::connect;
+use crate::store::inbound_events::InboundSource;
 
-pub async fn handle(_ctx: &Ctx<'_>, _req: &mut Request) -> ApiResult {
-    Err(ApiError::not_found("route"))
+pub async fn handle(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult {
+    let source = InboundSource::StripeConnect;
+    let secret = require_secret(ctx.config.stripe_connect_secret.as_deref(), "STRIPE_CONNECT_WEBHOOK_SECRET")?;
+    let body = read_body(req, MAX_INBOUND_BODY).await?;
+    verify_stripe(ctx, source, secret, header(req, "Stripe-Signature").as_deref(), &body)?;
+    let envelope = parse_envelope(&body)?;
+    let incoming = Incoming { source, id: &envelope.id, event_type: &envelope.event_type };
+    if incoming.seen(ctx).await? {
+        return acknowledge(Handled::Duplicate);
+    }
+    let (db, now) = (&ctx.db, ctx.now);
+    let handled = match ConnectEvent::from_envelope(&envelope) {
+        Err(reason) => incoming.ignore(ctx, None, reason).await?,
+        Ok(ConnectEvent::Unhandled) => incoming.ignore(ctx, None, "event type not handled").await?,
+        Ok(ConnectEvent::AccountUpdated(account)) => {
+            let status = onboarding_status(&account);
+            let statement = connect::upsert_account(db, &account, status, envelope.version(false), now)
+                .or_internal("prepare account")?;
+            incoming.apply(ctx, account.workspace_id.as_deref(), vec![statement]).await?
+        }
+        Ok(ConnectEvent::Deauthorized { account }) => {
+            let statement = connect::disconnect_account(db, &account, envelope.created_ms(), envelope.version(true), now)
+                .or_internal("prepare account")?;
+            incoming.apply(ctx, None, vec![statement]).await?
+        }
+        Ok(ConnectEvent::PaymentSucceeded(pi)) => trip_payment(ctx, &incoming, &envelope, &pi).await?,
+        Ok(ConnectEvent::Transfer(transfer)) => trip_transfer(ctx, &incoming, &envelope, &transfer).await?,
+        Ok(ConnectEvent::PayoutFailed { account, payout }) | Ok(ConnectEvent::PayoutPaid { account, payout }) => {
+            let failed = envelope.event_type == "payout.failed";
+            let statement = connect::set_payout_result(
+                db, &account, &payout, failed, envelope.created_ms(), envelope.version(!failed), now,
+            )
+            .or_internal("prepare payout")?;
+            incoming.apply(ctx, None, vec![statement]).await?
+        }
+    };
+    acknowledge(handled)
+}
+
+/// `metadata.workspace_id`, else the workspace of the connected account involved.
+async fn workspace_of(ctx: &Ctx<'_>, explicit: Option<&str>, account: Option<&str>) -> Result<Option<String>, ApiError> {
+    match (explicit, account) {
+        (Some(w), _) => Ok(Some(w.to_string())),
+        (None, Some(a)) => connect::account_workspace(&ctx.db, a).await.or_internal("resolve account workspace"),
+        (None, None) => Ok(None),
+    }
+}
+
+async fn trip_payment(
+    ctx: &Ctx<'_>,
+    incoming: &Incoming<'_>,
+    envelope: &StripeEnvelope,
+    pi: &PaymentIntent,
+) -> Result<Handled, ApiError> {
+    let account = pi.destination.as_deref().or(envelope.account.as_deref());
+    let Some(trip_id) = pi.trip_id.as_deref() else {
+        return incoming.ignore(ctx, pi.workspace_id.as_deref(), "no metadata.trip_id or transfer_group").await;
+    };
+    let Some(workspace) = workspace_of(ctx, pi.workspace_id.as_deref(), account).await? else {
+        return incoming.ignore(ctx, None, "no metadata.workspace_id and no known connected account").await;
+    };
+    let statement =
+        connect::upsert_trip_payment(&ctx.db, pi, &workspace, trip_id, account, envelope.version(false), ctx.now)
+            .or_internal("prepare trip payment")?;
+    incoming.apply(ctx, Some(&workspace), vec![statement]).await
+}
+
+async fn trip_transfer(
+    ctx: &Ctx<'_>,
+    incoming: &Incoming<'_>,
+    envelope: &StripeEnvelope,
+    t: &Transfer,
+) -> Result<Handled, ApiError> {
+    let Some(trip_id) = t.trip_id.as_deref() else {
+        return incoming.ignore(ctx, t.workspace_id.as_deref(), "no metadata.trip_id or transfer_group").await;
+    };
+    let Some(workspace) = workspace_of(ctx, t.workspace_id.as_deref(), t.destination.as_deref()).await? else {
+        return incoming.ignore(ctx, None, "no metadata.workspace_id and no known connected account").await;
+    };
+    // A reversal ends the transfer's story: it wins a tie with `transfer.created`.
+    let reversed = envelope.event_type == "transfer.reversed";
+    let statement = connect::upsert_transfer(&ctx.db, t, &workspace, trip_id, envelope.version(reversed), ctx.now)
+        .or_internal("prepare transfer")?;
+    incoming.apply(ctx, Some(&workspace), vec![statement]).await
 }

@@ -1,7 +1,13 @@
 //! Inbound provider webhooks (Stripe, Stripe Connect, Resend) and the read routes over
 //! the state they change (SPEC §5).
+//!
+//! Each endpoint: secret configured → raw body (≤ 1 MiB) → signature verified before
+//! anything is parsed → event parsed (`core`) → dedupe → state written with the dedupe
+//! record in one D1 batch (`store`) → 200. A storage failure answers 500 so the provider
+//! retries; every write is idempotent, so the retry is safe.
 
 pub mod connect;
+mod pipeline;
 pub mod reads;
 pub mod resend;
 pub mod stripe;

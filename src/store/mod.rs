@@ -4,8 +4,12 @@
 //! `core`; callers never see SQL or rows. Multi-statement writes go through one `batch`
 //! (a single round trip, applied atomically by D1).
 
+pub mod billing;
+pub mod connect;
 pub mod deliveries;
+pub mod email;
 pub mod events;
+pub mod inbound_events;
 pub mod logs;
 pub mod webhooks;
 
