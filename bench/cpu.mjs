@@ -149,7 +149,7 @@ async function inWorkerd(n) {
       const s = stripeRoute ? await interleaved(mf, [{ request: stripe(null) }, { request: stripe(wrongStripe) }], n) : { statuses: [{ 404: 1 }, { 404: 1 }] };
       const available = stripeRoute;
       out.push({ what: `Stripe: wrong v1 − no header, ${kb} body`, ...(available ? diff(s.lat, 1, 0) : { us: NaN }), statuses: [s.statuses[1], s.statuses[0]],
-        includes: "header parse + HMAC-SHA256 over the body (+ reading the body, if the handler reads it only when a header is present)", available });
+        includes: "Stripe-Signature parse + HMAC-SHA256 over t.body + compare (the handler reads the body before verifying, so both variants read it); 400 either way", available });
       const svix = (sig) => () => {
         const h = svixHeaders(RESEND_SECRET, "msg_cpu", b);
         if (!sig) delete h["svix-signature"]; else h["svix-signature"] = `v1,${Buffer.alloc(32).toString("base64")}`;
@@ -158,7 +158,7 @@ async function inWorkerd(n) {
       const r = resendRoute ? await interleaved(mf, [{ request: svix(false) }, { request: svix(true) }], n) : { statuses: [{ 404: 1 }, { 404: 1 }] };
       const availableR = resendRoute;
       out.push({ what: `Svix: wrong v1 − no svix-signature, ${kb} body`, ...(availableR ? diff(r.lat, 1, 0) : { us: NaN }), statuses: [r.statuses[1], r.statuses[0]],
-        includes: "secret base64 decode + HMAC-SHA256 over id.ts.body (+ body read, as above)", available: availableR });
+        includes: "secret base64 decode + HMAC-SHA256 over id.ts.body + compare (body read in both); 400 either way", available: availableR });
     }
   } finally {
     await mf.dispose();

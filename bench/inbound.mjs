@@ -78,8 +78,12 @@ const REFERENCE = {
 async function send(mf, provider, u) {
   const { body, headers } = provider.request(u);
   const res = await mf.dispatchFetch(`http://localhost${provider.path}`, { method: provider.method ?? "POST", headers, body });
-  await res.arrayBuffer();
-  return res.status;
+  const text = await res.text();
+  if (provider === REFERENCE || res.status !== 200) return res.status;
+  // 200 also acknowledges ignored events: count what the receiver says it did.
+  let outcome = "?";
+  try { outcome = JSON.parse(text).status ?? "?"; } catch { /* not JSON */ }
+  return `${res.status} ${outcome}`;
 }
 
 /** One provider at every concurrency; null when the route is not there (404). */
@@ -88,7 +92,7 @@ async function measureProvider(name, { requests, runs, concurrencies }) {
   const { mf } = await startWorker({});
   try {
     const probe = await send(mf, provider, uniq());
-    if (probe === 404) return { name, label: provider.label, available: false };
+    if (probe === 404 || probe === "404") return { name, label: provider.label, available: false };
     // Warm-up: JIT tiers, D1 statement caches.
     await closedLoop(40, 8, () => send(mf, provider, uniq()));
     const levels = [];
