@@ -68,7 +68,9 @@ async fn deliver(db: &D1Database, config: &Config, ids: &[String]) -> worker::Re
         return Ok(HashMap::new());
     }
     let token = new_id("clm_");
-    let claimed = deliveries::claim(db, ids, &token, now_ms()).await?;
+    let started = now_ms();
+    let claimed = deliveries::claim(db, ids, &token, started).await?;
+    let claimed_at = now_ms();
     let reports = send_all(&claimed, config).await;
     let finished_at = now_ms();
     let mut steps = HashMap::new();
@@ -79,12 +81,14 @@ async fn deliver(db: &D1Database, config: &Config, ids: &[String]) -> worker::Re
         steps.insert(d.log_id.clone(), step);
     }
     deliveries::record(db, &token, &outcomes, finished_at).await?;
+    let recorded_at = now_ms();
     // One line per batch: what it cost in D1 (claim batch + record batch).
     log_event(json!({
         "msg": "delivery batch", "messages": ids.len(), "claimed": claimed.len(),
         "d1_round_trips": if outcomes.is_empty() { 1 } else { 2 },
         "d1_statements": deliveries::CLAIM_STATEMENTS + deliveries::RECORD_STATEMENTS
             + outcomes.iter().filter(|o| o.disable_reason.is_some()).count(),
+        "claim_ms": claimed_at - started, "send_ms": finished_at - claimed_at, "record_ms": recorded_at - finished_at,
     }));
     for (d, report) in claimed.iter().zip(reports.iter()) {
         log_event(json!({
