@@ -55,6 +55,12 @@ export async function scenario({ webhooks, events, batch, concurrency, timeoutMs
       consumerD1RoundTripsPerEvent: sum(batches, "d1_round_trips") / events,
       queueCallsPerEvent: sum(pub, "queue_calls") / events,
       consumerBatches: batches.length,
+      // Per batch (the worker's own clock; it advances on I/O): claim / send / record.
+      batchClaimMs: median(batches.map((b) => b.claim_ms)),
+      batchSendMs: median(batches.map((b) => b.send_ms)),
+      batchRecordMs: median(batches.map((b) => b.record_ms)),
+      // Share of the wall time some consumer batch was running (Miniflare runs them one at a time).
+      consumerBusyShare: (sum(batches, "claim_ms") + sum(batches, "send_ms") + sum(batches, "record_ms")) / last,
     };
   } finally {
     await mf.dispose();
@@ -97,7 +103,9 @@ export async function runTuning({ webhooks = 1000, eventCounts = [1, 10], runs =
       delivered: m("delivered"), expected: rs[0].expected, acceptedMs: m("acceptedMs"), firstArrivalMs: m("firstArrivalMs"), lastArrivalMs: m("lastArrivalMs"),
       perSecond: m("perSecond"), publishD1StatementsPerEvent: m("publishD1StatementsPerEvent"), publishD1RoundTripsPerEvent: m("publishD1RoundTripsPerEvent"),
       consumerD1StatementsPerEvent: m("consumerD1StatementsPerEvent"), consumerD1RoundTripsPerEvent: m("consumerD1RoundTripsPerEvent"),
-      queueCallsPerEvent: m("queueCallsPerEvent"), consumerBatches: m("consumerBatches"), samples: rs,
+      queueCallsPerEvent: m("queueCallsPerEvent"), consumerBatches: m("consumerBatches"),
+      batchClaimMs: m("batchClaimMs"), batchSendMs: m("batchSendMs"), batchRecordMs: m("batchRecordMs"), consumerBusyShare: m("consumerBusyShare"),
+      samples: rs,
     };
     results.push(res);
     rows.push({
@@ -111,6 +119,8 @@ export async function runTuning({ webhooks = 1000, eventCounts = [1, 10], runs =
       "D1 round trips/event publish+consumer": `${num(res.publishD1RoundTripsPerEvent)} + ${num(res.consumerD1RoundTripsPerEvent)}`,
       "queue sends/event": num(res.queueCallsPerEvent),
       "consumer batches": num(res.consumerBatches),
+      "per batch: claim / send / record (ms)": Number.isFinite(res.batchSendMs) ? `${num(res.batchClaimMs)} / ${num(res.batchSendMs)} / ${num(res.batchRecordMs)}` : "n/a",
+      "consumer busy": Number.isFinite(res.consumerBusyShare) ? `${Math.round(res.consumerBusyShare * 100)} %` : "n/a",
     });
   }
   return { rows, results };
