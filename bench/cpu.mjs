@@ -39,13 +39,31 @@ function host() {
   return Object.fromEntries(rows.map((r) => [r.case, r.ns_per_call]));
 }
 
+/**
+ * The worker's `[profile.release*]` settings from the root Cargo.toml as cargo `--config`
+ * overrides, so the wasm cases are always built the way the worker is.
+ */
+export function workerProfile() {
+  const out = [];
+  let section = null;
+  for (const raw of readFileSync(join(ROOT, "Cargo.toml"), "utf8").split("\n")) {
+    const line = raw.replace(/#.*$/, "").trim();
+    const header = line.match(/^\[([^\]]+)\]$/);
+    if (header) { section = header[1].trim().startsWith("profile.release") ? header[1].trim().replace(/\s+/g, "") : null; continue; }
+    const kv = section && line.match(/^([A-Za-z0-9_-]+)\s*=\s*(.+)$/);
+    if (kv) out.push(`${section}.${kv[1]}=${kv[2]}`);
+  }
+  return out;
+}
+
 /** Builds bench/cpu-wasm and returns the .wasm path. `extra` adds cargo --config overrides. */
 function buildWasm(targetDir, extra = []) {
+  extra = [...workerProfile(), ...extra];
   const dir = join(ROOT, "bench/cpu-wasm");
   // Same dependency versions as the worker: start from its lockfile.
   const lock = join(dir, "Cargo.lock");
   if (!existsSync(lock) || statSync(lock).mtimeMs < statSync(join(ROOT, "Cargo.lock")).mtimeMs) copyFileSync(join(ROOT, "Cargo.lock"), lock);
-  process.stderr.write(`[bench] cpu: building the wasm cases${extra.length ? " (" + extra.join(" ") + ")" : ""}\n`);
+  process.stderr.write(`[bench] cpu: building the wasm cases (${extra.join(" ")})\n`);
   cargo(["build", "--release", "--quiet", "--target", "wasm32-unknown-unknown", "--target-dir", targetDir, ...extra.flatMap((c) => ["--config", c])], dir);
   return join(targetDir, "wasm32-unknown-unknown/release/cpu_bench_wasm.wasm");
 }
