@@ -100,13 +100,19 @@ async fn deliver(db: &D1Database, config: &Config, ids: &[String]) -> worker::Re
     Ok(steps)
 }
 
-/// Sends every claimed delivery, at most `delivery_concurrency` at a time; order kept.
+/// Sends every claimed delivery, at most `delivery_concurrency` at a time. A slot frees
+/// as soon as its send ends (unordered), so a hanging endpoint holds only its own slot;
+/// the reports come back in the order of `claimed`.
 pub async fn send_all(claimed: &[ClaimedDelivery], config: &Config) -> Vec<SendReport> {
     let allow_private = config.allow_private_targets;
-    futures_util::stream::iter(claimed.iter().map(|d| send(d, allow_private)))
-        .buffered(config.delivery_concurrency)
-        .collect()
-        .await
+    let mut indexed: Vec<(usize, SendReport)> = futures_util::stream::iter(
+        claimed.iter().enumerate().map(|(i, d)| async move { (i, send(d, allow_private).await) }),
+    )
+    .buffer_unordered(config.delivery_concurrency)
+    .collect()
+    .await;
+    indexed.sort_by_key(|(i, _)| *i);
+    indexed.into_iter().map(|(_, report)| report).collect()
 }
 
 /// Turns one report and its judged next step into the row update.

@@ -114,9 +114,14 @@ pub async fn query(db: &D1Database, workspace: &str, f: &LogFilter) -> Result<(V
     let results = db
         .batch(vec![
             statement(db, &format!("SELECT COUNT(*) AS total FROM delivery_logs l WHERE {cond}"), &arg_refs)?,
+            // The page's ids come from the index alone; only those rows are joined.
             statement(
                 db,
-                &format!("SELECT {LOG_COLUMNS} FROM delivery_logs l LEFT JOIN events e ON e.id = l.event_id WHERE {cond} {page}"),
+                &format!(
+                    "SELECT {LOG_COLUMNS} FROM (SELECT l.id FROM delivery_logs l WHERE {cond} {page}) p \
+                     JOIN delivery_logs l ON l.id = p.id LEFT JOIN events e ON e.id = l.event_id \
+                     ORDER BY l.created_at DESC, l.id DESC"
+                ),
                 &arg_refs,
             )?,
             statement(
