@@ -14,22 +14,18 @@
 
 use worker::Request;
 
-use super::pipeline::{acknowledge, require_secret, verify_stripe, Handled, Incoming};
+use super::pipeline::{acknowledge, receive_stripe, Handled, Incoming};
 use crate::core::connect::onboarding_status;
 use crate::core::error::ApiError;
-use crate::core::json_body::MAX_INBOUND_BODY;
-use crate::core::stripe_events::{parse_envelope, ConnectEvent, PaymentIntent, StripeEnvelope, Transfer};
-use crate::routes::http::{header, read_body, ApiResult, OrInternal};
+use crate::core::stripe_events::{ConnectEvent, PaymentIntent, StripeEnvelope, Transfer};
+use crate::routes::http::{ApiResult, OrInternal};
 use crate::routes::Ctx;
 use crate::store::connect;
 use crate::store::inbound_events::InboundSource;
 
 pub async fn handle(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult {
     let source = InboundSource::StripeConnect;
-    let secret = require_secret(ctx.config.stripe_connect_secret.as_deref(), "STRIPE_CONNECT_WEBHOOK_SECRET")?;
-    let body = read_body(req, MAX_INBOUND_BODY).await?;
-    verify_stripe(ctx, source, secret, header(req, "Stripe-Signature").as_deref(), &body)?;
-    let envelope = parse_envelope(&body)?;
+    let envelope = receive_stripe(ctx, req, source, ctx.config.stripe_connect_secret.as_deref(), "STRIPE_CONNECT_WEBHOOK_SECRET").await?;
     let incoming = Incoming { source, id: &envelope.id, event_type: &envelope.event_type };
     if incoming.seen(ctx).await? {
         return acknowledge(Handled::Duplicate);

@@ -2,12 +2,14 @@
 //! the dedupe check, recording the outcome with the state change, and the answer.
 
 use serde_json::json;
-use worker::{D1PreparedStatement, D1Result};
+use worker::{D1PreparedStatement, D1Result, Request};
 
 use crate::core::error::ApiError;
 use crate::core::inbound_signature::SignatureError;
+use crate::core::json_body::MAX_INBOUND_BODY;
+use crate::core::stripe_events::{parse_envelope, StripeEnvelope};
 use crate::delivery::log_event;
-use crate::routes::http::{json_response, ApiResult, OrInternal};
+use crate::routes::http::{header, json_response, read_body, ApiResult, OrInternal};
 use crate::routes::Ctx;
 use crate::store::inbound_events::{self, InboundRecord, InboundSource, Outcome};
 
@@ -119,7 +121,7 @@ pub fn acknowledge(handled: Handled) -> ApiResult {
 }
 
 /// Verifies a `Stripe-Signature` header (both Stripe endpoints) with the 300 s tolerance.
-pub fn verify_stripe(
+fn verify_stripe(
     ctx: &Ctx<'_>,
     source: InboundSource,
     secret: &str,
@@ -134,4 +136,20 @@ pub fn verify_stripe(
         crate::core::inbound_signature::DEFAULT_TOLERANCE_SECS,
     )
     .map_err(|e| signature_error(source, e))
+}
+
+/// The shared front of both Stripe endpoints: the secret must be configured, the raw body
+/// is read once (1 MiB), the signature is checked before anything is parsed.
+pub async fn receive_stripe(
+    ctx: &Ctx<'_>,
+    req: &mut Request,
+    source: InboundSource,
+    secret: Option<&str>,
+    binding: &str,
+) -> Result<StripeEnvelope, ApiError> {
+    let secret = require_secret(secret, binding)?;
+    let body = read_body(req, MAX_INBOUND_BODY).await?;
+    let signature = header(req, "Stripe-Signature");
+    verify_stripe(ctx, source, secret, signature.as_deref(), &body)?;
+    parse_envelope(&body)
 }

@@ -15,17 +15,16 @@
 
 use worker::{D1PreparedStatement, Request};
 
-use super::pipeline::{acknowledge, require_secret, verify_stripe, Handled, Incoming};
+use super::pipeline::{acknowledge, receive_stripe, Handled, Incoming};
 use crate::core::catalog::EventType;
 use crate::core::error::ApiError;
 use crate::core::inbound_views::InvoicePaidData;
-use crate::core::json_body::MAX_INBOUND_BODY;
 use crate::core::stripe_events::{
-    parse_envelope, CheckoutSession, InvoicePayment, PaymentIntent, PlatformEvent, StripeEnvelope, StripeInvoice,
+    CheckoutSession, InvoicePayment, PaymentIntent, PlatformEvent, StripeEnvelope, StripeInvoice,
     Subscription,
 };
 use crate::delivery::fanout::{publish, PublishRequest};
-use crate::routes::http::{header, read_body, ApiResult, OrInternal};
+use crate::routes::http::{ApiResult, OrInternal};
 use crate::routes::Ctx;
 use crate::store::billing::{self, InvoicePaymentUpdate, InvoiceRow, PaymentUpsert};
 use crate::store::events::EventSource;
@@ -33,10 +32,7 @@ use crate::store::inbound_events::{InboundSource, Outcome};
 
 pub async fn handle(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult {
     let source = InboundSource::Stripe;
-    let secret = require_secret(ctx.config.stripe_secret.as_deref(), "STRIPE_WEBHOOK_SECRET")?;
-    let body = read_body(req, MAX_INBOUND_BODY).await?;
-    verify_stripe(ctx, source, secret, header(req, "Stripe-Signature").as_deref(), &body)?;
-    let envelope = parse_envelope(&body)?;
+    let envelope = receive_stripe(ctx, req, source, ctx.config.stripe_secret.as_deref(), "STRIPE_WEBHOOK_SECRET").await?;
     let incoming = Incoming { source, id: &envelope.id, event_type: &envelope.event_type };
     if incoming.seen(ctx).await? {
         return acknowledge(Handled::Duplicate);
