@@ -69,7 +69,9 @@ function snapshot() {
     (SELECT COUNT(*) || ':' || IFNULL(MAX(updated_at), 0) FROM webhooks) AS webhooks,
     (SELECT COUNT(*) || ':' || IFNULL(MAX(created_at), 0) FROM events) AS events,
     (SELECT COUNT(*) || ':' || IFNULL(MAX(updated_at), 0) FROM delivery_logs) AS logs,
-    (SELECT COUNT(*) FROM delivery_attempts) AS attempts`).first();
+    (SELECT COUNT(*) FROM delivery_attempts) AS attempts,
+    (SELECT COUNT(*) FROM inbound_events) AS inbound,
+    (SELECT COUNT(*) FROM email_events) AS emails`).first();
 }
 
 async function fuzzRoute(method, pathFn, { roles = ["admin"], withBody = true } = {}) {
@@ -128,4 +130,25 @@ test("random methods and paths get JSON 404/405, never 5xx", async () => {
     assert.ok(res.status < 500, `${method} ${path} → ${res.status} ${res.text}`);
     if (res.status >= 400) assert.equal(typeof res.json?.error?.code, "string", `${method} ${path}`);
   }
+});
+
+test("inbound receivers: random bodies and signature headers are 400/413, never 5xx, never a write", async () => {
+  const before = await snapshot();
+  const garbage = () => pick(["", "t=", "t=1,v1=", `t=${Math.floor(Date.now() / 1000)},v1=${"0".repeat(64)}`, "v1,abc", "v1," + "A".repeat(44),
+    pick(STRINGS), "t=abc,v1=zz", ",,,,", "t=1".repeat(3000)]);
+  for (let i = 0; i < ROUNDS; i++) {
+    const b = body();
+    const path = pick(["/api/webhooks/stripe", "/api/webhooks/stripe-connect", "/api/webhooks/resend"]);
+    const headers = path.endsWith("resend")
+      ? { "svix-id": String(value(3)).toWellFormed().slice(0, 100), "svix-timestamp": String(Math.floor(Date.now() / 1000)), "svix-signature": garbage() }
+      : { "Stripe-Signature": garbage() };
+    for (const k of Object.keys(headers)) {
+      if (rand() < 0.1) delete headers[k];
+      else headers[k] = headers[k].replace(/[^\x20-\x7e]/g, "?"); // header values are byte strings
+    }
+    const res = await api(mf, "POST", path, { auth: null, raw: b.raw, headers: { ...headers, "Content-Type": "application/json" } });
+    assert.ok([400, 413].includes(res.status), `${res.status} ${res.text} — FUZZ_SEED=${SEED} round ${i}: ${path}`);
+    assert.equal(res.json?.error?.code, res.status === 400 ? "invalid_signature" : "payload_too_large");
+  }
+  assert.deepEqual(await snapshot(), before, "rejected inbound requests wrote nothing");
 });
