@@ -19,6 +19,8 @@ use crate::core::webhook::WebhookSecret;
 
 /// A queued message may arrive this much before its row's `next_attempt_at`.
 const EARLY_ARRIVAL_SLACK_MS: i64 = 2_000;
+/// Logs (and as many events) purged per cron run at most.
+const MAX_PURGE_PER_RUN: u32 = 5_000;
 /// Lease margin beyond the webhook's own timeout.
 const LEASE_MARGIN_MS: i64 = 60_000;
 
@@ -242,17 +244,25 @@ pub async fn sweep(db: &D1Database, now: UnixMillis, grace_ms: i64, retention_cu
                    AND (lease_until IS NULL OR lease_until < ?2) ORDER BY next_attempt_at LIMIT ?3",
                 &[&(now - grace_ms), &now, &limit],
             )?,
+            // Purges are bounded per run (oldest first) so a large backlog drains over
+            // several minutes instead of one statement that outlives D1's limits.
             statement(
                 db,
-                "DELETE FROM delivery_attempts WHERE log_id IN (SELECT id FROM delivery_logs WHERE created_at < ?1)",
-                &[&retention_cutoff],
+                "DELETE FROM delivery_attempts WHERE log_id IN (SELECT id FROM delivery_logs \
+                   WHERE created_at < ?1 ORDER BY created_at LIMIT ?2)",
+                &[&retention_cutoff, &MAX_PURGE_PER_RUN],
             )?,
-            statement(db, "DELETE FROM delivery_logs WHERE created_at < ?1", &[&retention_cutoff])?,
             statement(
                 db,
-                "DELETE FROM events WHERE created_at < ?1 AND created_at < ?2 \
-                   AND NOT EXISTS (SELECT 1 FROM delivery_logs l WHERE l.event_id = events.id)",
-                &[&retention_cutoff, &(now - crate::core::time::MS_PER_DAY)],
+                "DELETE FROM delivery_logs WHERE id IN (SELECT id FROM delivery_logs \
+                   WHERE created_at < ?1 ORDER BY created_at LIMIT ?2)",
+                &[&retention_cutoff, &MAX_PURGE_PER_RUN],
+            )?,
+            statement(
+                db,
+                "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE created_at < ?1 AND created_at < ?2 \
+                   AND NOT EXISTS (SELECT 1 FROM delivery_logs l WHERE l.event_id = events.id) LIMIT ?3)",
+                &[&retention_cutoff, &(now - crate::core::time::MS_PER_DAY), &MAX_PURGE_PER_RUN],
             )?,
         ])
         .await?;
