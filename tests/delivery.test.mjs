@@ -316,6 +316,17 @@ test("idempotent publish: the same key twice fans out once", async () => {
   assert.equal(events.n, 2);
 });
 
+test("an API idempotency key is remembered for 24 hours, then fans out anew", async () => {
+  const w = await hook(null, { events: ["customer.updated"] }, "ws_idem_ttl");
+  const auth = token({ workspace: "ws_idem_ttl" });
+  const first = await publish({ type: "customer.updated", data: {}, idempotency_key: "k-ttl" }, auth);
+  await db.prepare("UPDATE events SET created_at = created_at - 86400001 WHERE id = ?").bind(first.json.id).run();
+  const later = await publish({ type: "customer.updated", data: {}, idempotency_key: "k-ttl" }, auth);
+  assert.notEqual(later.json.id, first.json.id, "after 24 h the key starts a new event");
+  assert.equal(later.json.deliveries, 1);
+  await waitFor(() => received.get(w.path)?.length === 2, { what: "two deliveries" });
+});
+
 test("publish validation, roles and workspace scoping", async () => {
   for (const [body, field] of [
     [{ type: "flight.landed", data: {} }, "type"], [{ data: {} }, "type"], [{ type: "flight.departed" }, "data"],

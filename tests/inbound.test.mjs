@@ -230,6 +230,24 @@ test("a retry after a failure between marking paid and publishing publishes once
   assert.equal(paidDeliveries("inv_recover_1").length, 1);
 });
 
+test("a retry days after invoice.paid went out but was not marked published does not publish again", async () => {
+  const ws = "ws_recover_late";
+  await createWebhook(mf, { events: ["invoice.paid"], url: "https://receiver.example.com/ws_recover_late" }, { auth: token({ workspace: ws }) });
+  // The first attempt published (25 h ago) and then failed before marking the invoice.
+  const old = Date.now() - 25 * 3_600_000;
+  await db.batch([
+    db.prepare("INSERT INTO invoices (id, workspace_id, status, payment_state, amount_paid, currency, paid_event_status, created_at, updated_at) " +
+      "VALUES ('inv_late_1', ?, 'paid', 'succeeded', 900, 'usd', 'pending', 0, 0)").bind(ws),
+    db.prepare("INSERT INTO events (id, workspace_id, type, body, idempotency_key, source, created_at) VALUES ('evt_late_first', ?, 'invoice.paid', '{}', 'stripe:invoice.paid:inv_late_1', 'internal', ?)").bind(ws, old),
+  ]);
+  const retry = stripeEvent("checkout.session.completed", checkoutSession({ invoice: "inv_late_1", workspace: ws, amount: 900 }));
+  assertApplied(await postStripe(mf, retry));
+  await sleep(1500);
+  assert.equal(paidDeliveries("inv_late_1").length, 0, "the internal key outlives the API's 24 h window");
+  const row = await db.prepare("SELECT paid_event_status, paid_event_id FROM invoices WHERE id = 'inv_late_1'").first();
+  assert.deepEqual(row, { paid_event_status: "published", paid_event_id: "evt_late_first" });
+});
+
 test("async_payment_failed records the failure and leaves the invoice open", async () => {
   const ws = "ws_async_fail";
   // An invoice the platform already wrote.

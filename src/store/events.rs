@@ -68,11 +68,12 @@ pub async fn publish(db: &D1Database, e: &NewEvent<'_>) -> Result<Published> {
     let key_expired_before = e.now - MS_PER_DAY;
     let results = db
         .batch(vec![
-            // An idempotency key is remembered for 24 hours.
+            // An API idempotency key is remembered for 24 hours (SPEC §4.4). Keys of internal
+            // publishers (e.g. one `invoice.paid` per invoice) are kept while the event is.
             statement(
                 db,
                 "UPDATE events SET idempotency_key = NULL \
-                 WHERE workspace_id = ?1 AND idempotency_key = ?2 AND created_at < ?3",
+                 WHERE workspace_id = ?1 AND idempotency_key = ?2 AND created_at < ?3 AND source = 'api'",
                 &[&e.workspace, &e.idempotency_key, &key_expired_before],
             )?,
             statement(
