@@ -1,5 +1,7 @@
 //! `/api/v1/webhooks` CRUD and `POST /api/v1/webhooks/:id/test`.
 
+use std::rc::Rc;
+
 use serde::Serialize;
 use serde_json::{Map, Value};
 use worker::Request;
@@ -18,6 +20,7 @@ use crate::core::webhook::{parse_create, parse_patch, StoredWebhook};
 use crate::delivery::consumer::outcome;
 use crate::delivery::{now_ms, sender};
 use crate::store::events::{EventSource, NewEvent, SingleDelivery};
+use crate::store::deliveries::ClaimedDelivery;
 use crate::store::{deliveries, events, logs, webhooks};
 
 const RECENT_LOGS: u32 = 20;
@@ -145,17 +148,28 @@ pub async fn test(ctx: &Ctx<'_>, req: &mut Request, p: &Principal, id: &str) -> 
         id: &event_id, workspace: &p.workspace_id, event_type: test.event_type.as_str(), body: &event_body,
         idempotency_key: None, source: EventSource::Test, now: ctx.now,
     };
+    // Leased and claimed from the start: the cron leaves it alone while this request sends
+    // it, and everything the send needs is already in hand (no reload from D1).
     let lease = ctx.now + i64::from(webhook.config.timeout_ms) + 60_000;
+    let token = new_id("clm_");
     let single = SingleDelivery {
         log_id: &log_id, workspace: &p.workspace_id, webhook_id: &webhook.id, event_id: &event_id,
-        event_type: test.event_type.as_str(), max_attempts: 1, redelivery_of: None, leased_until: Some(lease), now: ctx.now,
+        event_type: test.event_type.as_str(), max_attempts: 1, redelivery_of: None, leased_until: Some(lease),
+        claim_token: Some(&token), now: ctx.now,
     };
     events::insert_test_delivery(&ctx.db, &event, &single).await.or_internal("insert test delivery")?;
-    let token = new_id("clm_");
-    let claimed = deliveries::load_leased(&ctx.db, &log_id, &token)
-        .await
-        .or_internal("load test delivery")?
-        .ok_or_else(ApiError::internal)?;
+    let claimed = ClaimedDelivery {
+        log_id: log_id.clone(),
+        webhook_id: webhook.id.clone(),
+        event_type: test.event_type.as_str().to_string(),
+        attempt: 1,
+        max_attempts: 1,
+        url: webhook.config.url.clone(),
+        secret: webhook.config.secret.clone(),
+        headers: webhook.config.headers.clone(),
+        timeout_ms: webhook.config.timeout_ms,
+        body: Rc::from(event_body.as_str()),
+    };
     let report = sender::send(&claimed, ctx.config.allow_private_targets).await;
     let finished = now_ms();
     let step = match judge_attempt(&report.result, 1, 1, &ctx.config.retry_schedule, finished, random_unit()) {

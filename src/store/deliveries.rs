@@ -130,26 +130,6 @@ pub async fn claim(db: &D1Database, ids: &[String], token: &str, now: UnixMillis
     Ok(rows.results::<ClaimedRow>()?.into_iter().map(|r| r.into_claimed(&bodies)).collect())
 }
 
-/// Loads one delivery that the caller leased itself at insert (test events).
-pub async fn load_leased(db: &D1Database, log_id: &str, token: &str) -> Result<Option<ClaimedDelivery>> {
-    statement(db, "UPDATE delivery_logs SET claim_token = ?2 WHERE id = ?1", &[&log_id, &token])?.run().await?;
-    let row: Option<ClaimedRow> = statement(
-        db,
-        "SELECT l.id, l.webhook_id, l.event_type, l.attempts, l.max_attempts, \
-           w.url, w.secret, w.headers, w.timeout_ms, l.event_id \
-         FROM delivery_logs l JOIN webhooks w ON w.id = l.webhook_id \
-         WHERE l.id = ?1 AND l.claim_token = ?2",
-        &[&log_id, &token],
-    )?
-    .first(None)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let body: Option<BodyRow> =
-        statement(db, "SELECT id, body FROM events WHERE id = ?1", &[&row.event_id])?.first(None).await?;
-    let bodies: HashMap<String, Rc<str>> = body.into_iter().map(|b| (b.id, Rc::from(b.body))).collect();
-    Ok(Some(row.into_claimed(&bodies)))
-}
-
 /// The outcome of one claimed attempt, ready to be written.
 #[derive(Serialize)]
 pub struct AttemptOutcome<'a> {

@@ -136,6 +136,8 @@ pub struct SingleDelivery<'a> {
     pub max_attempts: u32,
     pub redelivery_of: Option<&'a str>,
     pub leased_until: Option<UnixMillis>,
+    /// Who holds the lease (test events are recorded by the request that sends them).
+    pub claim_token: Option<&'a str>,
     pub now: UnixMillis,
 }
 
@@ -144,10 +146,10 @@ fn insert_single_statement(db: &D1Database, d: &SingleDelivery<'_>) -> Result<wo
     statement(
         db,
         "INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, status, attempts, \
-           max_attempts, next_attempt_at, lease_until, redelivery_of, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?8, ?9, ?10, ?8, ?8)",
+           max_attempts, next_attempt_at, lease_until, claim_token, redelivery_of, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?8, ?9, ?10, ?11, ?8, ?8)",
         &[&d.log_id, &d.workspace, &d.webhook_id, &d.event_id, &d.event_type, &attempts, &d.max_attempts,
-          &d.now, &d.leased_until, &d.redelivery_of],
+          &d.now, &d.leased_until, &d.claim_token, &d.redelivery_of],
     )
 }
 
