@@ -120,19 +120,14 @@ impl<'a> LogView<'a> {
     }
 }
 
-/// Parses each log's stored payload into a `RawValue` (kept verbatim in the response).
-pub fn parse_payloads(logs: &[DeliveryLog]) -> Vec<Option<Box<RawValue>>> {
-    logs.iter()
-        .map(|l| l.payload.as_deref().and_then(|p| RawValue::from_string(p.to_string()).ok()))
-        .collect()
+/// Each log's stored payload as a `RawValue` borrowed from the log (kept verbatim, not copied).
+pub fn parse_payloads(logs: &[DeliveryLog]) -> Vec<Option<&RawValue>> {
+    logs.iter().map(|l| l.payload.as_deref().and_then(|p| serde_json::from_str(p).ok())).collect()
 }
 
 /// Renders logs with their payloads.
-pub fn log_views<'a>(logs: &'a [DeliveryLog], payloads: &'a [Option<Box<RawValue>>]) -> Vec<LogView<'a>> {
-    logs.iter()
-        .zip(payloads.iter())
-        .map(|(log, payload)| LogView::new(log, payload.as_deref()))
-        .collect()
+pub fn log_views<'a>(logs: &'a [DeliveryLog], payloads: &[Option<&'a RawValue>]) -> Vec<LogView<'a>> {
+    logs.iter().zip(payloads.iter()).map(|(log, payload)| LogView::new(log, *payload)).collect()
 }
 
 #[derive(Serialize)]
