@@ -16,13 +16,13 @@
 use std::hint::black_box;
 use std::sync::OnceLock;
 
-use planeconnection_webhooks::core::delivery::signature_header;
-use planeconnection_webhooks::core::inbound_signature::{
+use planeconnection_webhooks::core::outbound::delivery::signature_header;
+use planeconnection_webhooks::core::inbound::signatures::{
     sign_stripe, sign_svix, verify_stripe, verify_svix, SvixHeaders, DEFAULT_TOLERANCE_SECS,
 };
-use planeconnection_webhooks::core::jwt;
-use planeconnection_webhooks::core::ssrf::check_target_url;
-use planeconnection_webhooks::core::webhook::WebhookSecret;
+use planeconnection_webhooks::core::api::jwt;
+use planeconnection_webhooks::core::outbound::ssrf::check_target_url;
+use planeconnection_webhooks::core::outbound::webhook::WebhookSecret;
 
 const NOW: i64 = 1_780_000_000;
 const STRIPE_SECRET: &str = "whsec_bench_stripe_secret_0123456789";

@@ -5,7 +5,7 @@
 
 use worker::Env;
 
-use crate::core::retry::RetrySchedule;
+use crate::core::outbound::retry::RetrySchedule;
 
 pub const DB_BINDING: &str = "DB";
 pub const QUEUE_BINDING: &str = "DELIVERY_QUEUE";

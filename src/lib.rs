@@ -6,6 +6,7 @@
 pub mod config;
 pub mod core;
 pub mod delivery;
+pub mod http;
 pub mod inbound;
 pub mod routes;
 pub mod store;

@@ -11,8 +11,8 @@ use worker::{D1Database, MessageBatch, MessageExt, QueueRetryOptionsBuilder, Raw
 use super::sender::{send, SendReport};
 use super::{log_event, now_ms, DeliveryJob};
 use crate::config::{Config, DEAD_LETTER_QUEUE};
-use crate::core::delivery::{judge_attempt, NextStep};
-use crate::core::delivery_log::DeliveryStatus;
+use crate::core::outbound::delivery::{judge_attempt, NextStep};
+use crate::core::outbound::delivery_log::DeliveryStatus;
 use crate::core::ids::{new_id, random_unit};
 use crate::store::deliveries::{self, AttemptOutcome, ClaimedDelivery};
 

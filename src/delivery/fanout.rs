@@ -8,7 +8,7 @@ use worker::{D1Database, Env};
 use super::{log_event, DeliveryJob};
 use crate::config::QUEUE_BINDING;
 use crate::core::catalog::EventType;
-use crate::core::delivery::envelope;
+use crate::core::outbound::delivery::envelope;
 use crate::core::ids::{new_id, EVENT_PREFIX};
 use crate::store::events::{self, EventSource, NewEvent, Published};
 

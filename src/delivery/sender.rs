@@ -9,8 +9,8 @@ use futures_util::StreamExt;
 use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect};
 
 use super::now_ms;
-use crate::core::delivery::{request_headers, AttemptResult, DeliveryHeadersInput, RESPONSE_EXCERPT_BYTES};
-use crate::core::ssrf::check_target_url;
+use crate::core::outbound::delivery::{request_headers, AttemptResult, DeliveryHeadersInput, RESPONSE_EXCERPT_BYTES};
+use crate::core::outbound::ssrf::check_target_url;
 use crate::core::time::UnixMillis;
 use crate::store::deliveries::ClaimedDelivery;
 

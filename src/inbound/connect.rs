@@ -15,11 +15,11 @@
 use worker::Request;
 
 use super::pipeline::{acknowledge, receive_stripe, Handled, Incoming};
-use crate::core::connect::onboarding_status;
-use crate::core::error::ApiError;
-use crate::core::stripe_events::{ConnectEvent, PaymentIntent, StripeEnvelope, Transfer};
-use crate::routes::http::{ApiResult, OrInternal};
-use crate::routes::Ctx;
+use crate::core::inbound::connect::onboarding_status;
+use crate::core::api::error::ApiError;
+use crate::core::inbound::stripe_events::{ConnectEvent, PaymentIntent, StripeEnvelope, Transfer};
+use crate::http::{ApiResult, OrInternal};
+use crate::http::Ctx;
 use crate::store::connect;
 use crate::store::inbound_events::InboundSource;
 

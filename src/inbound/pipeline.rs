@@ -4,13 +4,13 @@
 use serde_json::json;
 use worker::{D1PreparedStatement, D1Result, Request};
 
-use crate::core::error::ApiError;
-use crate::core::inbound_signature::SignatureError;
-use crate::core::json_body::MAX_INBOUND_BODY;
-use crate::core::stripe_events::{parse_envelope, StripeEnvelope};
+use crate::core::api::error::ApiError;
+use crate::core::inbound::signatures::SignatureError;
+use crate::core::api::json_body::MAX_INBOUND_BODY;
+use crate::core::inbound::stripe_events::{parse_envelope, StripeEnvelope};
 use crate::delivery::log_event;
-use crate::routes::http::{header, json_response, read_body, ApiResult, OrInternal};
-use crate::routes::Ctx;
+use crate::http::{header, json_response, read_body, ApiResult, OrInternal};
+use crate::http::Ctx;
 use crate::store::inbound_events::{self, InboundRecord, InboundSource, Outcome};
 
 /// The endpoint's signing secret; without one nothing is accepted (500, logged).
@@ -128,12 +128,12 @@ fn verify_stripe(
     header: Option<&str>,
     body: &[u8],
 ) -> Result<(), ApiError> {
-    crate::core::inbound_signature::verify_stripe(
+    crate::core::inbound::signatures::verify_stripe(
         secret,
         header,
         body,
         ctx.now.div_euclid(1000),
-        crate::core::inbound_signature::DEFAULT_TOLERANCE_SECS,
+        crate::core::inbound::signatures::DEFAULT_TOLERANCE_SECS,
     )
     .map_err(|e| signature_error(source, e))
 }

@@ -3,13 +3,13 @@
 
 use worker::Request;
 
-use crate::core::auth::Principal;
-use crate::core::email_analytics::{analytics, parse_range};
-use crate::core::error::ApiError;
-use crate::core::inbound_views::{parse_trip_query, SuppressionList, MAX_SUPPRESSIONS_LISTED};
-use crate::core::payload::clean_id;
-use crate::routes::http::{json_response, query_pairs, ApiResult, OrInternal};
-use crate::routes::Ctx;
+use crate::core::api::auth::Principal;
+use crate::core::inbound::email_analytics::{analytics, parse_range};
+use crate::core::api::error::ApiError;
+use crate::core::inbound::views::{parse_trip_query, SuppressionList, MAX_SUPPRESSIONS_LISTED};
+use crate::core::inbound::payload::clean_id;
+use crate::http::{json_response, query_pairs, ApiResult, OrInternal};
+use crate::http::Ctx;
 use crate::store::{billing as billing_store, connect, email};
 
 fn pairs(req: &Request) -> Vec<(String, String)> {

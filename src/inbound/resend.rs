@@ -8,11 +8,11 @@
 use worker::Request;
 
 use super::pipeline::{acknowledge, require_secret, signature_error, Handled, Incoming};
-use crate::core::inbound_signature::{verify_svix, SvixHeaders, DEFAULT_TOLERANCE_SECS};
-use crate::core::json_body::MAX_INBOUND_BODY;
-use crate::core::resend_events::parse;
-use crate::routes::http::{header, read_body, ApiResult, OrInternal};
-use crate::routes::Ctx;
+use crate::core::inbound::signatures::{verify_svix, SvixHeaders, DEFAULT_TOLERANCE_SECS};
+use crate::core::api::json_body::MAX_INBOUND_BODY;
+use crate::core::inbound::resend_events::parse;
+use crate::http::{header, read_body, ApiResult, OrInternal};
+use crate::http::Ctx;
 use crate::store::email;
 use crate::store::inbound_events::InboundSource;
 

@@ -17,15 +17,15 @@ use worker::{D1PreparedStatement, Request};
 
 use super::pipeline::{acknowledge, receive_stripe, Handled, Incoming};
 use crate::core::catalog::EventType;
-use crate::core::error::ApiError;
-use crate::core::inbound_views::InvoicePaidData;
-use crate::core::stripe_events::{
+use crate::core::api::error::ApiError;
+use crate::core::inbound::views::InvoicePaidData;
+use crate::core::inbound::stripe_events::{
     CheckoutSession, InvoicePayment, PaymentIntent, PlatformEvent, StripeEnvelope, StripeInvoice,
     Subscription,
 };
 use crate::delivery::fanout::{publish, PublishRequest};
-use crate::routes::http::{ApiResult, OrInternal};
-use crate::routes::Ctx;
+use crate::http::{ApiResult, OrInternal};
+use crate::http::Ctx;
 use crate::store::billing::{self, InvoicePaymentUpdate, InvoiceRow, PaymentUpsert};
 use crate::store::events::EventSource;
 use crate::store::inbound_events::{InboundSource, Outcome};

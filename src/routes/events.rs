@@ -6,12 +6,12 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use worker::Request;
 
-use super::http::{header, json_response, read_body, ApiResult, OrInternal};
-use super::Ctx;
-use crate::core::auth::Principal;
+use crate::http::{header, json_response, read_body, ApiResult, OrInternal};
+use crate::http::Ctx;
+use crate::core::api::auth::Principal;
 use crate::core::catalog::{EventType, CATALOG};
-use crate::core::error::{ApiError, FieldErrors};
-use crate::core::json_body::{is_json_content_type, MAX_PUBLISH_BODY};
+use crate::core::api::error::{ApiError, FieldErrors};
+use crate::core::api::json_body::{is_json_content_type, MAX_PUBLISH_BODY};
 use crate::delivery::fanout::{publish as fan_out, PublishRequest};
 use crate::store::events::EventSource;
 

@@ -3,15 +3,15 @@
 use serde_json::json;
 use worker::Request;
 
-use super::http::{header, json_response, query_pairs, read_body, ApiResult, OrInternal};
+use crate::http::{header, json_response, query_pairs, read_body, ApiResult, OrInternal};
 use super::webhooks::find;
-use super::Ctx;
-use crate::core::auth::Principal;
-use crate::core::delivery_log::parse_log_filter;
-use crate::core::error::{ApiError, FieldErrors};
+use crate::http::Ctx;
+use crate::core::api::auth::Principal;
+use crate::core::outbound::delivery_log::parse_log_filter;
+use crate::core::api::error::{ApiError, FieldErrors};
 use crate::core::ids::{looks_like_id, new_id, DELIVERY_PREFIX};
-use crate::core::json_body::{parse_object, reject_unknown_fields, MAX_MANAGEMENT_BODY};
-use crate::core::views::{log_views, parse_payloads, LogPage};
+use crate::core::api::json_body::{parse_object, reject_unknown_fields, MAX_MANAGEMENT_BODY};
+use crate::core::outbound::views::{log_views, parse_payloads, LogPage};
 use crate::delivery::fanout::enqueue;
 use crate::delivery::log_event;
 use crate::store::events::{insert_redelivery, SingleDelivery};

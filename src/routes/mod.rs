@@ -1,29 +1,20 @@
 //! HTTP routes: parse → authorize → call core and store → render. No SQL, no rules.
 
 pub mod events;
-pub mod http;
 pub mod logs;
 pub mod system;
 pub mod webhooks;
 
 use serde_json::json;
-use worker::{D1Database, Env, Request, Response};
+use worker::{Env, Request, Response};
 
 use crate::config::{Config, DB_BINDING};
-use crate::core::auth::{allowed_roles, authorize, Principal};
-use crate::core::error::ApiError;
-use crate::core::routes::{match_route, Matched, Route, RouteMiss};
+use crate::core::api::auth::{allowed_roles, authorize, Principal};
+use crate::core::api::error::ApiError;
+use crate::core::api::routes::{match_route, Matched, Route, RouteMiss};
 use crate::delivery::{log_event, now_ms};
 use crate::inbound;
-use http::{authenticate, error_response, ApiResult};
-
-/// What every handler gets.
-pub struct Ctx<'a> {
-    pub env: &'a Env,
-    pub db: D1Database,
-    pub config: Config,
-    pub now: i64,
-}
+use crate::http::{authenticate, error_response, ApiResult, Ctx};
 
 /// Entry point for every HTTP request; always answers, never panics on input.
 pub async fn handle(mut req: Request, env: Env) -> Response {

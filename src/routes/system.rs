@@ -3,9 +3,9 @@
 use serde_json::json;
 use worker::{Headers, Response};
 
-use super::http::{json_response, ApiResult};
-use super::Ctx;
-use crate::core::error::ApiError;
+use crate::http::{json_response, ApiResult};
+use crate::http::Ctx;
+use crate::core::api::error::ApiError;
 use crate::store;
 
 /// The OpenAPI 3.1 description of every route (kept beside the code it describes).
@@ -30,7 +30,7 @@ pub fn openapi() -> ApiResult {
 #[cfg(test)]
 mod tests {
     use super::OPENAPI_JSON;
-    use crate::core::routes::ALL;
+    use crate::core::api::routes::ALL;
 
     #[test]
     fn openapi_describes_every_served_route() {

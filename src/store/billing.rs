@@ -10,9 +10,9 @@ use serde::Deserialize;
 use worker::{D1Database, D1PreparedStatement, D1Result, Result};
 
 use super::statement;
-use crate::core::event_order::{sql_guard, EventVersion};
-use crate::core::inbound_views::{BillingView, InvoiceView, StripeInvoiceRef, StripeRefs, SubscriptionView};
-use crate::core::stripe_events::{InvoicePayment, StripeInvoice, Subscription};
+use crate::core::inbound::event_order::{sql_guard, EventVersion};
+use crate::core::inbound::views::{BillingView, InvoiceView, StripeInvoiceRef, StripeRefs, SubscriptionView};
+use crate::core::inbound::stripe_events::{InvoicePayment, StripeInvoice, Subscription};
 use crate::core::time::UnixMillis;
 
 /// A platform invoice as stored.

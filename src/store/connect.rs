@@ -9,12 +9,12 @@ use serde::Deserialize;
 use worker::{D1Database, D1PreparedStatement, Result};
 
 use super::statement;
-use crate::core::connect::{transfer_status, OnboardingStatus};
-use crate::core::event_order::{sql_guard, EventVersion};
-use crate::core::inbound_views::{
+use crate::core::inbound::connect::{transfer_status, OnboardingStatus};
+use crate::core::inbound::event_order::{sql_guard, EventVersion};
+use crate::core::inbound::views::{
     split_totals, ConnectAccountView, PayoutFailureView, SplitsView, TripPaymentView, TripTransferView,
 };
-use crate::core::stripe_events::{Account, Payout, PaymentIntent, Requirements, Transfer};
+use crate::core::inbound::stripe_events::{Account, Payout, PaymentIntent, Requirements, Transfer};
 use crate::core::time::UnixMillis;
 
 /// Stores an `account.updated` snapshot. The workspace is kept once known.

@@ -15,7 +15,7 @@ use worker::{D1Database, Result};
 
 use super::{json_ids, statement, webhooks};
 use crate::core::time::UnixMillis;
-use crate::core::webhook::WebhookSecret;
+use crate::core::outbound::webhook::WebhookSecret;
 
 /// A queued message may arrive this much before its row's `next_attempt_at`.
 const EARLY_ARRIVAL_SLACK_MS: i64 = 2_000;

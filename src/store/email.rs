@@ -5,9 +5,9 @@ use serde::Deserialize;
 use worker::{D1Database, D1PreparedStatement, Result};
 
 use super::statement;
-use crate::core::email_analytics::{DateRange, TypeCount};
-use crate::core::inbound_views::SuppressionView;
-use crate::core::resend_events::{EmailEvent, SuppressionReason};
+use crate::core::inbound::email_analytics::{DateRange, TypeCount};
+use crate::core::inbound::views::SuppressionView;
+use crate::core::inbound::resend_events::{EmailEvent, SuppressionReason};
 use crate::core::time::UnixMillis;
 
 /// Stores one event; the svix-id makes a redelivery a no-op.

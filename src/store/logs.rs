@@ -9,7 +9,7 @@ use serde::Deserialize;
 use worker::{D1Database, Result};
 
 use super::{statement, SqlArg};
-use crate::core::delivery_log::{AttemptRecord, DeliveryLog, DeliveryStatus, LogFilter};
+use crate::core::outbound::delivery_log::{AttemptRecord, DeliveryLog, DeliveryStatus, LogFilter};
 
 #[derive(Deserialize)]
 pub(crate) struct LogRow {

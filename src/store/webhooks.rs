@@ -8,7 +8,7 @@ use worker::{D1Database, Result};
 use super::{changes, statement};
 use crate::core::catalog::EventType;
 use crate::core::time::UnixMillis;
-use crate::core::webhook::{StoredWebhook, WebhookConfig, WebhookSecret};
+use crate::core::outbound::webhook::{StoredWebhook, WebhookConfig, WebhookSecret};
 
 #[derive(Deserialize)]
 struct WebhookRow {

@@ -9,9 +9,9 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::core::catalog::EventType;
-use crate::core::retry::{retry_after_secs, RetrySchedule};
+use crate::core::outbound::retry::{retry_after_secs, RetrySchedule};
 use crate::core::time::{format_iso, UnixMillis};
-use crate::core::webhook::WebhookSecret;
+use crate::core::outbound::webhook::WebhookSecret;
 
 pub const USER_AGENT: &str = "PlaneConnection-Webhooks/1.0 (+https://planeconnection.com/docs/webhooks)";
 /// How much of a receiver's response body the log keeps.
@@ -149,9 +149,9 @@ mod tests {
 
     #[test]
     fn github_vector_signs_byte_exact() {
-        // ../shared/vectors/signatures.json, hmac_sha256_hex_body_only
+        // vectors/signatures.json, hmac_sha256_hex_body_only
         let vectors: serde_json::Value =
-            serde_json::from_str(include_str!("../../../shared/vectors/signatures.json")).unwrap();
+            serde_json::from_str(include_str!("../../../vectors/signatures.json")).unwrap();
         let v = &vectors["hmac_sha256_hex_body_only"][0];
         let got = signature_header(&secret(v["secret"].as_str().unwrap()), v["payload"].as_str().unwrap().as_bytes());
         assert_eq!(got, v["header"].as_str().unwrap());

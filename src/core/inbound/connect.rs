@@ -1,6 +1,6 @@
 //! Stripe Connect rules: a connected account's onboarding status and a transfer's state.
 
-use crate::core::stripe_events::Account;
+use crate::core::inbound::stripe_events::Account;
 
 /// Where an FBO stands in Connect onboarding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +53,7 @@ pub fn transfer_status(amount: i64, amount_reversed: i64, reversed: bool) -> &'s
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::stripe_events::Requirements;
+    use crate::core::inbound::stripe_events::Requirements;
 
     fn account(charges: bool, payouts: bool, submitted: bool, due: &[&str], past: &[&str]) -> Account {
         Account {

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::core::error::{ApiError, FieldErrors};
+use crate::core::api::error::{ApiError, FieldErrors};
 
 /// Management bodies (webhook create/update, test, redeliver).
 pub const MAX_MANAGEMENT_BODY: usize = 64 * 1024;

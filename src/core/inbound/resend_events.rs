@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use crate::core::error::{ApiError, FieldErrors};
-use crate::core::payload::{at, clean_id, clip, id, text};
+use crate::core::api::error::{ApiError, FieldErrors};
+use crate::core::inbound::payload::{at, clean_id, clip, id, text};
 use crate::core::time::{parse_iso, DateBound, UnixMillis};
 
 /// The email event types the service stores (SPEC §5.3).

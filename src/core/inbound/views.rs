@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::{Serialize, Serializer};
 
-use crate::core::error::{ApiError, FieldErrors};
-use crate::core::stripe_events::Requirements;
+use crate::core::api::error::{ApiError, FieldErrors};
+use crate::core::inbound::stripe_events::Requirements;
 use crate::core::time::{format_iso, UnixMillis};
 
 fn iso<S: Serializer>(ms: &UnixMillis, s: S) -> Result<S::Ok, S::Error> {
@@ -243,7 +243,7 @@ pub fn parse_trip_query<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>)
     for (key, value) in pairs {
         match key {
             "trip_id" if trip.is_some() => { errors.insert(key.into(), "given more than once".into()); }
-            "trip_id" => match crate::core::payload::clean_id(value) {
+            "trip_id" => match crate::core::inbound::payload::clean_id(value) {
                 Some(t) => trip = Some(t),
                 None => { errors.insert(key.into(), "must be a trip id of 1 to 255 characters".into()); }
             },

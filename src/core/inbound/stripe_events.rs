@@ -8,9 +8,9 @@
 
 use serde_json::Value;
 
-use crate::core::error::ApiError;
-use crate::core::event_order::{version, EventVersion};
-use crate::core::payload::{at, currency, flag, id, id_ref, int, strings, text};
+use crate::core::api::error::ApiError;
+use crate::core::inbound::event_order::{version, EventVersion};
+use crate::core::inbound::payload::{at, currency, flag, id, id_ref, int, strings, text};
 
 /// The envelope every Stripe event shares.
 #[derive(Debug, Clone)]
@@ -48,7 +48,7 @@ pub fn parse_envelope(body: &[u8]) -> Result<StripeEnvelope, ApiError> {
     let event_type = id(&v, &["type"]);
     let created = int(&v, &["created"]);
     let (Some(event_id), Some(event_type), Some(created)) = (event_id.clone(), event_type.clone(), created) else {
-        let mut fields = crate::core::error::FieldErrors::new();
+        let mut fields = crate::core::api::error::FieldErrors::new();
         for (name, missing) in [("id", event_id.is_none()), ("type", event_type.is_none()), ("created", created.is_none())] {
             if missing {
                 fields.insert(name.into(), "is required in a Stripe event".into());
@@ -461,7 +461,7 @@ mod tests {
 
     #[test]
     fn the_vector_payload_parses_as_an_unhandled_connect_event() {
-        let body = include_str!("../../../shared/vectors/stripe_payload_invoiceitem_created.json");
+        let body = include_str!("../../../vectors/stripe_payload_invoiceitem_created.json");
         let e = parse_envelope(body.as_bytes()).unwrap();
         assert_eq!((e.id.as_str(), e.event_type.as_str(), e.account.as_deref()), ("evt_123", "invoiceitem.created", Some("acct_123")));
         assert_eq!(ConnectEvent::from_envelope(&e), Ok(ConnectEvent::Unhandled));

@@ -9,7 +9,7 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 
-use crate::core::auth::{Principal, Role};
+use crate::core::api::auth::{Principal, Role};
 
 /// Tokens longer than this are refused before any decoding.
 const MAX_TOKEN_LEN: usize = 8 * 1024;

@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::core::error::{ApiError, FieldErrors};
-use crate::core::resend_events::EmailEventType;
+use crate::core::api::error::{ApiError, FieldErrors};
+use crate::core::inbound::resend_events::EmailEventType;
 use crate::core::time::{format_iso, parse_iso, DateBound, UnixMillis};
 
 /// `date_from` / `date_to` (inclusive, ISO 8601 date or date-time; a bare `date_to`

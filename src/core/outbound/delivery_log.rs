@@ -2,7 +2,7 @@
 //! and the validated filter of `GET /api/v1/webhooks/logs`.
 
 use crate::core::catalog::EventType;
-use crate::core::error::{ApiError, FieldErrors};
+use crate::core::api::error::{ApiError, FieldErrors};
 use crate::core::time::{parse_iso, DateBound, UnixMillis};
 
 pub const DEFAULT_LIMIT: u32 = 50;

@@ -8,9 +8,9 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::core::catalog::EventType;
-use crate::core::delivery_log::{AttemptRecord, DeliveryLog};
+use crate::core::outbound::delivery_log::{AttemptRecord, DeliveryLog};
 use crate::core::time::format_iso;
-use crate::core::webhook::StoredWebhook;
+use crate::core::outbound::webhook::StoredWebhook;
 
 #[derive(Serialize)]
 pub struct WebhookView<'a> {

@@ -1,7 +1,7 @@
 //! Who is calling: roles, the authenticated `Principal`, and which role may do what.
 
-use crate::core::error::ApiError;
-use crate::core::routes::Route;
+use crate::core::api::error::ApiError;
+use crate::core::api::routes::Route;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {

@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use crate::core::catalog::EventType;
-use crate::core::error::FieldErrors;
-use crate::core::json_body::{reject_unknown_fields, type_name};
-use crate::core::ssrf::check_target_url;
+use crate::core::api::error::FieldErrors;
+use crate::core::api::json_body::{reject_unknown_fields, type_name};
+use crate::core::outbound::ssrf::check_target_url;
 
 pub const NAME_MAX_CHARS: usize = 100;
 pub const SECRET_MIN_CHARS: usize = 16;

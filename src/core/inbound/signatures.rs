@@ -327,9 +327,9 @@ fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; TAG_LEN] {
 mod tests {
     use super::*;
 
-    const SIGNATURES_JSON: &str = include_str!("../../../shared/vectors/signatures.json");
+    const SIGNATURES_JSON: &str = include_str!("../../../vectors/signatures.json");
     const STRIPE_PAYLOAD: &str =
-        include_str!("../../../shared/vectors/stripe_payload_invoiceitem_created.json");
+        include_str!("../../../vectors/stripe_payload_invoiceitem_created.json");
 
     const TOL: i64 = DEFAULT_TOLERANCE_SECS;
 

@@ -1,16 +1,25 @@
-//! HTTP plumbing shared by the routes: bodies, bearer auth, JSON responses, and the one
-//! place where an `ApiError` becomes a response.
+//! HTTP plumbing shared by both HTTP sides (the API routes and the inbound receivers):
+//! the handler context, bodies, bearer auth, JSON responses, and the one place where an
+//! `ApiError` becomes a response.
 
 use serde::Serialize;
 use serde_json::json;
-use worker::{Headers, Request, ResponseBuilder};
+use worker::{D1Database, Env, Headers, Request, ResponseBuilder};
 
 use crate::config::Config;
-use crate::core::auth::Principal;
-use crate::core::error::ApiError;
-use crate::core::json_body::check_declared_length;
-use crate::core::jwt;
+use crate::core::api::auth::Principal;
+use crate::core::api::error::ApiError;
+use crate::core::api::json_body::check_declared_length;
+use crate::core::api::jwt;
 use crate::delivery::log_event;
+
+/// What every handler gets.
+pub struct Ctx<'a> {
+    pub env: &'a Env,
+    pub db: D1Database,
+    pub config: Config,
+    pub now: i64,
+}
 
 pub type ApiResult = Result<worker::Response, ApiError>;
 

@@ -1,0 +1,10 @@
+//! Webhooks we send: a webhook's configuration (`webhook`), where it may point
+//! (`ssrf`), what one delivery looks like and how its outcome is judged (`delivery`),
+//! when to try again (`retry`), log filters (`delivery_log`) and renderings (`views`).
+
+pub mod delivery;
+pub mod delivery_log;
+pub mod retry;
+pub mod ssrf;
+pub mod views;
+pub mod webhook;
