@@ -5,18 +5,24 @@
 
 use worker::Env;
 
+use crate::core::outbound::lease::PRODUCTION_CONNECTIONS;
 use crate::core::outbound::retry::RetrySchedule;
 
 pub const DB_BINDING: &str = "DB";
 pub const QUEUE_BINDING: &str = "DELIVERY_QUEUE";
-pub const DEAD_LETTER_QUEUE: &str = "webhook-deliveries-dlq";
+/// Dead-letter queues are named `<queue>-dlq` (`webhook-deliveries-dlq`, and the same
+/// for the queues of other environments).
+pub const DEAD_LETTER_SUFFIX: &str = "-dlq";
 
 pub struct Config {
     pub retry_schedule: RetrySchedule,
     pub log_retention_days: u32,
     pub allow_private_targets: bool,
-    /// Deliveries of one queue batch in flight at once (Workers allow 6 open connections).
+    /// Deliveries of one queue batch in flight at once: 1 to 6, production's cap of open
+    /// connections per invocation (more would only wait for a connection while timing out).
     pub delivery_concurrency: usize,
+    /// Slack of a consumer's lease beyond its sends, for the D1 round trips around them.
+    pub lease_margin_ms: i64,
     /// How late a pending delivery must be before the cron re-enqueues it.
     pub sweep_grace_secs: u32,
     pub jwt_secret: Option<String>,
@@ -41,7 +47,10 @@ impl Config {
                 .unwrap_or_default(),
             log_retention_days: number(env, "LOG_RETENTION_DAYS").filter(|d| *d > 0).unwrap_or(30),
             allow_private_targets: text(env, "DEV_ALLOW_PRIVATE_TARGETS").as_deref() == Some("true"),
-            delivery_concurrency: number(env, "DELIVERY_CONCURRENCY").filter(|n| (1..=100).contains(n)).unwrap_or(6),
+            delivery_concurrency: number(env, "DELIVERY_CONCURRENCY")
+                .filter(|n| *n >= 1)
+                .map_or(PRODUCTION_CONNECTIONS, |n: usize| n.min(PRODUCTION_CONNECTIONS)),
+            lease_margin_ms: number::<i64>(env, "LEASE_MARGIN_SECONDS").filter(|s| (1..=3600).contains(s)).unwrap_or(60) * 1000,
             sweep_grace_secs: number(env, "SWEEP_GRACE_SECONDS").unwrap_or(60),
             jwt_secret: text(env, "AUTH_JWT_SECRET"),
             stripe_secret: text(env, "STRIPE_WEBHOOK_SECRET"),

@@ -2,6 +2,7 @@
 //! the handler context, bodies, bearer auth, JSON responses, and the one place where an
 //! `ApiError` becomes a response.
 
+use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::json;
 use worker::{D1Database, Env, Headers, Request, ResponseBuilder};
@@ -67,12 +68,26 @@ pub fn header(req: &Request, name: &str) -> Option<String> {
     req.headers().get(name).ok().flatten()
 }
 
-/// Reads the raw body, refusing it before reading when the declared length is too big.
+/// Reads the raw body from the stream, refusing it before reading when the declared
+/// length is too big and stopping at `limit + 1` bytes otherwise (a chunked body without
+/// `Content-Length` is never read further than that, whatever it weighs).
 pub async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
     check_declared_length(header(req, "Content-Length").as_deref(), limit)?;
-    let bytes = req.bytes().await.map_err(|_| ApiError::invalid_json("request body could not be read"))?;
-    if bytes.len() > limit {
-        return Err(ApiError::payload_too_large(limit));
+    let unreadable = || ApiError::invalid_json("request body could not be read");
+    let mut stream = match req.stream() {
+        Ok(stream) => stream,
+        // No body at all (e.g. a POST without one) reads as empty.
+        Err(worker::Error::RustError(_)) => return Ok(Vec::new()),
+        Err(_) => return Err(unreadable()),
+    };
+    let mut bytes: Vec<u8> = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| unreadable())?;
+        if bytes.len() + chunk.len() > limit {
+            // Dropping the stream cancels it: the rest is never read.
+            return Err(ApiError::payload_too_large(limit));
+        }
+        bytes.extend_from_slice(&chunk);
     }
     Ok(bytes)
 }

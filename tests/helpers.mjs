@@ -2,9 +2,11 @@
 // the delivery queue (and its consumer), applies migrations, mints tokens, and lets a
 // test play every receiver through `outboundService`.
 import { Miniflare } from "miniflare";
+import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import { createHmac } from "node:crypto";
+import net from "node:net";
 import { readFileSync, readdirSync } from "node:fs";
-import { join, dirname } from "node:path";
+import { join, dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -30,55 +32,166 @@ export function migrationStatements() {
     );
 }
 
+/** Workers production opens at most this many outbound connections per invocation. */
+export const PRODUCTION_CONNECTION_CAP = 6;
+
 /**
- * Starts the worker. `receiver(request)` answers every outbound fetch (default 200).
- * `bindings` override the defaults; `queue: false` removes the producer binding, to
- * simulate a failing queue send.
+ * Miniflare options read from `wrangler.toml` by wrangler itself (one source of truth for
+ * bindings, queues, compatibility date and vars), for environment `env` if given.
  */
-export async function startWorker({ receiver, outbound, bindings = {}, queue = true, persist, consumer = {}, onLog } = {}) {
+export function wranglerWorkerOptions(env) {
+  const { workerOptions } = unstable_getMiniflareWorkerOptions(join(ROOT, "wrangler.toml"), env, {});
+  return workerOptions;
+}
+
+/**
+ * An `outboundService` that lets at most `cap` requests be open at once, as production
+ * does per invocation (Miniflare runs consumer batches one at a time, so one cap for the
+ * whole instance is one cap per consumer invocation). Further requests wait for a slot.
+ * `answer(request)` plays the receiver. `stats` records the most seen open at once.
+ */
+export function cappedOutbound(answer, cap, stats = { open: 0, maxOpen: 0, total: 0 }) {
+  const waiting = [];
+  const acquire = () => stats.open < cap ? Promise.resolve() : new Promise((r) => waiting.push(r));
+  const release = () => { stats.open--; const next = waiting.shift(); if (next) { stats.open++; next(); } };
+  const service = async (request) => {
+    if (stats.open < cap) stats.open++;
+    else await acquire();
+    stats.maxOpen = Math.max(stats.maxOpen, stats.open);
+    stats.total++;
+    let released = false;
+    const done = () => { if (!released) { released = true; release(); } };
+    // An aborted fetch (the worker's timeout) frees its connection at once, as in production.
+    request.signal?.addEventListener?.("abort", done);
+    try {
+      const response = await answer(request);
+      // The slot is held until the body has been handed over, not only the head.
+      if (!response.body) { done(); return response; }
+      const [mine, theirs] = response.body.tee();
+      mine.pipeTo(new WritableStream()).catch(() => {}).finally(done);
+      return new Response(theirs, { status: response.status, statusText: response.statusText, headers: response.headers });
+    } catch (e) {
+      done();
+      throw e;
+    }
+  };
+  service.stats = stats;
+  return service;
+}
+
+/**
+ * A TCP gate in front of a real receiver (`host:port`): at most `cap` connections are
+ * forwarded at once; further ones are accepted and wait, unread, for a slot, as
+ * production's runtime makes extra fetches wait. Resets and timeouts pass through as they
+ * are. Resolves to the gate's own address and `stats`, with `close()`.
+ */
+export async function connectionGate(target, cap, stats = { open: 0, maxOpen: 0, total: 0 }) {
+  const [host, port] = target.split(":");
+  const waiting = [];
+  const admit = () => {
+    while (stats.open < cap && waiting.length) {
+      const client = waiting.shift();
+      if (client.destroyed) continue;
+      stats.open++;
+      stats.maxOpen = Math.max(stats.maxOpen, stats.open);
+      stats.total++;
+      let released = false;
+      const release = () => { if (!released) { released = true; stats.open--; setImmediate(admit); } };
+      const upstream = net.connect(Number(port), host);
+      client.on("data", (d) => upstream.write(d));
+      upstream.on("data", (d) => client.write(d));
+      client.on("end", () => upstream.end());
+      upstream.on("end", () => client.end());
+      // A receiver that drops the connection drops the worker's too.
+      upstream.on("error", () => client.destroy());
+      upstream.on("close", () => { client.destroy(); release(); });
+      client.on("close", () => { upstream.destroy(); release(); });
+      client.resume();
+    }
+  };
+  const server = net.createServer((client) => {
+    client.pause();
+    client.on("error", () => {});
+    // A waiting connection the worker gave up on (its timeout) leaves the queue.
+    client.on("close", () => { const i = waiting.indexOf(client); if (i >= 0) waiting.splice(i, 1); });
+    waiting.push(client);
+    admit();
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  const close = () => new Promise((r) => server.close(() => r()));
+  return { address: `127.0.0.1:${server.address().port}`, stats, close };
+}
+
+/**
+ * Starts the worker with the options of `wrangler.toml`, overriding only what a test
+ * must: `receiver(request)` answers every outbound fetch (default 200), or `outbound` is a
+ * Miniflare `outboundService` / `{ external: { address } }`; `bindings` override vars and
+ * provide test secrets; `consumer` overrides the delivery consumer's settings; `queue:
+ * false` removes the producer binding (a failing queue send). Outbound requests are capped
+ * at production's 6 open at once unless `connectionCap` says otherwise (`Infinity`).
+ */
+export async function startWorker({ receiver, outbound, bindings = {}, queue = true, persist, consumer = {}, onLog, connectionCap = PRODUCTION_CONNECTION_CAP, env } = {}) {
+  const fromToml = wranglerWorkerOptions(env);
+  const capped = Number.isFinite(connectionCap);
+  let outboundService;
+  let gate;
+  if (outbound?.external) {
+    // A real receiver: capped at the TCP level, so resets stay real resets.
+    gate = capped ? await connectionGate(outbound.external.address, connectionCap) : undefined;
+    outboundService = gate ? { external: { ...outbound.external, address: gate.address } } : outbound;
+  } else {
+    const answer = outbound ?? (async (request) => (receiver ? receiver(request) : new Response("ok")));
+    outboundService = capped ? cappedOutbound(answer, connectionCap) : answer;
+  }
+  const queueConsumers = { ...fromToml.queueConsumers };
+  const deliveries = Object.keys(queueConsumers).find((q) => !q.endsWith("-dlq"));
+  queueConsumers[deliveries] = { ...queueConsumers[deliveries], ...consumer };
   const mf = new Miniflare({
-    scriptPath: join(ROOT, "build/index.js"),
+    ...fromToml,
+    // WORKER_BUILD_DIR runs the suites against another build (e.g. an older commit's).
+    scriptPath: resolve(ROOT, process.env.WORKER_BUILD_DIR ?? "build", "index.js"),
     modules: true,
-    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
-    compatibilityDate: "2025-09-01",
-    d1Databases: ["DB"],
+    d1Databases: Object.keys(fromToml.d1Databases),
     d1Persist: persist ?? false,
-    queueProducers: queue ? { DELIVERY_QUEUE: "webhook-deliveries" } : {},
-    queueConsumers: {
-      "webhook-deliveries": { maxBatchTimeout: 1, maxBatchSize: 10, maxRetries: 100, deadLetterQueue: "webhook-deliveries-dlq", ...consumer },
-      "webhook-deliveries-dlq": { maxBatchTimeout: 1 },
-    },
+    queueProducers: queue ? fromToml.queueProducers : {},
+    queueConsumers,
     queuePersist: persist ?? false,
     bindings: {
+      ...fromToml.bindings,
       AUTH_JWT_SECRET: JWT_SECRET,
       STRIPE_WEBHOOK_SECRET: STRIPE_SECRET,
       STRIPE_CONNECT_WEBHOOK_SECRET: STRIPE_CONNECT_SECRET,
       RESEND_WEBHOOK_SECRET: RESEND_SECRET,
+      // Tests run the retry schedule in seconds and let the cron sweep at once.
       RETRY_SCHEDULE: "1,1,1",
-      LOG_RETENTION_DAYS: "30",
-      DEV_ALLOW_PRIVATE_TARGETS: "false",
-      DELIVERY_CONCURRENCY: "6",
       SWEEP_GRACE_SECONDS: "0",
       ...bindings,
     },
     // The worker's structured log lines; shown with DEBUG_WORKER=1.
     handleRuntimeStdio(stdout, stderr) {
       if (onLog) {
-        let buf = "";
-        stdout.on("data", (d) => { buf += d; let i; while ((i = buf.indexOf("\n")) >= 0) { onLog(buf.slice(0, i)); buf = buf.slice(i + 1); } });
-        stderr.resume();
+        const lines = (stream) => {
+          let buf = "";
+          stream.on("data", (d) => { buf += d; let i; while ((i = buf.indexOf("\n")) >= 0) { onLog(buf.slice(0, i)); buf = buf.slice(i + 1); } });
+        };
+        lines(stdout);
+        lines(stderr);
       } else if (process.env.DEBUG_WORKER) { stdout.pipe(process.stdout); stderr.pipe(process.stderr); }
       else { stdout.resume(); stderr.resume(); }
     },
-    outboundService: outbound ?? (async (request) => (receiver ? receiver(request) : new Response("ok"))),
+    outboundService,
   });
   await mf.ready;
+  if (gate) {
+    const dispose = mf.dispose.bind(mf);
+    mf.dispose = async () => { await dispose(); await gate.close(); };
+  }
   const db = await mf.getD1Database("DB");
   const existing = await db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'webhooks'").first();
   if (!existing) {
     await db.batch(migrationStatements().map((s) => db.prepare(s)));
   }
-  return { mf, db };
+  return { mf, db, outbound: gate ? { stats: gate.stats } : outboundService };
 }
 
 const b64url = (s) => Buffer.from(s).toString("base64url");

@@ -10,11 +10,12 @@ use worker::{D1Database, MessageBatch, MessageExt, QueueRetryOptionsBuilder, Raw
 
 use super::sender::{send, SendReport};
 use super::{log_event, now_ms, DeliveryJob};
-use crate::config::{Config, DEAD_LETTER_QUEUE};
+use crate::config::{Config, DEAD_LETTER_SUFFIX};
 use crate::core::outbound::delivery::{judge_attempt, NextStep};
 use crate::core::outbound::delivery_log::DeliveryStatus;
 use crate::core::ids::{new_id, random_unit};
-use crate::store::deliveries::{self, AttemptOutcome, ClaimedDelivery};
+use crate::core::outbound::lease::send_rounds;
+use crate::store::deliveries::{self, AttemptOutcome, ClaimedDelivery, LeaseTerms};
 
 /// Retry delay when D1 itself failed; the leases make the retry safe.
 const STORE_FAILURE_RETRY_SECS: u32 = 10;
@@ -28,14 +29,14 @@ pub async fn handle_batch(batch: MessageBatch<serde_json::Value>, db: &D1Databas
         })
         .collect();
     let ids: Vec<String> = messages.iter().filter_map(|(_, id)| id.clone()).collect();
-    if batch.queue() == DEAD_LETTER_QUEUE {
+    if batch.queue().ends_with(DEAD_LETTER_SUFFIX) {
         match deliveries::fail_dead_lettered(db, &ids, now_ms()).await {
             Ok(n) => {
                 log_event(json!({"msg": "dead-lettered deliveries failed", "count": n}));
                 batch.ack_all();
             }
             Err(e) => {
-                log_event(json!({"msg": "dead-letter handling failed", "error": e.to_string()}));
+                log_event(json!({"level": "error", "msg": "dead-letter handling failed", "error": e.to_string()}));
                 batch.retry_all();
             }
         }
@@ -44,7 +45,7 @@ pub async fn handle_batch(batch: MessageBatch<serde_json::Value>, db: &D1Databas
     let next_steps = match deliver(db, config, &ids).await {
         Ok(steps) => steps,
         Err(e) => {
-            log_event(json!({"msg": "delivery batch failed in storage", "error": e.to_string()}));
+            log_event(json!({"level": "error", "msg": "delivery batch failed in storage", "error": e.to_string()}));
             let retry = QueueRetryOptionsBuilder::new().with_delay_seconds(STORE_FAILURE_RETRY_SECS).build();
             batch.retry_all_with_options(&retry);
             return;
@@ -69,7 +70,11 @@ async fn deliver(db: &D1Database, config: &Config, ids: &[String]) -> worker::Re
     }
     let token = new_id("clm_");
     let started = now_ms();
-    let claimed = deliveries::claim(db, ids, &token, started).await?;
+    let lease = LeaseTerms {
+        rounds: send_rounds(ids.len(), config.delivery_concurrency),
+        margin_ms: config.lease_margin_ms,
+    };
+    let claimed = deliveries::claim(db, ids, &token, started, &lease).await?;
     let claimed_at = now_ms();
     let reports = send_all(&claimed, config).await;
     let finished_at = now_ms();
@@ -82,10 +87,14 @@ async fn deliver(db: &D1Database, config: &Config, ids: &[String]) -> worker::Re
     }
     deliveries::record(db, &token, &outcomes, finished_at).await?;
     let recorded_at = now_ms();
-    // One line per batch: what it cost in D1 (claim batch + record batch).
+    // One line per batch: what it cost in D1 (claim batch + record batch) and in
+    // subrequests (each fetch and each D1 round trip; Free allows 50 per invocation).
+    let d1_round_trips = if outcomes.is_empty() { 1 } else { 2 };
+    let fetches = reports.iter().filter(|r| r.fetched).count();
     log_event(json!({
         "msg": "delivery batch", "messages": ids.len(), "claimed": claimed.len(),
-        "d1_round_trips": if outcomes.is_empty() { 1 } else { 2 },
+        "subrequests": fetches + d1_round_trips, "fetches": fetches,
+        "d1_round_trips": d1_round_trips,
         "d1_statements": deliveries::CLAIM_STATEMENTS + deliveries::RECORD_STATEMENTS
             + outcomes.iter().filter(|o| o.disable_reason.is_some()).count(),
         "claim_ms": claimed_at - started, "send_ms": finished_at - claimed_at, "record_ms": recorded_at - finished_at,

@@ -48,7 +48,7 @@ pub async fn publish(env: &Env, db: &D1Database, r: &PublishRequest<'_>) -> work
                      "d1_statements": events::PUBLISH_STATEMENTS, "queue_calls": queue_calls}));
     if let Err(e) = enqueue(env, &published.new_delivery_ids).await {
         // The logs are pending in D1; the cron will enqueue them.
-        log_event(json!({"msg": "queue send failed; cron will re-enqueue", "event": published.event_id,
+        log_event(json!({"level": "warn", "msg": "queue send failed; cron will re-enqueue", "event": published.event_id,
                          "deliveries": published.new_delivery_ids.len(), "error": e.to_string()}));
     }
     Ok(published)

@@ -21,7 +21,16 @@ pub fn now_ms() -> i64 {
     worker::Date::now().as_millis() as i64
 }
 
-/// A structured log line; never pass secrets or payloads here.
-pub fn log_event(fields: serde_json::Value) {
-    worker::console_log!("{fields}");
+/// A structured log line; never pass secrets or payloads here. Every line carries a
+/// `level` (`info` unless the fields say otherwise); errors go to `console.error`.
+pub fn log_event(mut fields: serde_json::Value) {
+    let level = fields.get("level").and_then(|l| l.as_str()).unwrap_or("info").to_string();
+    if let Some(map) = fields.as_object_mut() {
+        map.entry("level").or_insert_with(|| "info".into());
+    }
+    match level.as_str() {
+        "error" => worker::console_error!("{fields}"),
+        "warn" => worker::console_warn!("{fields}"),
+        _ => worker::console_log!("{fields}"),
+    }
 }

@@ -19,6 +19,8 @@ pub struct SendReport {
     pub response_excerpt: Option<String>,
     pub attempted_at: UnixMillis,
     pub duration_ms: u32,
+    /// Whether a request went out (a subrequest); blocked targets make none.
+    pub fetched: bool,
 }
 
 /// Sends one delivery; never fails: every failure is an `AttemptResult`.
@@ -26,7 +28,8 @@ pub async fn send(d: &ClaimedDelivery, allow_private: bool) -> SendReport {
     let attempted_at = now_ms();
     let (result, response_excerpt) = attempt(d, allow_private, attempted_at).await;
     let duration_ms = (now_ms() - attempted_at).clamp(0, i64::from(u32::MAX)) as u32;
-    SendReport { result, response_excerpt, attempted_at, duration_ms }
+    let fetched = !matches!(result, AttemptResult::Blocked(_));
+    SendReport { result, response_excerpt, attempted_at, duration_ms, fetched }
 }
 
 async fn attempt(d: &ClaimedDelivery, allow_private: bool, attempted_at: UnixMillis) -> (AttemptResult, Option<String>) {

@@ -27,7 +27,7 @@ pub fn signature_error(source: InboundSource, e: SignatureError) -> ApiError {
         log_event(json!({"level": "error", "msg": "inbound webhook secret is invalid", "source": source.as_str()}));
         return ApiError::internal();
     }
-    log_event(json!({"msg": "inbound signature rejected", "source": source.as_str(), "reason": e.to_string()}));
+    log_event(json!({"level": "warn", "msg": "inbound signature rejected", "source": source.as_str(), "reason": e.to_string()}));
     ApiError::invalid_signature(e.to_string())
 }
 

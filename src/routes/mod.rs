@@ -26,9 +26,13 @@ pub async fn handle(mut req: Request, env: Env) -> Response {
         Ok(r) => r,
         Err(e) => error_response(&e),
     };
+    let status = response.status_code();
+    // The `cf-ray` id ties this line to Cloudflare's own request logs.
+    let ray = req.headers().get("cf-ray").ok().flatten();
     log_event(json!({
-        "msg": "request", "method": method, "path": path, "status": response.status_code(),
-        "ms": now_ms() - started,
+        "level": if status >= 500 { "error" } else { "info" },
+        "msg": "request", "method": method, "path": path, "status": status,
+        "ms": now_ms() - started, "ray": ray,
     }));
     response
 }
@@ -82,6 +86,7 @@ async fn private_route(ctx: &Ctx<'_>, req: &mut Request, route: Route, p: &Princ
         Route::DeleteWebhook => webhooks::delete(ctx, p, id).await,
         Route::TestWebhook => webhooks::test(ctx, req, p, id).await,
         Route::QueryLogs => logs::query(ctx, req, p).await,
+        Route::GetLog => logs::detail(ctx, p, id).await,
         Route::Redeliver => logs::redeliver(ctx, req, p, id).await,
         Route::GetInvoice => inbound::reads::invoice(ctx, p, id).await,
         Route::GetBilling => inbound::reads::billing(ctx, p).await,

@@ -7,15 +7,16 @@ use serde_json::{Map, Value};
 use worker::Request;
 
 use crate::http::{header, json_response, no_content, read_body, ApiResult, OrInternal};
+use crate::core::outbound::lease::batch_lease_ms;
 use crate::http::Ctx;
 use crate::core::api::auth::Principal;
 use crate::core::catalog::EventType;
-use crate::core::outbound::delivery::{envelope, judge_attempt, NextStep};
+use crate::core::outbound::delivery::{envelope, judge_attempt, latest_attempt_headers, NextStep};
 use crate::core::outbound::delivery_log::{LogFilter, DeliveryStatus};
 use crate::core::api::error::{ApiError, FieldErrors};
 use crate::core::ids::{looks_like_id, new_id, random_unit, DELIVERY_PREFIX, EVENT_PREFIX, WEBHOOK_PREFIX};
 use crate::core::api::json_body::{parse_object, reject_unknown_fields, require_object, type_name, MAX_MANAGEMENT_BODY};
-use crate::core::outbound::views::{log_views, parse_payloads, DataList, LogView, WebhookView};
+use crate::core::outbound::views::{log_views, parse_payload, DataList, LogDetailView, WebhookView};
 use crate::core::outbound::webhook::{parse_create, parse_patch, StoredWebhook};
 use crate::delivery::consumer::outcome;
 use crate::delivery::{now_ms, sender};
@@ -50,9 +51,8 @@ pub async fn get(ctx: &Ctx<'_>, p: &Principal, id: &str) -> ApiResult {
     let webhook = find(ctx, p, id).await?;
     let filter = LogFilter { webhook_id: Some(webhook.id.clone()), limit: RECENT_LOGS, ..LogFilter::default() };
     let (recent, _) = logs::query(&ctx.db, &p.workspace_id, &filter).await.or_internal("recent logs")?;
-    let payloads = parse_payloads(&recent);
     let mut view = WebhookView::new(&webhook);
-    view.recent_logs = Some(log_views(&recent, &payloads));
+    view.recent_logs = Some(log_views(&recent));
     json_response(200, &view)
 }
 
@@ -129,7 +129,7 @@ fn parse_test_request(body: Option<Map<String, Value>>, webhook: &StoredWebhook)
 #[derive(Serialize)]
 struct TestResult<'a> {
     #[serde(flatten)]
-    log: LogView<'a>,
+    log: LogDetailView<'a>,
     success: bool,
 }
 
@@ -150,7 +150,7 @@ pub async fn test(ctx: &Ctx<'_>, req: &mut Request, p: &Principal, id: &str) -> 
     };
     // Leased and claimed from the start: the cron leaves it alone while this request sends
     // it, and everything the send needs is already in hand (no reload from D1).
-    let lease = ctx.now + i64::from(webhook.config.timeout_ms) + 60_000;
+    let lease = ctx.now + batch_lease_ms(1, 1, webhook.config.timeout_ms, ctx.config.lease_margin_ms);
     let token = new_id("clm_");
     let single = SingleDelivery {
         log_id: &log_id, workspace: &p.workspace_id, webhook_id: &webhook.id, event_id: &event_id,
@@ -179,8 +179,8 @@ pub async fn test(ctx: &Ctx<'_>, req: &mut Request, p: &Principal, id: &str) -> 
     let result = outcome(&claimed, &report, step, finished);
     deliveries::record(&ctx.db, &token, std::slice::from_ref(&result), finished).await.or_internal("record test delivery")?;
     let log = logs::get(&ctx.db, &p.workspace_id, &log_id).await.or_internal("read test log")?.ok_or_else(ApiError::internal)?;
-    let payloads = parse_payloads(std::slice::from_ref(&log));
     let success = log.status == DeliveryStatus::Success;
-    let view = log_views(std::slice::from_ref(&log), &payloads).pop().ok_or_else(ApiError::internal)?;
-    json_response(200, &TestResult { log: view, success })
+    let headers = latest_attempt_headers(&log, &webhook);
+    json_response(200, &TestResult { log: LogDetailView::new(&log, parse_payload(&log), &headers), success })
 }
+

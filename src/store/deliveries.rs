@@ -14,6 +14,7 @@ use std::rc::Rc;
 use worker::{D1Database, Result};
 
 use super::{json_ids, statement, webhooks};
+use crate::core::outbound::lease::SEND_SLACK_MS;
 use crate::core::time::UnixMillis;
 use crate::core::outbound::webhook::WebhookSecret;
 
@@ -21,8 +22,6 @@ use crate::core::outbound::webhook::WebhookSecret;
 const EARLY_ARRIVAL_SLACK_MS: i64 = 2_000;
 /// Logs (and as many events) purged per cron run at most.
 const MAX_PURGE_PER_RUN: u32 = 5_000;
-/// Lease margin beyond the webhook's own timeout.
-const LEASE_MARGIN_MS: i64 = 60_000;
 
 /// Everything needed to send one claimed delivery.
 pub struct ClaimedDelivery {
@@ -79,10 +78,17 @@ impl ClaimedRow {
 /// Statements in the claim batch.
 pub const CLAIM_STATEMENTS: usize = 4;
 
+/// The lease of a claim (see `core::outbound::lease`): rounds of sends and the margin.
+pub struct LeaseTerms {
+    pub rounds: i64,
+    pub margin_ms: i64,
+}
+
 /// In one round trip: fail the deliveries whose webhook was deactivated, claim the due
-/// ones among `ids` for this invocation (`token`), and load what sending them needs.
-/// Rows that are final, gone, not due or leased elsewhere are simply not returned.
-pub async fn claim(db: &D1Database, ids: &[String], token: &str, now: UnixMillis) -> Result<Vec<ClaimedDelivery>> {
+/// ones among `ids` for this invocation (`token`) under a lease that covers the whole
+/// batch, and load what sending them needs. Rows that are final, gone, not due or leased
+/// elsewhere are simply not returned.
+pub async fn claim(db: &D1Database, ids: &[String], token: &str, now: UnixMillis, lease: &LeaseTerms) -> Result<Vec<ClaimedDelivery>> {
     let ids_json = json_ids(ids);
     let results = db
         .batch(vec![
@@ -96,14 +102,16 @@ pub async fn claim(db: &D1Database, ids: &[String], token: &str, now: UnixMillis
             )?,
             statement(
                 db,
+                // `lease::batch_lease_ms` evaluated with the batch's largest timeout.
                 "UPDATE delivery_logs SET attempts = attempts + 1, claim_token = ?3, updated_at = ?2, \
-                   lease_until = ?2 + ?5 + COALESCE((SELECT w.timeout_ms FROM webhooks w \
-                                                     WHERE w.id = delivery_logs.webhook_id), 30000) \
+                   lease_until = ?2 + ?7 + ?5 * (?6 + COALESCE((SELECT MAX(w.timeout_ms) \
+                     FROM delivery_logs d JOIN webhooks w ON w.id = d.webhook_id \
+                     WHERE d.id IN (SELECT value FROM json_each(?1))), 30000)) \
                  WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'pending' \
                    AND attempts < max_attempts \
                    AND (next_attempt_at IS NULL OR next_attempt_at <= ?2 + ?4) \
                    AND (lease_until IS NULL OR lease_until < ?2)",
-                &[&ids_json, &now, &token, &EARLY_ARRIVAL_SLACK_MS, &LEASE_MARGIN_MS],
+                &[&ids_json, &now, &token, &EARLY_ARRIVAL_SLACK_MS, &lease.rounds, &SEND_SLACK_MS, &lease.margin_ms],
             )?,
             statement(
                 db,
@@ -163,10 +171,12 @@ pub async fn record(db: &D1Database, token: &str, outcomes: &[AttemptOutcome<'_>
     let mut statements = vec![
         statement(
             db,
-            "INSERT OR IGNORE INTO delivery_attempts (log_id, attempt, attempted_at, response_status, error, duration_ms) \
+            "INSERT OR IGNORE INTO delivery_attempts (log_id, attempt, attempted_at, response_status, error, duration_ms, \
+               response_body) \
              SELECT json_extract(o.value, '$.log_id'), json_extract(o.value, '$.attempt'), \
                json_extract(o.value, '$.attempted_at'), json_extract(o.value, '$.response_status'), \
-               json_extract(o.value, '$.error'), json_extract(o.value, '$.duration_ms') \
+               json_extract(o.value, '$.error'), json_extract(o.value, '$.duration_ms'), \
+               json_extract(o.value, '$.response_body') \
              FROM json_each(?1) o JOIN delivery_logs l ON l.id = json_extract(o.value, '$.log_id') \
              WHERE l.claim_token = ?2",
             &[&json, &token],

@@ -28,6 +28,8 @@ pub(crate) struct LogRow {
     redelivery_of: Option<String>,
     created_at: i64,
     updated_at: i64,
+    /// Only single-log reads join the event body.
+    #[serde(default)]
     payload: Option<String>,
 }
 
@@ -39,6 +41,7 @@ struct AttemptRow {
     response_status: Option<i64>,
     error: Option<String>,
     duration_ms: i64,
+    response_body: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -82,13 +85,14 @@ impl AttemptRow {
             response_status: self.response_status.map(|s| s.clamp(0, 999) as u16),
             error: self.error,
             duration_ms: small(self.duration_ms),
+            response_body: self.response_body,
         }
     }
 }
 
 pub(crate) const LOG_COLUMNS: &str = "l.id, l.webhook_id, l.event_id, l.event_type, l.status, l.attempts, \
     l.max_attempts, l.response_status, l.response_body, l.error, l.duration_ms, l.next_attempt_at, \
-    l.redelivery_of, l.created_at, l.updated_at, e.body AS payload";
+    l.redelivery_of, l.created_at, l.updated_at";
 
 /// The WHERE clause and its arguments for a filter (argument 1 is the workspace).
 fn where_clause<'a>(workspace: &'a str, f: &'a LogFilter) -> (String, Vec<Box<dyn SqlArg + 'a>>) {
@@ -106,7 +110,8 @@ fn where_clause<'a>(workspace: &'a str, f: &'a LogFilter) -> (String, Vec<Box<dy
     (sql, args)
 }
 
-/// One page of logs, newest first, with the total count; one D1 round trip.
+/// One page of logs (no payloads, no attempts), newest first, with the total count; one
+/// D1 round trip.
 pub async fn query(db: &D1Database, workspace: &str, f: &LogFilter) -> Result<(Vec<DeliveryLog>, u64)> {
     let (cond, args) = where_clause(workspace, f);
     let page = format!("ORDER BY l.created_at DESC, l.id DESC LIMIT {} OFFSET {}", f.limit, f.offset);
@@ -114,29 +119,23 @@ pub async fn query(db: &D1Database, workspace: &str, f: &LogFilter) -> Result<(V
     let results = db
         .batch(vec![
             statement(db, &format!("SELECT COUNT(*) AS total FROM delivery_logs l WHERE {cond}"), &arg_refs)?,
-            // The page's ids come from the index alone; only those rows are joined.
+            // The page's ids come from the index alone; only those rows are read.
             statement(
                 db,
                 &format!(
                     "SELECT {LOG_COLUMNS} FROM (SELECT l.id FROM delivery_logs l WHERE {cond} {page}) p \
-                     JOIN delivery_logs l ON l.id = p.id LEFT JOIN events e ON e.id = l.event_id \
-                     ORDER BY l.created_at DESC, l.id DESC"
+                     JOIN delivery_logs l ON l.id = p.id ORDER BY l.created_at DESC, l.id DESC"
                 ),
-                &arg_refs,
-            )?,
-            statement(
-                db,
-                &format!("SELECT * FROM delivery_attempts WHERE log_id IN (SELECT l.id FROM delivery_logs l WHERE {cond} {page}) ORDER BY attempt"),
                 &arg_refs,
             )?,
         ])
         .await?;
     let mut results = results.into_iter();
-    let (Some(count), Some(rows), Some(attempts)) = (results.next(), results.next(), results.next()) else {
+    let (Some(count), Some(rows)) = (results.next(), results.next()) else {
         return Err(worker::Error::RustError("D1 batch returned fewer results than statements".into()));
     };
     let total = count.results::<CountRow>()?.first().map_or(0, |c| c.total.max(0) as u64);
-    let logs = attach_history(rows.results::<LogRow>()?, attempts.results::<AttemptRow>()?);
+    let logs = rows.results::<LogRow>()?.into_iter().map(|row| row.into_log(Vec::new())).collect();
     Ok((logs, total))
 }
 
@@ -159,7 +158,10 @@ pub async fn get(db: &D1Database, workspace: &str, id: &str) -> Result<Option<De
         .batch(vec![
             statement(
                 db,
-                &format!("SELECT {LOG_COLUMNS} FROM delivery_logs l LEFT JOIN events e ON e.id = l.event_id WHERE l.workspace_id = ?1 AND l.id = ?2"),
+                &format!(
+                    "SELECT {LOG_COLUMNS}, e.body AS payload FROM delivery_logs l LEFT JOIN events e ON e.id = l.event_id \
+                     WHERE l.workspace_id = ?1 AND l.id = ?2"
+                ),
                 &[&workspace, &id],
             )?,
             statement(

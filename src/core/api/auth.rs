@@ -42,7 +42,7 @@ pub fn allowed_roles(route: Route) -> Option<&'static [Role]> {
         Route::Health | Route::OpenApi | Route::InboundStripe | Route::InboundStripeConnect
         | Route::InboundResend => None,
         Route::EventCatalog => Some(ANYONE),
-        Route::ListWebhooks | Route::GetWebhook | Route::QueryLogs | Route::TestWebhook
+        Route::ListWebhooks | Route::GetWebhook | Route::QueryLogs | Route::GetLog | Route::TestWebhook
         | Route::Redeliver | Route::GetInvoice | Route::GetBilling | Route::GetConnectAccount
         | Route::GetConnectSplits | Route::GetEmailAnalytics | Route::GetEmailSuppressions => {
             Some(READERS)
@@ -77,6 +77,7 @@ mod tests {
             (Route::ListWebhooks, true, true, false, false),
             (Route::GetWebhook, true, true, false, false),
             (Route::QueryLogs, true, true, false, false),
+            (Route::GetLog, true, true, false, false),
             (Route::TestWebhook, true, true, false, false),
             (Route::Redeliver, true, true, false, false),
             (Route::CreateWebhook, true, false, false, false),

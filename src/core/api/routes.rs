@@ -15,6 +15,7 @@ pub enum Route {
     DeleteWebhook,
     TestWebhook,
     QueryLogs,
+    GetLog,
     Redeliver,
     PublishEvent,
     InboundStripe,
@@ -53,6 +54,7 @@ pub const ALL: &[(&str, &str, Route)] = &[
     ("DELETE", "/api/v1/webhooks/{id}", Route::DeleteWebhook),
     ("POST", "/api/v1/webhooks/{id}/test", Route::TestWebhook),
     ("GET", "/api/v1/webhooks/logs", Route::QueryLogs),
+    ("GET", "/api/v1/webhooks/logs/{id}", Route::GetLog),
     ("POST", "/api/v1/webhooks/logs/{id}/redeliver", Route::Redeliver),
     ("POST", "/api/v1/events", Route::PublishEvent),
     ("POST", "/api/webhooks/stripe", Route::InboundStripe),
@@ -76,6 +78,7 @@ pub fn match_route<'a>(method: &str, path: &'a str) -> Result<Matched<'a>, Route
         ["api", "v1", "webhooks"] => &[("GET", Route::ListWebhooks), ("POST", Route::CreateWebhook)],
         ["api", "v1", "webhooks", "events"] => &[("GET", Route::EventCatalog)],
         ["api", "v1", "webhooks", "logs"] => &[("GET", Route::QueryLogs)],
+        ["api", "v1", "webhooks", "logs", _] => &[("GET", Route::GetLog)],
         ["api", "v1", "webhooks", "logs", _, "redeliver"] => &[("POST", Route::Redeliver)],
         ["api", "v1", "webhooks", _] => &[
             ("GET", Route::GetWebhook),
@@ -96,7 +99,7 @@ pub fn match_route<'a>(method: &str, path: &'a str) -> Result<Matched<'a>, Route
         _ => return Err(RouteMiss::NotFound),
     };
     let id = match segments.as_slice() {
-        ["api", "v1", "webhooks", "logs", id, "redeliver"] => Some(*id),
+        ["api", "v1", "webhooks", "logs", id, "redeliver"] | ["api", "v1", "webhooks", "logs", id] => Some(*id),
         ["api", "v1", "webhooks", id] | ["api", "v1", "webhooks", id, "test"]
             if *id != "events" && *id != "logs" =>
         {

@@ -11,7 +11,8 @@ use sha2::Sha256;
 use crate::core::catalog::EventType;
 use crate::core::outbound::retry::{retry_after_secs, RetrySchedule};
 use crate::core::time::{format_iso, UnixMillis};
-use crate::core::outbound::webhook::WebhookSecret;
+use crate::core::outbound::delivery_log::DeliveryLog;
+use crate::core::outbound::webhook::{StoredWebhook, WebhookSecret};
 
 pub const USER_AGENT: &str = "PlaneConnection-Webhooks/1.0 (+https://planeconnection.com/docs/webhooks)";
 /// How much of a receiver's response body the log keeps.
@@ -68,6 +69,21 @@ pub fn request_headers(input: &DeliveryHeadersInput<'_>, body: &[u8]) -> Vec<(St
     }
     headers.extend(input.custom.iter().map(|(k, v)| (k.clone(), v.clone())));
     headers
+}
+
+/// The headers the sender built for the log's latest attempt (its time, or the log's
+/// creation before any attempt), from the webhook as it is now.
+pub fn latest_attempt_headers(log: &DeliveryLog, webhook: &StoredWebhook) -> Vec<(String, String)> {
+    let attempt_at = log.history.last().map_or(log.created_at, |a| a.attempted_at);
+    let input = DeliveryHeadersInput {
+        event_type: &log.event_type,
+        webhook_id: &webhook.id,
+        delivery_id: &log.id,
+        attempt_at,
+        secret: webhook.config.secret.as_ref(),
+        custom: &webhook.config.headers,
+    };
+    request_headers(&input, log.payload.as_deref().unwrap_or_default().as_bytes())
 }
 
 /// What one attempt produced.

@@ -64,6 +64,8 @@ pub struct AttemptRecord {
     pub response_status: Option<u16>,
     pub error: Option<String>,
     pub duration_ms: u32,
+    /// The first 2 KiB of the receiver's answer to this attempt.
+    pub response_body: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -4,6 +4,8 @@
 
 pub mod delivery;
 pub mod delivery_log;
+pub mod lease;
+pub mod masking;
 pub mod retry;
 pub mod ssrf;
 pub mod views;

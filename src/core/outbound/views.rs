@@ -1,6 +1,8 @@
 //! Response shapes of the management API, separate from stored rows.
 //!
 //! Secrets never appear here: a webhook renders `has_secret` and `secret_hint` only.
+//! Log lists carry no payload and no attempt history, so a page stays small whatever the
+//! payloads weigh (SPEC §8.3); one log's detail carries both, and the headers sent.
 
 use std::collections::BTreeMap;
 
@@ -9,6 +11,7 @@ use serde_json::value::RawValue;
 
 use crate::core::catalog::EventType;
 use crate::core::outbound::delivery_log::{AttemptRecord, DeliveryLog};
+use crate::core::outbound::masking::shown_value;
 use crate::core::time::format_iso;
 use crate::core::outbound::webhook::StoredWebhook;
 
@@ -59,6 +62,7 @@ pub struct AttemptView<'a> {
     pub response_status: Option<u16>,
     pub error: Option<&'a str>,
     pub duration_ms: u32,
+    pub response_body: Option<&'a str>,
 }
 
 impl<'a> AttemptView<'a> {
@@ -69,10 +73,12 @@ impl<'a> AttemptView<'a> {
             response_status: a.response_status,
             error: a.error.as_deref(),
             duration_ms: a.duration_ms,
+            response_body: a.response_body.as_deref(),
         }
     }
 }
 
+/// A log in a list: its state, without payload or attempt history.
 #[derive(Serialize)]
 pub struct LogView<'a> {
     pub id: &'a str,
@@ -90,14 +96,10 @@ pub struct LogView<'a> {
     pub redelivery_of: Option<&'a str>,
     pub created_at: String,
     pub updated_at: String,
-    /// The body that was sent, as JSON (not a string holding JSON).
-    pub payload: Option<&'a RawValue>,
-    pub attempt_history: Vec<AttemptView<'a>>,
 }
 
 impl<'a> LogView<'a> {
-    /// `payload` is the log's stored body parsed once by the caller (it may be absent).
-    pub fn new(log: &'a DeliveryLog, payload: Option<&'a RawValue>) -> Self {
+    pub fn new(log: &'a DeliveryLog) -> Self {
         LogView {
             id: &log.id,
             webhook_id: &log.webhook_id,
@@ -114,20 +116,53 @@ impl<'a> LogView<'a> {
             redelivery_of: log.redelivery_of.as_deref(),
             created_at: format_iso(log.created_at),
             updated_at: format_iso(log.updated_at),
+        }
+    }
+}
+
+/// One header as a response shows it (secret-bearing values masked).
+#[derive(Serialize)]
+pub struct HeaderView {
+    pub name: String,
+    pub value: String,
+}
+
+/// One log in full: the list fields, the delivered body, the headers of its latest
+/// attempt and every attempt.
+#[derive(Serialize)]
+pub struct LogDetailView<'a> {
+    #[serde(flatten)]
+    pub log: LogView<'a>,
+    /// The body that was sent, as JSON (not a string holding JSON).
+    pub payload: Option<&'a RawValue>,
+    pub request_headers: Vec<HeaderView>,
+    pub attempt_history: Vec<AttemptView<'a>>,
+}
+
+impl<'a> LogDetailView<'a> {
+    /// `payload` is the log's stored body parsed by the caller; `headers` are the
+    /// headers the sender builds for it, shown here with secret-bearing values masked.
+    pub fn new(log: &'a DeliveryLog, payload: Option<&'a RawValue>, headers: &[(String, String)]) -> Self {
+        LogDetailView {
+            log: LogView::new(log),
             payload,
+            request_headers: headers
+                .iter()
+                .map(|(name, value)| HeaderView { name: name.clone(), value: shown_value(name, value) })
+                .collect(),
             attempt_history: log.history.iter().map(AttemptView::new).collect(),
         }
     }
 }
 
-/// Each log's stored payload as a `RawValue` borrowed from the log (kept verbatim, not copied).
-pub fn parse_payloads(logs: &[DeliveryLog]) -> Vec<Option<&RawValue>> {
-    logs.iter().map(|l| l.payload.as_deref().and_then(|p| serde_json::from_str(p).ok())).collect()
+/// A log's stored payload as a `RawValue` borrowed from the log (kept verbatim, not copied).
+pub fn parse_payload(log: &DeliveryLog) -> Option<&RawValue> {
+    log.payload.as_deref().and_then(|p| serde_json::from_str(p).ok())
 }
 
-/// Renders logs with their payloads.
-pub fn log_views<'a>(logs: &'a [DeliveryLog], payloads: &[Option<&'a RawValue>]) -> Vec<LogView<'a>> {
-    logs.iter().zip(payloads.iter()).map(|(log, payload)| LogView::new(log, *payload)).collect()
+/// Renders logs for a list.
+pub fn log_views(logs: &[DeliveryLog]) -> Vec<LogView<'_>> {
+    logs.iter().map(LogView::new).collect()
 }
 
 #[derive(Serialize)]
