@@ -90,8 +90,7 @@ fn main() {
             .collect();
         let body = STANDARD.decode(d["body_base64"].as_str().unwrap_or_default()).unwrap_or_default();
         match verify_delivery(secret, &headers, &body, now) {
-            Ok(id) if seen.insert(id) => println!("accepted"),
-            Ok(_) => println!("duplicate"),
+            Ok(id) => println!("{}", if seen.insert(id) { "accepted" } else { "duplicate" }),
             Err(why) => println!("rejected: {why}"),
         }
     }
