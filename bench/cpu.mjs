@@ -16,7 +16,8 @@ import { parseArgs } from "node:util";
 import { ROOT, STRIPE_SECRET, RESEND_SECRET, token } from "../tests/helpers.mjs";
 import { startWorker, median, us, isMain, stripeSignature, svixHeaders } from "./lib.mjs";
 
-const CASES = ["stripe_verify_1k", "svix_verify_1k", "sign_outbound_1k", "sign_outbound_256k", "jwt_verify", "ssrf_check_url"];
+const CASES = ["stripe_verify_1k", "svix_verify_1k", "sign_outbound_1k", "sign_outbound_256k", "jwt_verify", "ssrf_check_url",
+  "sign_attempt_1_secret_1k", "sign_attempt_6_secrets_1k", "sign_attempt_1_secret_256k", "sign_attempt_6_secrets_256k", "open_sealed_secrets"];
 const LABELS = {
   stripe_verify_1k: "Stripe signature verify, 1 KB body",
   svix_verify_1k: "Svix (Resend) signature verify, 1 KB body",
@@ -24,6 +25,11 @@ const LABELS = {
   sign_outbound_256k: "outbound signing (HMAC-SHA256 hex), 256 KB body",
   jwt_verify: "JWT (HS256) verify + claims",
   ssrf_check_url: "SSRF re-check of a target URL (per delivery)",
+  sign_attempt_1_secret_1k: "one attempt's headers, 1 secret (2 HMACs), 1 KB body",
+  sign_attempt_6_secrets_1k: "one attempt's headers, 6 secrets in grace (12 HMACs), 1 KB body",
+  sign_attempt_1_secret_256k: "one attempt's headers, 1 secret (2 HMACs), 256 KB body",
+  sign_attempt_6_secrets_256k: "one attempt's headers, 6 secrets in grace (12 HMACs), 256 KB body",
+  open_sealed_secrets: "open a webhook's sealed secrets (AES-256-GCM, per delivery)",
 };
 
 function cargo(args, cwd = ROOT) {
@@ -209,6 +215,8 @@ export async function run({ requests = 300, whatIf = true } = {}) {
   const figures = [
     { figure: "CPU: Stripe / Svix verify (1 KB)", value: `${pick("stripe_verify_1k")} · ${pick("svix_verify_1k")}`, how: "examples/cpu_bench.rs: median of 7 rounds (~100 ms each); wasm = same code, worker's release profile, timed in Node's V8" },
     { figure: "CPU: outbound signing 1 KB / 256 KB", value: `${pick("sign_outbound_1k")} · ${pick("sign_outbound_256k")}${o3 ? ` (256 KB with sha2 at opt-level 3: ${us(o3.sign_outbound_256k)} wasm)` : ""}`, how: "signature_header(): HMAC-SHA256 + hex, as each delivery attempt does" },
+    { figure: "CPU: signing one attempt, 1 / 6 secrets (1 KB · 256 KB)", value: `${pick("sign_attempt_1_secret_1k")} / ${pick("sign_attempt_6_secrets_1k")} · ${pick("sign_attempt_1_secret_256k")} / ${pick("sign_attempt_6_secrets_256k")}`, how: "request_headers(): X-Webhook-Signature + webhook-signature per secret (current + previous in grace)" },
+    { figure: "CPU: opening sealed secrets", value: pick("open_sealed_secrets"), how: "AES-256-GCM decrypt of the secret set, once per delivery" },
     { figure: "CPU: JWT verify", value: pick("jwt_verify"), how: "core::jwt::verify on a 5-claim HS256 token" },
     { figure: "in workerd: Stripe verify, 256 KB body", value: big && Number.isFinite(big.us) ? `${us(big.us * 1000)} (wrong v1 − no header)` : "n/a (route not available)", how: `median latency difference, ${requests} interleaved requests per variant, one warm Miniflare instance` },
   ];

@@ -1,6 +1,8 @@
 //! Per-call CPU cost of the crypto on the request path (SPEC §7 "per-request CPU well
 //! under 10 ms"): inbound signature verification (Stripe, Svix), outbound signing of a
-//! 1 KB and a 256 KB body, JWT verification, and the per-delivery SSRF re-check.
+//! 1 KB and a 256 KB body, JWT verification, the per-delivery SSRF re-check, and what
+//! one delivery attempt costs to sign (every header of §4.5/§8.2) with 1 secret and
+//! with 6 (current + 5 in grace), plus opening its sealed secrets (AES-256-GCM).
 //!
 //! It is a benchmark, not a test: nothing here asserts on time.
 //!
@@ -16,7 +18,12 @@
 use std::hint::black_box;
 use std::sync::OnceLock;
 
-use planeconnection_webhooks::core::outbound::delivery::signature_header;
+use std::collections::BTreeMap;
+
+use planeconnection_webhooks::core::crypto::Keyring;
+use planeconnection_webhooks::core::outbound::delivery::{request_headers, signature_header, DeliveryHeadersInput};
+use planeconnection_webhooks::core::outbound::sealed::RowSecrets;
+use planeconnection_webhooks::core::outbound::secrets::SecretSet;
 use planeconnection_webhooks::core::inbound::signatures::{
     sign_stripe, sign_svix, verify_stripe, verify_svix, SvixHeaders, DEFAULT_TOLERANCE_SECS,
 };
@@ -31,13 +38,18 @@ const SVIX_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const JWT_SECRET: &[u8] = b"bench-jwt-secret-0123456789abcdef";
 
 /// The cases, in the order `bench_run` numbers them.
-pub const CASES: [&str; 6] = [
+pub const CASES: [&str; 11] = [
     "stripe_verify_1k",
     "svix_verify_1k",
     "sign_outbound_1k",
     "sign_outbound_256k",
     "jwt_verify",
     "ssrf_check_url",
+    "sign_attempt_1_secret_1k",
+    "sign_attempt_6_secrets_1k",
+    "sign_attempt_1_secret_256k",
+    "sign_attempt_6_secrets_256k",
+    "open_sealed_secrets",
 ];
 
 struct Fixtures {
@@ -49,6 +61,10 @@ struct Fixtures {
     svix_sig: String,
     outbound_secret: WebhookSecret,
     token: String,
+    one_secret: SecretSet,
+    six_secrets: SecretSet,
+    keys: Keyring,
+    sealed: RowSecrets,
 }
 
 /// A JSON-looking body of exactly `len` bytes.
@@ -78,8 +94,39 @@ fn fixtures() -> &'static Fixtures {
             body_1k,
             outbound_secret: WebhookSecret::from_stored("whsec_outbound_bench_secret_42".into()),
             token: jwt::sign_for_tests(&claims, JWT_SECRET, "HS256"),
+            one_secret: SecretSet::new(WebhookSecret::from_stored(GENERATED.into())),
+            six_secrets: {
+                let mut set = SecretSet::new(WebhookSecret::from_stored(GENERATED.into()));
+                for _ in 0..5 {
+                    set.rotate(WebhookSecret::from_stored(GENERATED.into()), 3600, NOW * 1000);
+                }
+                set
+            },
+            keys: Keyring::from_config(Some(ENCRYPTION_KEY), None),
+            sealed: {
+                // A fixed nonce: the wasm cases have no randomness (their imports are stubs).
+                let keys = Keyring::from_config(Some(ENCRYPTION_KEY), None);
+                let set = SecretSet::new(WebhookSecret::from_stored(GENERATED.into()));
+                let enc = keys.seal_with_nonce(set.to_json().as_bytes(), b"wh_bench:secrets", [7; 12]).unwrap_or_default();
+                let kid = keys.current().map(|k| k.id().to_string()).ok();
+                RowSecrets { secrets_enc: Some(enc), enc_key_id: kid, headers: "{}".into(), ..RowSecrets::default() }
+            },
         }
     })
+}
+
+/// `whsec_` + base64 of 32 bytes, like a generated secret.
+const GENERATED: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwMfKQ9r8GKYo=";
+const ENCRYPTION_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
+/// Every header of one attempt, as `sender` builds them; returns the header count.
+fn sign_attempt(secrets: &SecretSet, body: &[u8]) -> usize {
+    let custom = BTreeMap::new();
+    let input = DeliveryHeadersInput {
+        event_type: "flight.departed", webhook_id: "wh_bench", delivery_id: "dlv_0123456789abcdef01234567",
+        attempt_at: NOW * 1000, secrets: Some(secrets), test: false, custom: &custom,
+    };
+    request_headers(&input, body).len()
 }
 
 /// One call of case `case`; returns 1 when it succeeded (so the work is observable).
@@ -95,6 +142,11 @@ fn call(case: usize) -> u32 {
         3 => signature_header(&f.outbound_secret, black_box(&f.body_256k)).len() == 71,
         4 => jwt::verify(black_box(&f.token), JWT_SECRET, NOW).is_ok(),
         5 => check_target_url(black_box("https://hooks.customer.example.com/planeconnection?x=1"), false).is_ok(),
+        6 => sign_attempt(&f.one_secret, black_box(&f.body_1k)) == 10,
+        7 => sign_attempt(&f.six_secrets, black_box(&f.body_1k)) == 11,
+        8 => sign_attempt(&f.one_secret, black_box(&f.body_256k)) == 10,
+        9 => sign_attempt(&f.six_secrets, black_box(&f.body_256k)) == 11,
+        10 => black_box(&f.sealed).open_secrets(&f.keys, "wh_bench").is_ok_and(|s| s.is_some()),
         _ => false,
     };
     u32::from(ok)

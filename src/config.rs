@@ -5,6 +5,7 @@
 
 use worker::Env;
 
+use crate::core::crypto::Keyring;
 use crate::core::outbound::lease::PRODUCTION_CONNECTIONS;
 use crate::core::outbound::retry::RetrySchedule;
 
@@ -29,6 +30,8 @@ pub struct Config {
     pub stripe_secret: Option<String>,
     pub stripe_connect_secret: Option<String>,
     pub resend_secret: Option<String>,
+    /// `WEBHOOK_ENCRYPTION_KEY` (seals) and `WEBHOOK_ENCRYPTION_KEY_PREVIOUS` (still opens).
+    pub keys: Keyring,
 }
 
 fn text(env: &Env, name: &str) -> Option<String> {
@@ -56,6 +59,10 @@ impl Config {
             stripe_secret: text(env, "STRIPE_WEBHOOK_SECRET"),
             stripe_connect_secret: text(env, "STRIPE_CONNECT_WEBHOOK_SECRET"),
             resend_secret: text(env, "RESEND_WEBHOOK_SECRET"),
+            keys: Keyring::from_config(
+                text(env, "WEBHOOK_ENCRYPTION_KEY").as_deref(),
+                text(env, "WEBHOOK_ENCRYPTION_KEY_PREVIOUS").as_deref(),
+            ),
         }
     }
 }

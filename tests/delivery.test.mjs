@@ -82,6 +82,11 @@ test("a delivery carries the exact headers and body, and the seed snippet verifi
   assert.equal(h.authorization, "Bearer receiver-token");
   assert.ok(verifyWebhook(got.body, h["x-webhook-signature"], secret), "seed snippet accepts the signature");
   assert.ok(!verifyWebhook(got.body + " ", h["x-webhook-signature"], secret));
+  // Standard Webhooks headers too (SPEC §8.2); a non-whsec key is the secret's UTF-8 bytes.
+  assert.equal(h["webhook-id"], h["x-webhook-delivery"]);
+  assert.ok(Math.abs(Number(h["webhook-timestamp"]) * 1000 - Date.parse(h["x-webhook-timestamp"])) < 1000);
+  const signed = `${h["webhook-id"]}.${h["webhook-timestamp"]}.${got.body}`;
+  assert.equal(h["webhook-signature"], "v1," + createHmac("sha256", secret).update(signed).digest("base64"));
   const [log] = await finalLog(w.id);
   assert.equal(log.status, "success");
   assert.equal(log.attempts, 1);
@@ -93,11 +98,16 @@ test("a delivery carries the exact headers and body, and the seed snippet verifi
   assert.equal(JSON.stringify(detail.payload), JSON.stringify(body), "the detail keeps the payload that was sent");
 });
 
-test("without a secret there is no signature header", async () => {
+test("a webhook created without a secret gets one, and every delivery is signed with it", async () => {
   const w = await hook(null);
+  assert.match(w.secret, /^whsec_/);
   await publish({ type: "flight.departed", data: {} });
   const [got] = await waitFor(() => received.get(w.path), { what: "delivery" });
-  assert.equal(got.headers["x-webhook-signature"], undefined);
+  assert.ok(verifyWebhook(got.body, got.headers["x-webhook-signature"], w.secret));
+  const key = Buffer.from(w.secret.slice("whsec_".length), "base64");
+  const signed = `${got.headers["webhook-id"]}.${got.headers["webhook-timestamp"]}.${got.body}`;
+  assert.equal(got.headers["webhook-signature"], "v1," + createHmac("sha256", key).update(signed).digest("base64"));
+  assert.equal(got.headers["x-webhook-signature-previous"], undefined, "no previous secret, no header");
 });
 
 test("payloads up to 256 KB are delivered byte for byte (queue messages carry ids only)", async () => {
@@ -148,6 +158,9 @@ test("500 then 200: success on attempt 2, both attempts recorded", async () => {
   assert.equal(received.get(w.path).length, 2);
   const ids = received.get(w.path).map((r) => r.headers["x-webhook-delivery"]);
   assert.equal(ids[0], ids[1], "the delivery id is the same on every retry");
+  const [first, second] = received.get(w.path);
+  assert.equal(first.headers["webhook-id"], second.headers["webhook-id"], "webhook-id too");
+  assert.ok(Number(second.headers["webhook-timestamp"]) >= Number(first.headers["webhook-timestamp"]), "each attempt's own time");
 });
 
 test("always 500: retry_count 0 → 1 attempt, retry_count 2 → 3 attempts, then failed", async () => {
@@ -363,6 +376,8 @@ test("test event goes out at once (also to an inactive webhook) and is logged", 
   const [got] = received.get(w.path);
   assert.deepEqual(JSON.parse(got.body).data, { id: "flt_test", departure: "KJFK", arrival: "KLAX" });
   assert.ok(verifyWebhook(got.body, got.headers["x-webhook-signature"], secret));
+  assert.equal(got.headers["x-webhook-test"], "true");
+  assert.equal(got.headers["webhook-id"], res.json.id);
   const dflt = await api(mf, "POST", `/api/v1/webhooks/${w.id}/test`, { auth: token({ role: "manager" }) });
   assert.equal(dflt.status, 200);
   assert.equal(dflt.json.event_type, "flight.scheduled", "defaults to the first subscribed type");

@@ -14,6 +14,8 @@ export const JWT_SECRET = "test-jwt-secret-0123456789abcdef";
 export const STRIPE_SECRET = "whsec_test_stripe_secret_123";
 export const STRIPE_CONNECT_SECRET = "whsec_test_connect_secret_456";
 export const RESEND_SECRET = "whsec_" + Buffer.from("test-resend-secret-0123456789ab").toString("base64");
+/** WEBHOOK_ENCRYPTION_KEY of the tests: base64 of 32 bytes. */
+export const ENCRYPTION_KEY = Buffer.from("test-encryption-key-0123456789ab").toString("base64");
 
 /** SQL statements of every migration, in order. */
 export function migrationStatements() {
@@ -162,6 +164,7 @@ export async function startWorker({ receiver, outbound, bindings = {}, queue = t
       STRIPE_WEBHOOK_SECRET: STRIPE_SECRET,
       STRIPE_CONNECT_WEBHOOK_SECRET: STRIPE_CONNECT_SECRET,
       RESEND_WEBHOOK_SECRET: RESEND_SECRET,
+      WEBHOOK_ENCRYPTION_KEY: ENCRYPTION_KEY,
       // Tests run the retry schedule in seconds and let the cron sweep at once.
       RETRY_SCHEDULE: "1,1,1",
       SWEEP_GRACE_SECONDS: "0",

@@ -12,7 +12,7 @@ const manager = token({ role: "manager" });
 const member = token({ role: "member" });
 const otherAdmin = token({ workspace: "ws_other" });
 
-test("create applies defaults and never returns the secret", async () => {
+test("create applies defaults and returns the secret only once, in the 201", async () => {
   const res = await api(mf, "POST", "/api/v1/webhooks", {
     body: webhookBody({ secret: "whsec_super_secret_value_1234" }),
   });
@@ -27,13 +27,30 @@ test("create applies defaults and never returns the secret", async () => {
   assert.equal(w.secret_hint, "…1234");
   assert.equal(w.disabled_reason, null);
   assert.match(w.created_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
-  assert.ok(!res.text.includes("super_secret"), "secret must not be echoed");
+  assert.equal(w.secret, "whsec_super_secret_value_1234", "the 201 carries the secret once (SPEC §8.1)");
   const got = await api(mf, "GET", `/api/v1/webhooks/${w.id}`);
   assert.ok(!got.text.includes("super_secret"));
+  assert.equal(got.json.secret, undefined);
   const list = await api(mf, "GET", "/api/v1/webhooks");
   assert.ok(!list.text.includes("super_secret"));
-  const row = await db.prepare("SELECT secret FROM webhooks WHERE id = ?").bind(w.id).first();
-  assert.equal(row.secret, "whsec_super_secret_value_1234", "stored for signing");
+  const row = await db.prepare("SELECT * FROM webhooks WHERE id = ?").bind(w.id).first();
+  assert.equal(row.secret, null, "no clear secret at rest");
+  assert.ok(!JSON.stringify(row).includes("super_secret"), "stored sealed for signing");
+  assert.match(row.secrets_enc, /^v1:[0-9a-f]{8}:/);
+});
+
+test("without a secret, create generates a whsec_ secret and shows it once", async () => {
+  const res = await api(mf, "POST", "/api/v1/webhooks", { body: webhookBody() });
+  assert.equal(res.status, 201);
+  assert.match(res.json.secret, /^whsec_[A-Za-z0-9+/]{43}=$/);
+  assert.equal(Buffer.from(res.json.secret.slice(6), "base64").length, 32);
+  assert.equal(res.json.has_secret, true);
+  assert.equal(res.json.secret_hint, "…" + res.json.secret.slice(-4));
+  const other = await api(mf, "POST", "/api/v1/webhooks", { body: webhookBody() });
+  assert.notEqual(other.json.secret, res.json.secret);
+  const got = await api(mf, "GET", `/api/v1/webhooks/${res.json.id}`);
+  assert.ok(!got.text.includes(res.json.secret));
+  assert.equal(got.json.has_secret, true);
 });
 
 test("full CRUD round trip with partial PUT, secret removal and DELETE of logs", async () => {
@@ -58,9 +75,15 @@ test("full CRUD round trip with partial PUT, secret removal and DELETE of logs",
   const headers = await api(mf, "PUT", `/api/v1/webhooks/${w.id}`, { body: { headers: { "X-Other": "b" } } });
   assert.deepEqual(headers.json.headers, { "X-Other": "b" }, "headers replace the map");
 
+  // Every webhook is signed (SPEC §8.1): the secret cannot be removed, only rotated.
   const noSecret = await api(mf, "PUT", `/api/v1/webhooks/${w.id}`, { body: { secret: null } });
-  assert.equal(noSecret.json.has_secret, false);
-  assert.equal(noSecret.json.secret_hint, null);
+  assert.equal(noSecret.status, 400);
+  assert.equal(noSecret.json.error.code, "validation_error");
+  assert.match(noSecret.json.error.fields.secret, /rotate/);
+  const replaced = await api(mf, "PUT", `/api/v1/webhooks/${w.id}`, { body: { secret: "fedcba9876543210" } });
+  assert.equal(replaced.json.has_secret, true);
+  assert.equal(replaced.json.secret_hint, "…3210");
+  assert.equal(replaced.json.secret, undefined, "only the create response shows a secret");
   const stored = await db.prepare("SELECT secret, name FROM webhooks WHERE id = ?").bind(w.id).first();
   assert.equal(stored.secret, null);
   assert.equal(stored.name, "Renamed");
@@ -163,7 +186,7 @@ test("custom headers: reserved names, CR/LF, invalid names, more than 20", async
   for (const headers of [
     { "Content-Type": "text/plain" }, { host: "x" }, { "User-Agent": "x" }, { "Content-Length": "1" },
     { "Transfer-Encoding": "chunked" }, { Connection: "close" }, { "X-Webhook-Signature": "sha256=forged" },
-    { "x-webhook-id": "x" }, { "X-Ok": "a\r\nX-Injected: 1" }, { "X-Ok": "a\nb" }, { "Bad Name": "x" },
+    { "x-webhook-id": "x" }, { "webhook-signature": "v1,forged" }, { "Webhook-Id": "x" }, { "X-Ok": "a\r\nX-Injected: 1" }, { "X-Ok": "a\nb" }, { "Bad Name": "x" },
     { "X-Num": 5 }, { "X-A": "1", "x-a": "2" },
   ]) {
     await expectFieldError(webhookBody({ headers }), "headers");

@@ -6,10 +6,11 @@
 //! Grouped by domain: `api` (the HTTP edge: tokens, roles, routes, errors, bodies),
 //! `outbound` (webhooks we send: configuration, SSRF, signing, retries, logs) and
 //! `inbound` (webhooks we receive: provider signatures and events). The leaves every
-//! domain shares (catalog, ids, time) stay here.
+//! domain shares (catalog, crypto at rest, ids, time) stay here.
 
 pub mod api;
 pub mod catalog;
+pub mod crypto;
 pub mod ids;
 pub mod inbound;
 pub mod outbound;

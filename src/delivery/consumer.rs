@@ -114,8 +114,9 @@ async fn deliver(db: &D1Database, config: &Config, ids: &[String]) -> worker::Re
 /// the reports come back in the order of `claimed`.
 pub async fn send_all(claimed: &[ClaimedDelivery], config: &Config) -> Vec<SendReport> {
     let allow_private = config.allow_private_targets;
+    let keys = &config.keys;
     let mut indexed: Vec<(usize, SendReport)> = futures_util::stream::iter(
-        claimed.iter().enumerate().map(|(i, d)| async move { (i, send(d, allow_private).await) }),
+        claimed.iter().enumerate().map(|(i, d)| async move { (i, send(d, allow_private, keys).await) }),
     )
     .buffer_unordered(config.delivery_concurrency)
     .collect()

@@ -1,6 +1,6 @@
-//! One HTTP attempt: sign, POST with `redirect: manual`, enforce `timeout_ms` with an
-//! abort signal, keep the first 2 KiB of the answer. Used by queued deliveries, test
-//! events and redeliveries alike.
+//! One HTTP attempt: open the webhook's sealed secrets and headers, sign, POST with
+//! `redirect: manual`, enforce `timeout_ms` with an abort signal, keep the first 2 KiB of
+//! the answer. Used by queued deliveries, test events and redeliveries alike.
 
 use std::time::Duration;
 
@@ -8,7 +8,8 @@ use futures_util::future::{select, Either};
 use futures_util::StreamExt;
 use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect};
 
-use super::now_ms;
+use super::{log_event, now_ms};
+use crate::core::crypto::Keyring;
 use crate::core::outbound::delivery::{request_headers, AttemptResult, DeliveryHeadersInput, RESPONSE_EXCERPT_BYTES};
 use crate::core::outbound::ssrf::check_target_url;
 use crate::core::time::UnixMillis;
@@ -24,26 +25,39 @@ pub struct SendReport {
 }
 
 /// Sends one delivery; never fails: every failure is an `AttemptResult`.
-pub async fn send(d: &ClaimedDelivery, allow_private: bool) -> SendReport {
+pub async fn send(d: &ClaimedDelivery, allow_private: bool, keys: &Keyring) -> SendReport {
     let attempted_at = now_ms();
-    let (result, response_excerpt) = attempt(d, allow_private, attempted_at).await;
+    let (result, response_excerpt) = attempt(d, allow_private, keys, attempted_at).await;
     let duration_ms = (now_ms() - attempted_at).clamp(0, i64::from(u32::MAX)) as u32;
     let fetched = !matches!(result, AttemptResult::Blocked(_));
     SendReport { result, response_excerpt, attempted_at, duration_ms, fetched }
 }
 
-async fn attempt(d: &ClaimedDelivery, allow_private: bool, attempted_at: UnixMillis) -> (AttemptResult, Option<String>) {
+async fn attempt(d: &ClaimedDelivery, allow_private: bool, keys: &Keyring, attempted_at: UnixMillis) -> (AttemptResult, Option<String>) {
     // The URL passed the SSRF rules when saved; rules or the flag may have changed since.
     if let Err(why) = check_target_url(&d.url, allow_private) {
         return (AttemptResult::Blocked(why.to_string()), None);
     }
+    // Nothing leaves unsigned or without its headers because a ciphertext did not open.
+    let opened = d.at_rest.open_secrets(keys, &d.webhook_id).and_then(|secrets| {
+        d.at_rest.open_headers(keys, &d.webhook_id).map(|headers| (secrets, headers))
+    });
+    let (secrets, custom) = match opened {
+        Ok(opened) => opened,
+        Err(e) => {
+            log_event(serde_json::json!({"level": "error", "msg": "delivery not sent: sealed webhook fields do not open",
+                                         "delivery": d.log_id, "webhook": d.webhook_id, "error": e.to_string()}));
+            return (AttemptResult::NotSent(format!("the webhook's secrets or headers could not be decrypted ({e})")), None);
+        }
+    };
     let headers_input = DeliveryHeadersInput {
         event_type: &d.event_type,
         webhook_id: &d.webhook_id,
         delivery_id: &d.log_id,
         attempt_at: attempted_at,
-        secret: d.secret.as_ref(),
-        custom: &d.headers,
+        secrets: secrets.as_ref(),
+        test: d.test,
+        custom: &custom,
     };
     let request = match build_request(d, &request_headers(&headers_input, d.body.as_bytes())) {
         Ok(r) => r,

@@ -85,6 +85,7 @@ async fn private_route(ctx: &Ctx<'_>, req: &mut Request, route: Route, p: &Princ
         Route::UpdateWebhook => webhooks::update(ctx, req, p, id).await,
         Route::DeleteWebhook => webhooks::delete(ctx, p, id).await,
         Route::TestWebhook => webhooks::test(ctx, req, p, id).await,
+        Route::RotateSecret => webhooks::rotate_secret(ctx, req, p, id).await,
         Route::QueryLogs => logs::query(ctx, req, p).await,
         Route::GetLog => logs::detail(ctx, p, id).await,
         Route::Redeliver => logs::redeliver(ctx, req, p, id).await,

@@ -1,9 +1,11 @@
-//! `/api/v1/webhooks` CRUD and `POST /api/v1/webhooks/:id/test`.
+//! `/api/v1/webhooks` CRUD, `POST /api/v1/webhooks/:id/test` and
+//! `POST /api/v1/webhooks/:id/secret/rotate`.
 
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 use worker::Request;
 
 use crate::http::{header, json_response, no_content, read_body, ApiResult, OrInternal};
@@ -11,30 +13,67 @@ use crate::core::outbound::lease::batch_lease_ms;
 use crate::http::Ctx;
 use crate::core::api::auth::Principal;
 use crate::core::catalog::EventType;
+use crate::core::crypto::KeyError;
+use crate::core::outbound::sealed::{self, SealedColumns};
+use crate::core::outbound::secrets::{self, parse_rotate, SecretSet};
+use crate::core::time::format_iso;
 use crate::core::outbound::delivery::{envelope, judge_attempt, latest_attempt_headers, NextStep};
 use crate::core::outbound::delivery_log::{LogFilter, DeliveryStatus};
 use crate::core::api::error::{ApiError, FieldErrors};
 use crate::core::ids::{looks_like_id, new_id, random_unit, DELIVERY_PREFIX, EVENT_PREFIX, WEBHOOK_PREFIX};
 use crate::core::api::json_body::{parse_object, reject_unknown_fields, require_object, type_name, MAX_MANAGEMENT_BODY};
 use crate::core::outbound::views::{log_views, parse_payload, DataList, LogDetailView, WebhookView};
-use crate::core::outbound::webhook::{parse_create, parse_patch, StoredWebhook};
+use crate::core::outbound::webhook::{parse_create, parse_patch, NewWebhook, StoredWebhook};
 use crate::delivery::consumer::outcome;
-use crate::delivery::{now_ms, sender};
+use crate::delivery::{log_event, now_ms, sender};
 use crate::store::events::{EventSource, NewEvent, SingleDelivery};
 use crate::store::deliveries::ClaimedDelivery;
+use crate::store::webhooks::WebhookRecord;
 use crate::store::{deliveries, events, logs, webhooks};
 
 const RECENT_LOGS: u32 = 20;
 
 /// Loads a webhook of the caller's workspace; another workspace's id is a plain 404.
 pub async fn find(ctx: &Ctx<'_>, p: &Principal, id: &str) -> Result<StoredWebhook, ApiError> {
+    find_record(ctx, p, id).await.map(|r| r.webhook)
+}
+
+/// `find` with the webhook's at-rest secret columns.
+async fn find_record(ctx: &Ctx<'_>, p: &Principal, id: &str) -> Result<WebhookRecord, ApiError> {
     if !looks_like_id(id, WEBHOOK_PREFIX) {
         return Err(ApiError::not_found("webhook"));
     }
-    webhooks::get(&ctx.db, &p.workspace_id, id)
+    webhooks::get(&ctx.db, &p.workspace_id, id, &ctx.config.keys)
         .await
         .or_internal("load webhook")?
         .ok_or_else(|| ApiError::not_found("webhook"))
+}
+
+/// A write that must seal without a usable key answers 500; the reason is logged once
+/// per isolate (not once per request), and nothing is stored in clear.
+fn key_unavailable(e: KeyError) -> ApiError {
+    static LOGGED: AtomicBool = AtomicBool::new(false);
+    if !LOGGED.swap(true, Ordering::Relaxed) {
+        log_event(json!({"level": "error", "msg": "cannot store webhook secrets", "reason": e.to_string()}));
+    }
+    ApiError::internal()
+}
+
+fn seal(ctx: &Ctx<'_>, id: &str, set: &SecretSet, headers: &std::collections::BTreeMap<String, String>) -> Result<SealedColumns, ApiError> {
+    sealed::seal(&ctx.config.keys, id, set, headers).map_err(key_unavailable)
+}
+
+/// The secrets of a loaded webhook; a legacy row without any gets a generated one.
+fn open_secrets(ctx: &Ctx<'_>, record: &WebhookRecord) -> Result<SecretSet, ApiError> {
+    match record.at_rest.open_secrets(&ctx.config.keys, &record.webhook.id) {
+        Ok(Some(set)) => Ok(set),
+        Ok(None) => Ok(SecretSet::new(secrets::generate())),
+        Err(e) => {
+            log_event(json!({"level": "error", "msg": "webhook secrets do not open", "webhook": record.webhook.id,
+                             "error": e.to_string()}));
+            Err(ApiError::internal())
+        }
+    }
 }
 
 async fn body_object(req: &mut Request) -> Result<Map<String, Value>, ApiError> {
@@ -43,7 +82,7 @@ async fn body_object(req: &mut Request) -> Result<Map<String, Value>, ApiError> 
 }
 
 pub async fn list(ctx: &Ctx<'_>, p: &Principal) -> ApiResult {
-    let all = webhooks::list(&ctx.db, &p.workspace_id).await.or_internal("list webhooks")?;
+    let all = webhooks::list(&ctx.db, &p.workspace_id, &ctx.config.keys).await.or_internal("list webhooks")?;
     json_response(200, &DataList { data: all.iter().map(WebhookView::new).collect::<Vec<_>>() })
 }
 
@@ -58,26 +97,91 @@ pub async fn get(ctx: &Ctx<'_>, p: &Principal, id: &str) -> ApiResult {
 
 pub async fn create(ctx: &Ctx<'_>, req: &mut Request, p: &Principal) -> ApiResult {
     let body = body_object(req).await?;
-    let config = parse_create(&body, ctx.config.allow_private_targets).map_err(ApiError::validation)?;
+    let NewWebhook { config, secret } = parse_create(&body, ctx.config.allow_private_targets).map_err(ApiError::validation)?;
     let id = new_id(WEBHOOK_PREFIX);
-    webhooks::insert(&ctx.db, &p.workspace_id, &id, &config, ctx.now).await.or_internal("insert webhook")?;
-    let created = StoredWebhook { id, config, disabled_reason: None, created_at: ctx.now, updated_at: ctx.now };
-    json_response(201, &WebhookView::new(&created))
+    let set = SecretSet::new(secret.unwrap_or_else(secrets::generate));
+    let sealed = seal(ctx, &id, &set, &config.headers)?;
+    webhooks::insert(&ctx.db, &p.workspace_id, &id, &config, &sealed, ctx.now).await.or_internal("insert webhook")?;
+    let created = StoredWebhook {
+        id, config, secret_hint: Some(sealed.secret_hint), disabled_reason: None, created_at: ctx.now, updated_at: ctx.now,
+    };
+    let mut view = WebhookView::new(&created);
+    // Shown once, here; no later response carries it.
+    view.secret = Some(set.current.expose());
+    json_response(201, &view)
 }
 
 pub async fn update(ctx: &Ctx<'_>, req: &mut Request, p: &Principal, id: &str) -> ApiResult {
-    let existing = find(ctx, p, id).await?;
+    let record = find_record(ctx, p, id).await?;
     let body = body_object(req).await?;
-    let patch = parse_patch(&body, ctx.config.allow_private_targets).map_err(ApiError::validation)?;
+    let mut patch = parse_patch(&body, ctx.config.allow_private_targets).map_err(ApiError::validation)?;
     let reactivated = patch.active == Some(true);
+    let new_secret = patch.secret.take();
+    // Sealed columns are rewritten when what they hold changes, and a legacy row is
+    // sealed on its first write when a key is configured (otherwise it stays as it is).
+    let reseal = new_secret.is_some()
+        || patch.headers.is_some()
+        || (record.at_rest.is_legacy() && ctx.config.keys.current().is_ok());
+    let existing = record.webhook.clone();
     let config = existing.config.apply(patch);
-    let found = webhooks::update(&ctx.db, &p.workspace_id, id, &config, ctx.now).await.or_internal("update webhook")?;
-    if !found {
-        return Err(ApiError::not_found("webhook"));
+    let sealed = if reseal {
+        let mut set = open_secrets(ctx, &record)?;
+        if let Some(secret) = new_secret {
+            set.replace(secret, ctx.now);
+        }
+        set.prune(ctx.now);
+        Some(seal(ctx, id, &set, &config.headers)?)
+    } else {
+        None
+    };
+    let written = webhooks::update(&ctx.db, &p.workspace_id, id, &config, sealed.as_ref().map(|s| (&record.at_rest, s)), ctx.now)
+        .await
+        .or_internal("update webhook")?;
+    match (written, &sealed) {
+        (true, _) => {}
+        (false, None) => return Err(ApiError::not_found("webhook")),
+        (false, Some(_)) => return Err(ApiError::conflict("the webhook changed meanwhile; retry")),
     }
     let disabled_reason = if reactivated || config.active { None } else { existing.disabled_reason };
-    let updated = StoredWebhook { id: existing.id, config, disabled_reason, created_at: existing.created_at, updated_at: ctx.now };
+    let secret_hint = sealed.map(|s| s.secret_hint).or(existing.secret_hint);
+    let updated = StoredWebhook {
+        id: existing.id, config, secret_hint, disabled_reason, created_at: existing.created_at, updated_at: ctx.now,
+    };
     json_response(200, &WebhookView::new(&updated))
+}
+
+#[derive(Serialize)]
+struct Rotated<'a> {
+    secret: &'a str,
+    previous_expires_at: Option<String>,
+}
+
+/// `POST /api/v1/webhooks/:id/secret/rotate`: the new secret (given or generated) signs
+/// at once; the previous one keeps signing for `grace_seconds`.
+pub async fn rotate_secret(ctx: &Ctx<'_>, req: &mut Request, p: &Principal, id: &str) -> ApiResult {
+    let record = find_record(ctx, p, id).await?;
+    let bytes = read_body(req, MAX_MANAGEMENT_BODY).await?;
+    let body = parse_object(header(req, "Content-Type").as_deref(), &bytes, MAX_MANAGEMENT_BODY)?;
+    let request = parse_rotate(body.as_ref()).map_err(ApiError::validation)?;
+    let legacy_without_secret = record.at_rest.is_legacy() && record.at_rest.secret.is_none();
+    let mut set = open_secrets(ctx, &record)?;
+    let new_secret = request.secret.unwrap_or_else(secrets::generate);
+    let expires_at = if legacy_without_secret {
+        // Nothing signed before: there is no previous secret to keep.
+        set.replace(new_secret, ctx.now);
+        None
+    } else {
+        Some(set.rotate(new_secret, request.grace_seconds, ctx.now))
+    };
+    let sealed = seal(ctx, id, &set, &record.webhook.config.headers)?;
+    let written = webhooks::replace_sealed(&ctx.db, id, &record.at_rest, &sealed, Some(ctx.now))
+        .await
+        .or_internal("rotate secret")?;
+    if !written {
+        return Err(ApiError::conflict("the webhook's secrets changed meanwhile; retry the rotation"));
+    }
+    log_event(json!({"msg": "secret rotated", "webhook": id, "grace_seconds": request.grace_seconds}));
+    json_response(200, &Rotated { secret: set.current.expose(), previous_expires_at: expires_at.map(format_iso) })
 }
 
 pub async fn delete(ctx: &Ctx<'_>, p: &Principal, id: &str) -> ApiResult {
@@ -136,10 +240,11 @@ struct TestResult<'a> {
 /// Sends one signed delivery now (no retries, also to an inactive webhook) and returns
 /// its log entry. A test never disables the webhook, whatever the receiver answers.
 pub async fn test(ctx: &Ctx<'_>, req: &mut Request, p: &Principal, id: &str) -> ApiResult {
-    let webhook = find(ctx, p, id).await?;
+    let record = find_record(ctx, p, id).await?;
+    let webhook = &record.webhook;
     let bytes = read_body(req, MAX_MANAGEMENT_BODY).await?;
     let body = parse_object(header(req, "Content-Type").as_deref(), &bytes, MAX_MANAGEMENT_BODY)?;
-    let test = parse_test_request(body, &webhook)?;
+    let test = parse_test_request(body, webhook)?;
 
     let event_id = new_id(EVENT_PREFIX);
     let log_id = new_id(DELIVERY_PREFIX);
@@ -165,12 +270,12 @@ pub async fn test(ctx: &Ctx<'_>, req: &mut Request, p: &Principal, id: &str) -> 
         attempt: 1,
         max_attempts: 1,
         url: webhook.config.url.clone(),
-        secret: webhook.config.secret.clone(),
-        headers: webhook.config.headers.clone(),
+        at_rest: record.at_rest.clone(),
         timeout_ms: webhook.config.timeout_ms,
+        test: true,
         body: Rc::from(event_body.as_str()),
     };
-    let report = sender::send(&claimed, ctx.config.allow_private_targets).await;
+    let report = sender::send(&claimed, ctx.config.allow_private_targets, &ctx.config.keys).await;
     let finished = now_ms();
     let step = match judge_attempt(&report.result, 1, 1, &ctx.config.retry_schedule, finished, random_unit()) {
         NextStep::Succeeded => NextStep::Succeeded,

@@ -5,8 +5,6 @@
 //! A claim bumps `attempts`, sets a lease and a claim token; only the holder of the
 //! token can record the outcome, and only once (the token is cleared with it).
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -15,8 +13,8 @@ use worker::{D1Database, Result};
 
 use super::{json_ids, statement, webhooks};
 use crate::core::outbound::lease::SEND_SLACK_MS;
+use crate::core::outbound::sealed::RowSecrets;
 use crate::core::time::UnixMillis;
-use crate::core::outbound::webhook::WebhookSecret;
 
 /// A queued message may arrive this much before its row's `next_attempt_at`.
 const EARLY_ARRIVAL_SLACK_MS: i64 = 2_000;
@@ -31,9 +29,11 @@ pub struct ClaimedDelivery {
     pub attempt: u32,
     pub max_attempts: u32,
     pub url: String,
-    pub secret: Option<WebhookSecret>,
-    pub headers: BTreeMap<String, String>,
+    /// The webhook's secrets and custom headers as stored (sealed); the sender opens them.
+    pub at_rest: RowSecrets,
     pub timeout_ms: u32,
+    /// A test delivery (`POST /webhooks/:id/test`), marked `X-Webhook-Test: true`.
+    pub test: bool,
     /// Shared by every delivery of the same event in the batch.
     pub body: Rc<str>,
 }
@@ -48,6 +48,9 @@ struct ClaimedRow {
     url: String,
     secret: Option<String>,
     headers: String,
+    secrets_enc: Option<String>,
+    headers_enc: Option<String>,
+    enc_key_id: Option<String>,
     timeout_ms: i64,
     event_id: String,
 }
@@ -67,9 +70,15 @@ impl ClaimedRow {
             attempt: self.attempts.clamp(0, 1000) as u32,
             max_attempts: self.max_attempts.clamp(0, 1000) as u32,
             url: self.url,
-            secret: self.secret.map(WebhookSecret::from_stored),
-            headers: serde_json::from_str(&self.headers).unwrap_or_default(),
+            at_rest: RowSecrets {
+                secret: self.secret,
+                headers: self.headers,
+                secrets_enc: self.secrets_enc,
+                headers_enc: self.headers_enc,
+                enc_key_id: self.enc_key_id,
+            },
             timeout_ms: self.timeout_ms.clamp(1000, 30_000) as u32,
+            test: false,
             body: bodies.get(&self.event_id).cloned().unwrap_or_else(|| Rc::from("{}")),
         }
     }
@@ -116,7 +125,7 @@ pub async fn claim(db: &D1Database, ids: &[String], token: &str, now: UnixMillis
             statement(
                 db,
                 "SELECT l.id, l.webhook_id, l.event_type, l.attempts, l.max_attempts, \
-                   w.url, w.secret, w.headers, w.timeout_ms, l.event_id \
+                   w.url, w.secret, w.headers, w.secrets_enc, w.headers_enc, w.enc_key_id, w.timeout_ms, l.event_id \
                  FROM delivery_logs l JOIN webhooks w ON w.id = l.webhook_id \
                  WHERE l.claim_token = ?1",
                 &[&token],

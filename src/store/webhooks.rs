@@ -1,14 +1,22 @@
-//! Webhook configurations, always scoped by workspace.
-
-use std::collections::BTreeMap;
+//! Webhook configurations, always scoped by workspace. Secrets and custom headers are
+//! stored sealed (`core::outbound::sealed`); reading a webhook opens its headers with
+//! the keyring, and its secrets only for who signs or rotates.
 
 use serde::Deserialize;
 use worker::{D1Database, Result};
 
 use super::{changes, statement};
 use crate::core::catalog::EventType;
+use crate::core::crypto::Keyring;
+use crate::core::outbound::sealed::{RowSecrets, SealedColumns};
 use crate::core::time::UnixMillis;
 use crate::core::outbound::webhook::{StoredWebhook, WebhookConfig, WebhookSecret};
+
+/// A webhook with its at-rest secret columns, for the routes that sign or rewrite them.
+pub struct WebhookRecord {
+    pub webhook: StoredWebhook,
+    pub at_rest: RowSecrets,
+}
 
 #[derive(Deserialize)]
 struct WebhookRow {
@@ -16,6 +24,10 @@ struct WebhookRow {
     name: String,
     url: String,
     secret: Option<String>,
+    secrets_enc: Option<String>,
+    headers_enc: Option<String>,
+    enc_key_id: Option<String>,
+    secret_hint: Option<String>,
     events: String,
     active: i64,
     headers: String,
@@ -27,7 +39,8 @@ struct WebhookRow {
 }
 
 impl WebhookRow {
-    fn into_stored(self) -> StoredWebhook {
+    /// Opens the headers; a row that does not open is an error naming the webhook.
+    fn into_record(self, keys: &Keyring) -> Result<WebhookRecord> {
         // Rows were written from validated configs; parsing back cannot meet bad data
         // unless the table was edited by hand, in which case unknown items are skipped.
         let events = serde_json::from_str::<Vec<String>>(&self.events)
@@ -35,76 +48,183 @@ impl WebhookRow {
             .iter()
             .filter_map(|e| EventType::parse(e))
             .collect();
-        let headers = serde_json::from_str::<BTreeMap<String, String>>(&self.headers).unwrap_or_default();
-        StoredWebhook {
+        let at_rest = RowSecrets {
+            secret: self.secret,
+            headers: self.headers,
+            secrets_enc: self.secrets_enc,
+            headers_enc: self.headers_enc,
+            enc_key_id: self.enc_key_id,
+        };
+        let headers = at_rest
+            .open_headers(keys, &self.id)
+            .map_err(|e| worker::Error::RustError(format!("webhook {}: headers: {e}", self.id)))?;
+        let secret_hint = match &at_rest.secret {
+            Some(clear) if at_rest.is_legacy() => Some(WebhookSecret::from_stored(clear.clone()).hint()),
+            _ => self.secret_hint,
+        };
+        let webhook = StoredWebhook {
             id: self.id,
             config: WebhookConfig {
                 name: self.name,
                 url: self.url,
-                secret: self.secret.map(WebhookSecret::from_stored),
                 events,
                 active: self.active != 0,
                 headers,
                 retry_count: self.retry_count.clamp(0, 10) as u32,
                 timeout_ms: self.timeout_ms.clamp(1000, 30_000) as u32,
             },
+            secret_hint,
             disabled_reason: self.disabled_reason,
             created_at: self.created_at,
             updated_at: self.updated_at,
-        }
+        };
+        Ok(WebhookRecord { webhook, at_rest })
     }
 }
 
-const COLUMNS: &str = "id, name, url, secret, events, active, headers, retry_count, timeout_ms, \
-                       disabled_reason, created_at, updated_at";
+const COLUMNS: &str = "id, name, url, secret, secrets_enc, headers_enc, enc_key_id, secret_hint, events, active, \
+                       headers, retry_count, timeout_ms, disabled_reason, created_at, updated_at";
 
 fn events_json(events: &[EventType]) -> String {
     serde_json::Value::from(events.iter().map(|e| e.as_str()).collect::<Vec<_>>()).to_string()
 }
 
-fn headers_json(headers: &BTreeMap<String, String>) -> String {
-    serde_json::to_string(headers).unwrap_or_else(|_| "{}".into())
-}
-
-pub async fn insert(db: &D1Database, workspace: &str, id: &str, c: &WebhookConfig, now: UnixMillis) -> Result<()> {
+/// Inserts a new webhook; its secrets and headers arrive sealed, nothing in clear.
+pub async fn insert(db: &D1Database, workspace: &str, id: &str, c: &WebhookConfig, sealed: &SealedColumns, now: UnixMillis) -> Result<()> {
     statement(
         db,
         "INSERT INTO webhooks (id, workspace_id, name, url, secret, events, active, headers, \
-         retry_count, timeout_ms, created_at, updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?11)",
-        &[&id, &workspace, &c.name, &c.url, &c.secret.as_ref().map(|s| s.expose()), &events_json(&c.events),
-          &c.active, &headers_json(&c.headers), &c.retry_count, &c.timeout_ms, &now],
+         retry_count, timeout_ms, created_at, updated_at, secrets_enc, headers_enc, enc_key_id, secret_hint) \
+         VALUES (?1,?2,?3,?4,NULL,?5,?6,'{}',?7,?8,?9,?9,?10,?11,?12,?13)",
+        &[&id, &workspace, &c.name, &c.url, &events_json(&c.events), &c.active, &c.retry_count, &c.timeout_ms, &now,
+          &sealed.secrets_enc, &sealed.headers_enc, &sealed.enc_key_id, &sealed.secret_hint],
     )?
     .run()
     .await
     .map(|_| ())
 }
 
-pub async fn list(db: &D1Database, workspace: &str) -> Result<Vec<StoredWebhook>> {
+pub async fn list(db: &D1Database, workspace: &str, keys: &Keyring) -> Result<Vec<StoredWebhook>> {
     let sql = format!("SELECT {COLUMNS} FROM webhooks WHERE workspace_id = ?1 ORDER BY created_at DESC, id DESC");
     let rows: Vec<WebhookRow> = statement(db, &sql, &[&workspace])?.all().await?.results()?;
-    Ok(rows.into_iter().map(WebhookRow::into_stored).collect())
+    rows.into_iter().map(|r| r.into_record(keys).map(|r| r.webhook)).collect()
 }
 
-pub async fn get(db: &D1Database, workspace: &str, id: &str) -> Result<Option<StoredWebhook>> {
+pub async fn get(db: &D1Database, workspace: &str, id: &str, keys: &Keyring) -> Result<Option<WebhookRecord>> {
     let sql = format!("SELECT {COLUMNS} FROM webhooks WHERE workspace_id = ?1 AND id = ?2");
     let row: Option<WebhookRow> = statement(db, &sql, &[&workspace, &id])?.first(None).await?;
-    Ok(row.map(WebhookRow::into_stored))
+    row.map(|r| r.into_record(keys)).transpose()
 }
 
-/// Writes the whole configuration. Re-activating a webhook clears why it was disabled.
-pub async fn update(db: &D1Database, workspace: &str, id: &str, c: &WebhookConfig, now: UnixMillis) -> Result<bool> {
+/// Writes the whole configuration, and the sealed columns when given (which also empties
+/// a legacy row's clear ones), only if the at-rest columns are still `old` (a concurrent
+/// rotation is never lost). Without them the at-rest columns are left as they are.
+/// Re-activating a webhook clears why it was disabled. False: gone or changed meanwhile.
+pub async fn update(
+    db: &D1Database,
+    workspace: &str,
+    id: &str,
+    c: &WebhookConfig,
+    sealed: Option<(&RowSecrets, &SealedColumns)>,
+    now: UnixMillis,
+) -> Result<bool> {
+    let set_sealed = sealed.is_some();
+    let old = sealed.map(|(old, _)| old);
+    let sealed = sealed.map(|(_, new)| new);
+    let (secrets_enc, headers_enc, kid, hint) = match sealed {
+        Some(s) => (Some(s.secrets_enc.as_str()), s.headers_enc.as_deref(), Some(s.enc_key_id.as_str()), Some(s.secret_hint.as_str())),
+        None => (None, None, None, None),
+    };
     let result = statement(
         db,
-        "UPDATE webhooks SET name = ?3, url = ?4, secret = ?5, events = ?6, active = ?7, headers = ?8, \
-         retry_count = ?9, timeout_ms = ?10, updated_at = ?11, \
-         disabled_reason = CASE WHEN ?7 = 1 THEN NULL ELSE disabled_reason END \
-         WHERE workspace_id = ?1 AND id = ?2",
-        &[&workspace, &id, &c.name, &c.url, &c.secret.as_ref().map(|s| s.expose()), &events_json(&c.events),
-          &c.active, &headers_json(&c.headers), &c.retry_count, &c.timeout_ms, &now],
+        "UPDATE webhooks SET name = ?3, url = ?4, events = ?5, active = ?6, \
+         retry_count = ?7, timeout_ms = ?8, updated_at = ?9, \
+         disabled_reason = CASE WHEN ?6 = 1 THEN NULL ELSE disabled_reason END, \
+         secret = CASE WHEN ?10 = 1 THEN NULL ELSE secret END, \
+         headers = CASE WHEN ?10 = 1 THEN '{}' ELSE headers END, \
+         secrets_enc = CASE WHEN ?10 = 1 THEN ?11 ELSE secrets_enc END, \
+         headers_enc = CASE WHEN ?10 = 1 THEN ?12 ELSE headers_enc END, \
+         enc_key_id = CASE WHEN ?10 = 1 THEN ?13 ELSE enc_key_id END, \
+         secret_hint = CASE WHEN ?10 = 1 THEN ?14 ELSE secret_hint END \
+         WHERE workspace_id = ?1 AND id = ?2 \
+           AND (?10 = 0 OR (secret IS ?15 AND secrets_enc IS ?16 AND enc_key_id IS ?17))",
+        &[&workspace, &id, &c.name, &c.url, &events_json(&c.events), &c.active, &c.retry_count, &c.timeout_ms, &now,
+          &set_sealed, &secrets_enc, &headers_enc, &kid, &hint,
+          &old.and_then(|o| o.secret.as_deref()), &old.and_then(|o| o.secrets_enc.as_deref()),
+          &old.and_then(|o| o.enc_key_id.as_deref())],
     )?
     .run()
     .await?;
     Ok(changes(&result) > 0)
+}
+
+/// Replaces the at-rest columns of a row only if they are still `old` (so a concurrent
+/// rotation or re-seal is never lost). `now` bumps `updated_at` (a rotation); `None`
+/// keeps it (the cron re-sealing under another key changes nothing a user sees).
+pub async fn replace_sealed(
+    db: &D1Database,
+    id: &str,
+    old: &RowSecrets,
+    new: &SealedColumns,
+    now: Option<UnixMillis>,
+) -> Result<bool> {
+    let result = replace_sealed_statement(db, id, old, new, now)?.run().await?;
+    Ok(changes(&result) > 0)
+}
+
+pub fn replace_sealed_statement(
+    db: &D1Database,
+    id: &str,
+    old: &RowSecrets,
+    new: &SealedColumns,
+    now: Option<UnixMillis>,
+) -> Result<worker::D1PreparedStatement> {
+    statement(
+        db,
+        "UPDATE webhooks SET secret = NULL, headers = '{}', secrets_enc = ?7, headers_enc = ?8, enc_key_id = ?9, \
+           secret_hint = ?10, updated_at = COALESCE(?11, updated_at) \
+         WHERE id = ?1 AND secret IS ?2 AND headers = ?3 AND secrets_enc IS ?4 AND headers_enc IS ?5 \
+           AND enc_key_id IS ?6",
+        &[&id, &old.secret, &old.headers, &old.secrets_enc, &old.headers_enc, &old.enc_key_id,
+          &new.secrets_enc, &new.headers_enc, &new.enc_key_id, &new.secret_hint, &now],
+    )
+}
+
+#[derive(Deserialize)]
+struct ResealRow {
+    id: String,
+    secret: Option<String>,
+    headers: String,
+    secrets_enc: Option<String>,
+    headers_enc: Option<String>,
+    enc_key_id: Option<String>,
+}
+
+/// Rows the cron should seal under the current key: legacy ones (in clear) and those
+/// sealed under `previous_key_id`. Both are index lookups on `enc_key_id`.
+pub async fn reseal_candidates(db: &D1Database, previous_key_id: Option<&str>, limit: u32) -> Result<Vec<(String, RowSecrets)>> {
+    let rows: Vec<ResealRow> = statement(
+        db,
+        "SELECT id, secret, headers, secrets_enc, headers_enc, enc_key_id FROM webhooks \
+         WHERE enc_key_id IS NULL OR enc_key_id = ?1 LIMIT ?2",
+        &[&previous_key_id, &limit],
+    )?
+    .all()
+    .await?
+    .results()?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let at_rest = RowSecrets {
+                secret: r.secret,
+                headers: r.headers,
+                secrets_enc: r.secrets_enc,
+                headers_enc: r.headers_enc,
+                enc_key_id: r.enc_key_id,
+            };
+            (r.id, at_rest)
+        })
+        .collect())
 }
 
 /// Deletes the webhook with all its logs and attempts in one atomic batch.

@@ -47,7 +47,7 @@ pub fn allowed_roles(route: Route) -> Option<&'static [Role]> {
         | Route::GetConnectSplits | Route::GetEmailAnalytics | Route::GetEmailSuppressions => {
             Some(READERS)
         }
-        Route::CreateWebhook | Route::UpdateWebhook | Route::DeleteWebhook => Some(WRITERS),
+        Route::CreateWebhook | Route::UpdateWebhook | Route::DeleteWebhook | Route::RotateSecret => Some(WRITERS),
         Route::PublishEvent => Some(PUBLISHERS),
     }
 }
@@ -83,6 +83,7 @@ mod tests {
             (Route::CreateWebhook, true, false, false, false),
             (Route::UpdateWebhook, true, false, false, false),
             (Route::DeleteWebhook, true, false, false, false),
+            (Route::RotateSecret, true, false, false, false),
             (Route::EventCatalog, true, true, true, true),
             (Route::PublishEvent, true, false, false, true),
             (Route::GetInvoice, true, true, false, false),

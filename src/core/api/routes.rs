@@ -14,6 +14,7 @@ pub enum Route {
     UpdateWebhook,
     DeleteWebhook,
     TestWebhook,
+    RotateSecret,
     QueryLogs,
     GetLog,
     Redeliver,
@@ -53,6 +54,7 @@ pub const ALL: &[(&str, &str, Route)] = &[
     ("PUT", "/api/v1/webhooks/{id}", Route::UpdateWebhook),
     ("DELETE", "/api/v1/webhooks/{id}", Route::DeleteWebhook),
     ("POST", "/api/v1/webhooks/{id}/test", Route::TestWebhook),
+    ("POST", "/api/v1/webhooks/{id}/secret/rotate", Route::RotateSecret),
     ("GET", "/api/v1/webhooks/logs", Route::QueryLogs),
     ("GET", "/api/v1/webhooks/logs/{id}", Route::GetLog),
     ("POST", "/api/v1/webhooks/logs/{id}/redeliver", Route::Redeliver),
@@ -86,6 +88,7 @@ pub fn match_route<'a>(method: &str, path: &'a str) -> Result<Matched<'a>, Route
             ("DELETE", Route::DeleteWebhook),
         ],
         ["api", "v1", "webhooks", _, "test"] => &[("POST", Route::TestWebhook)],
+        ["api", "v1", "webhooks", _, "secret", "rotate"] => &[("POST", Route::RotateSecret)],
         ["api", "v1", "events"] => &[("POST", Route::PublishEvent)],
         ["api", "webhooks", "stripe"] => &[("POST", Route::InboundStripe)],
         ["api", "webhooks", "stripe-connect"] => &[("POST", Route::InboundStripeConnect)],
@@ -100,7 +103,9 @@ pub fn match_route<'a>(method: &str, path: &'a str) -> Result<Matched<'a>, Route
     };
     let id = match segments.as_slice() {
         ["api", "v1", "webhooks", "logs", id, "redeliver"] | ["api", "v1", "webhooks", "logs", id] => Some(*id),
-        ["api", "v1", "webhooks", id] | ["api", "v1", "webhooks", id, "test"]
+        ["api", "v1", "webhooks", id]
+        | ["api", "v1", "webhooks", id, "test"]
+        | ["api", "v1", "webhooks", id, "secret", "rotate"]
             if *id != "events" && *id != "logs" =>
         {
             Some(*id)
@@ -149,6 +154,10 @@ mod tests {
         assert_eq!((m.route, m.id), (Route::Redeliver, Some("dlv_9")));
         let m = match_route("POST", "/api/v1/webhooks/wh_2/test").unwrap();
         assert_eq!((m.route, m.id), (Route::TestWebhook, Some("wh_2")));
+        let m = match_route("POST", "/api/v1/webhooks/wh_3/secret/rotate").unwrap();
+        assert_eq!((m.route, m.id), (Route::RotateSecret, Some("wh_3")));
+        assert_eq!(match_route("GET", "/api/v1/webhooks/wh_3/secret/rotate"), Err(RouteMiss::MethodNotAllowed(&["POST"])));
+        assert_eq!(match_route("POST", "/api/v1/webhooks/wh_3/secret"), Err(RouteMiss::NotFound));
     }
 
     #[test]

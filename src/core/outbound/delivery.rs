@@ -1,15 +1,14 @@
 //! What a delivery looks like and what its outcome means (SPEC §4.5).
 //!
 //! `envelope` builds the exact bytes sent and signed; `request_headers` lists the
-//! headers in order; `judge_attempt` turns one attempt's result into the next step.
+//! headers in order, with both signature schemes (§4.5 and Standard Webhooks, §8.2);
+//! `judge_attempt` turns one attempt's result into the next step.
 
 use std::collections::BTreeMap;
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-
 use crate::core::catalog::EventType;
 use crate::core::outbound::retry::{retry_after_secs, RetrySchedule};
+use crate::core::outbound::secrets::{legacy_signature, standard_signature, SecretSet};
 use crate::core::time::{format_iso, UnixMillis};
 use crate::core::outbound::delivery_log::DeliveryLog;
 use crate::core::outbound::webhook::{StoredWebhook, WebhookSecret};
@@ -34,13 +33,7 @@ pub fn envelope(event_id: &str, event_type: EventType, created_at: UnixMillis, d
 
 /// `sha256=<hex HMAC-SHA256(secret as UTF-8, body)>`, as the seed's Node snippet computes.
 pub fn signature_header(secret: &WebhookSecret, body: &[u8]) -> String {
-    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes()) {
-        Ok(mac) => mac,
-        // HMAC takes keys of any length; this arm cannot run.
-        Err(_) => return String::new(),
-    };
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    legacy_signature(secret, body)
 }
 
 /// Everything needed to address one delivery attempt.
@@ -49,12 +42,17 @@ pub struct DeliveryHeadersInput<'a> {
     pub webhook_id: &'a str,
     pub delivery_id: &'a str,
     pub attempt_at: UnixMillis,
-    pub secret: Option<&'a WebhookSecret>,
+    /// `None` only for a legacy webhook not yet given a secret (see `sealed`).
+    pub secrets: Option<&'a SecretSet>,
+    /// A test delivery (`X-Webhook-Test: true`).
+    pub test: bool,
     pub custom: &'a BTreeMap<String, String>,
 }
 
 /// Platform headers first, then the webhook's custom headers (validated at write time
-/// never to collide with the platform's).
+/// never to collide with the platform's). Every secret in its grace period signs too:
+/// one more `v1,` entry in `webhook-signature` and one `sha256=` entry in
+/// `X-Webhook-Signature-Previous` each.
 pub fn request_headers(input: &DeliveryHeadersInput<'_>, body: &[u8]) -> Vec<(String, String)> {
     let mut headers = vec![
         ("Content-Type".to_string(), "application/json".to_string()),
@@ -64,15 +62,35 @@ pub fn request_headers(input: &DeliveryHeadersInput<'_>, body: &[u8]) -> Vec<(St
         ("X-Webhook-ID".to_string(), input.webhook_id.to_string()),
         ("X-Webhook-Delivery".to_string(), input.delivery_id.to_string()),
     ];
-    if let Some(secret) = input.secret {
-        headers.push(("X-Webhook-Signature".to_string(), signature_header(secret, body)));
+    if input.test {
+        headers.push(("X-Webhook-Test".to_string(), "true".to_string()));
+    }
+    let timestamp = input.attempt_at.div_euclid(1000);
+    let mut standard = Vec::new();
+    if let Some(set) = input.secrets {
+        headers.push(("X-Webhook-Signature".to_string(), legacy_signature(&set.current, body)));
+        standard.push(standard_signature(&set.current, input.delivery_id, timestamp, body));
+        let mut previous = Vec::new();
+        for secret in set.in_grace(input.attempt_at) {
+            previous.push(legacy_signature(secret, body));
+            standard.push(standard_signature(secret, input.delivery_id, timestamp, body));
+        }
+        if !previous.is_empty() {
+            headers.push(("X-Webhook-Signature-Previous".to_string(), previous.join(",")));
+        }
+    }
+    headers.push(("webhook-id".to_string(), input.delivery_id.to_string()));
+    headers.push(("webhook-timestamp".to_string(), timestamp.to_string()));
+    if !standard.is_empty() {
+        headers.push(("webhook-signature".to_string(), standard.join(" ")));
     }
     headers.extend(input.custom.iter().map(|(k, v)| (k.clone(), v.clone())));
     headers
 }
 
 /// The headers the sender built for the log's latest attempt (its time, or the log's
-/// creation before any attempt), from the webhook as it is now.
+/// creation before any attempt), from the webhook as it is now. Signatures are not
+/// recomputed for display: they appear as fully masked values.
 pub fn latest_attempt_headers(log: &DeliveryLog, webhook: &StoredWebhook) -> Vec<(String, String)> {
     let attempt_at = log.history.last().map_or(log.created_at, |a| a.attempted_at);
     let input = DeliveryHeadersInput {
@@ -80,10 +98,19 @@ pub fn latest_attempt_headers(log: &DeliveryLog, webhook: &StoredWebhook) -> Vec
         webhook_id: &webhook.id,
         delivery_id: &log.id,
         attempt_at,
-        secret: webhook.config.secret.as_ref(),
+        secrets: None,
+        test: false,
         custom: &webhook.config.headers,
     };
-    request_headers(&input, log.payload.as_deref().unwrap_or_default().as_bytes())
+    let mut headers = request_headers(&input, b"");
+    if webhook.secret_hint.is_some() {
+        // Before the custom headers, which the sender always puts last.
+        let at = headers.len().saturating_sub(webhook.config.headers.len());
+        for name in ["webhook-signature", "X-Webhook-Signature"] {
+            headers.insert(at, (name.to_string(), String::new()));
+        }
+    }
+    headers
 }
 
 /// What one attempt produced.
@@ -97,6 +124,10 @@ pub enum AttemptResult {
     NetworkError(String),
     /// The target failed the SSRF rules at send time; never retried.
     Blocked(String),
+    /// Nothing was sent: the webhook's sealed secrets or headers did not open (missing
+    /// key, unknown key, tampered ciphertext). Retried like a failure, in case the
+    /// operator restores the key.
+    NotSent(String),
 }
 
 impl AttemptResult {
@@ -118,6 +149,7 @@ impl AttemptResult {
             AttemptResult::Timeout { timeout_ms } => Some(format!("timed out after {timeout_ms} ms")),
             AttemptResult::NetworkError(e) => Some(format!("network error: {e}")),
             AttemptResult::Blocked(why) => Some(format!("target blocked: {why}")),
+            AttemptResult::NotSent(why) => Some(format!("not sent: {why}")),
         }
     }
 }
@@ -180,19 +212,72 @@ mod tests {
         assert!(serde_json::from_str::<serde_json::Value>(&body).is_ok());
     }
 
+    fn names(headers: &[(String, String)]) -> Vec<&str> {
+        headers.iter().map(|h| h.0.as_str()).collect()
+    }
+
+    fn get<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+        headers.iter().find(|h| h.0 == name).map(|h| h.1.as_str())
+    }
+
     #[test]
     fn headers_in_order_with_and_without_secret() {
         let custom = BTreeMap::from([("X-Tenant".to_string(), "a".to_string())]);
         let mut input = DeliveryHeadersInput {
             event_type: "flight.departed", webhook_id: "wh_1", delivery_id: "dlv_1",
-            attempt_at: 0, secret: None, custom: &custom,
+            attempt_at: 1_700_000_000_999, secrets: None, test: false, custom: &custom,
         };
-        let names: Vec<String> = request_headers(&input, b"{}").into_iter().map(|h| h.0).collect();
-        assert_eq!(names, ["Content-Type", "User-Agent", "X-Webhook-Event", "X-Webhook-Timestamp", "X-Webhook-ID", "X-Webhook-Delivery", "X-Tenant"]);
-        let s = secret("0123456789abcdef");
-        input.secret = Some(&s);
         let headers = request_headers(&input, b"{}");
-        assert!(headers.iter().any(|(k, v)| k == "X-Webhook-Signature" && v.starts_with("sha256=") && v.len() == 71));
+        assert_eq!(names(&headers), ["Content-Type", "User-Agent", "X-Webhook-Event", "X-Webhook-Timestamp", "X-Webhook-ID", "X-Webhook-Delivery", "webhook-id", "webhook-timestamp", "X-Tenant"]);
+        assert_eq!(get(&headers, "webhook-timestamp"), Some("1700000000"));
+        let set = SecretSet::new(secret("0123456789abcdef"));
+        input.secrets = Some(&set);
+        input.test = true;
+        let headers = request_headers(&input, b"{}");
+        assert_eq!(names(&headers), ["Content-Type", "User-Agent", "X-Webhook-Event", "X-Webhook-Timestamp", "X-Webhook-ID", "X-Webhook-Delivery", "X-Webhook-Test", "X-Webhook-Signature", "webhook-id", "webhook-timestamp", "webhook-signature", "X-Tenant"]);
+        assert!(get(&headers, "X-Webhook-Signature").is_some_and(|v| v.starts_with("sha256=") && v.len() == 71));
+        assert_eq!(get(&headers, "webhook-id"), Some("dlv_1"));
+        let sig = get(&headers, "webhook-signature").unwrap();
+        assert_eq!(sig, standard_signature(&set.current, "dlv_1", 1_700_000_000, b"{}"));
+    }
+
+    #[test]
+    fn standard_signature_matches_published_vector_through_the_headers() {
+        // vectors/signatures.json svix[0]: msg_id as the delivery id, timestamp in seconds.
+        let vectors: serde_json::Value =
+            serde_json::from_str(include_str!("../../../vectors/signatures.json")).unwrap();
+        let v = &vectors["svix"][0];
+        let set = SecretSet::new(secret(v["secret"].as_str().unwrap()));
+        let custom = BTreeMap::new();
+        let input = DeliveryHeadersInput {
+            event_type: "x", webhook_id: "wh_1", delivery_id: v["msg_id"].as_str().unwrap(),
+            attempt_at: v["timestamp"].as_i64().unwrap() * 1000 + 500, secrets: Some(&set), test: false, custom: &custom,
+        };
+        let headers = request_headers(&input, v["payload"].as_str().unwrap().as_bytes());
+        assert_eq!(get(&headers, "webhook-signature"), v["signature"].as_str());
+        assert_eq!(get(&headers, "webhook-timestamp").map(str::to_string), Some(v["timestamp"].to_string()));
+    }
+
+    #[test]
+    fn secrets_in_grace_sign_too_until_they_expire() {
+        let mut set = SecretSet::new(secret("whsec_first_secret_xxxx"));
+        set.rotate(secret("whsec_second_secret_xxx"), 60, 0);
+        set.rotate(secret("whsec_third_secret_xxxx"), 120, 0);
+        let custom = BTreeMap::new();
+        let at = |ms| DeliveryHeadersInput {
+            event_type: "x", webhook_id: "wh", delivery_id: "dlv", attempt_at: ms, secrets: Some(&set), test: false, custom: &custom,
+        };
+        let during = request_headers(&at(59_000), b"body");
+        assert_eq!(get(&during, "webhook-signature").unwrap().split(' ').count(), 3);
+        let previous = get(&during, "X-Webhook-Signature-Previous").unwrap();
+        assert_eq!(previous, format!("{},{}", signature_header(&secret("whsec_second_secret_xxx"), b"body"),
+                                     signature_header(&secret("whsec_first_secret_xxxx"), b"body")));
+        assert_eq!(get(&during, "X-Webhook-Signature").unwrap(), signature_header(&secret("whsec_third_secret_xxxx"), b"body"));
+        let later = request_headers(&at(60_000), b"body");
+        assert_eq!(get(&later, "webhook-signature").unwrap().split(' ').count(), 2);
+        let after = request_headers(&at(120_000), b"body");
+        assert_eq!(get(&after, "webhook-signature").unwrap().split(' ').count(), 1);
+        assert_eq!(get(&after, "X-Webhook-Signature-Previous"), None);
     }
 
     #[test]

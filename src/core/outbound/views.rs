@@ -1,6 +1,7 @@
 //! Response shapes of the management API, separate from stored rows.
 //!
-//! Secrets never appear here: a webhook renders `has_secret` and `secret_hint` only.
+//! Secrets never appear here, except once in the response that created a webhook
+//! (`secret`): a webhook renders `has_secret` and `secret_hint` only.
 //! Log lists carry no payload and no attempt history, so a page stays small whatever the
 //! payloads weigh (SPEC §8.3); one log's detail carries both, and the headers sent.
 
@@ -26,7 +27,10 @@ pub struct WebhookView<'a> {
     pub retry_count: u32,
     pub timeout_ms: u32,
     pub has_secret: bool,
-    pub secret_hint: Option<String>,
+    pub secret_hint: Option<&'a str>,
+    /// Only in the 201 of a create.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<&'a str>,
     pub disabled_reason: Option<&'a str>,
     pub created_at: String,
     pub updated_at: String,
@@ -45,8 +49,9 @@ impl<'a> WebhookView<'a> {
             headers: &w.config.headers,
             retry_count: w.config.retry_count,
             timeout_ms: w.config.timeout_ms,
-            has_secret: w.config.secret.is_some(),
-            secret_hint: w.config.secret.as_ref().map(|s| s.hint()),
+            has_secret: w.secret_hint.is_some(),
+            secret_hint: w.secret_hint.as_deref(),
+            secret: None,
             disabled_reason: w.disabled_reason.as_deref(),
             created_at: format_iso(w.created_at),
             updated_at: format_iso(w.updated_at),

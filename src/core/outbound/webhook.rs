@@ -2,6 +2,8 @@
 //!
 //! `parse_create` and `parse_patch` read a JSON object and report every violation at
 //! once, keyed by field name. The URL rule delegates to `ssrf::check_target_url`.
+//! The secret travels beside the configuration (`NewWebhook`, `WebhookPatch`): it is
+//! sealed at rest and read only to sign (see `secrets`).
 
 use std::collections::BTreeMap;
 
@@ -54,12 +56,11 @@ impl std::fmt::Debug for WebhookSecret {
     }
 }
 
-/// A complete, valid webhook configuration.
+/// A complete, valid webhook configuration (the secret is kept apart, sealed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookConfig {
     pub name: String,
     pub url: String,
-    pub secret: Option<WebhookSecret>,
     pub events: Vec<EventType>,
     pub active: bool,
     pub headers: BTreeMap<String, String>,
@@ -72,6 +73,8 @@ pub struct WebhookConfig {
 pub struct StoredWebhook {
     pub id: String,
     pub config: WebhookConfig,
+    /// The last characters of the current secret (`None` only for a legacy row without one).
+    pub secret_hint: Option<String>,
     pub disabled_reason: Option<String>,
     pub created_at: crate::core::time::UnixMillis,
     pub updated_at: crate::core::time::UnixMillis,
@@ -82,8 +85,8 @@ pub struct StoredWebhook {
 pub struct WebhookPatch {
     pub name: Option<String>,
     pub url: Option<String>,
-    /// `Some(None)` removes the secret.
-    pub secret: Option<Option<WebhookSecret>>,
+    /// Replaces the current secret at once (no grace; rotation is the graceful way).
+    pub secret: Option<WebhookSecret>,
     pub events: Option<Vec<EventType>>,
     pub active: Option<bool>,
     pub headers: Option<BTreeMap<String, String>>,
@@ -95,7 +98,6 @@ impl WebhookConfig {
     pub fn apply(mut self, patch: WebhookPatch) -> WebhookConfig {
         if let Some(v) = patch.name { self.name = v; }
         if let Some(v) = patch.url { self.url = v; }
-        if let Some(v) = patch.secret { self.secret = v; }
         if let Some(v) = patch.events { self.events = v; }
         if let Some(v) = patch.active { self.active = v; }
         if let Some(v) = patch.headers { self.headers = v; }
@@ -105,8 +107,15 @@ impl WebhookConfig {
     }
 }
 
+/// A valid create request: the configuration, and the caller's secret if it gave one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewWebhook {
+    pub config: WebhookConfig,
+    pub secret: Option<WebhookSecret>,
+}
+
 /// Validates a create body; required fields must be present.
-pub fn parse_create(obj: &Map<String, Value>, allow_private: bool) -> Result<WebhookConfig, FieldErrors> {
+pub fn parse_create(obj: &Map<String, Value>, allow_private: bool) -> Result<NewWebhook, FieldErrors> {
     let mut errors = FieldErrors::new();
     for required in ["name", "url", "events"] {
         if !obj.contains_key(required) {
@@ -121,16 +130,16 @@ pub fn parse_create(obj: &Map<String, Value>, allow_private: bool) -> Result<Web
     let (Some(name), Some(url), Some(events)) = (patch.name, patch.url, patch.events) else {
         return Err(errors);
     };
-    Ok(WebhookConfig {
+    let config = WebhookConfig {
         name,
         url,
-        secret: patch.secret.flatten(),
         events,
         active: patch.active.unwrap_or(true),
         headers: patch.headers.unwrap_or_default(),
         retry_count: patch.retry_count.unwrap_or(DEFAULT_RETRY_COUNT),
         timeout_ms: patch.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
-    })
+    };
+    Ok(NewWebhook { config, secret: patch.secret })
 }
 
 /// Validates an update body; every field is optional.
@@ -155,7 +164,7 @@ fn parse_fields(obj: &Map<String, Value>, allow_private: bool, errors: &mut Fiel
         check("url", parse_url(v, allow_private).map(|u| patch.url = Some(u)));
     }
     if let Some(v) = obj.get("secret") {
-        check("secret", parse_secret(v).map(|s| patch.secret = Some(s)));
+        check("secret", parse_secret_value(v).map(|s| patch.secret = Some(s)));
     }
     if let Some(v) = obj.get("events") {
         check("events", parse_events(v).map(|e| patch.events = Some(e)));
@@ -194,9 +203,12 @@ fn parse_url(v: &Value, allow_private: bool) -> Result<String, String> {
     check_target_url(s, allow_private).map(|_| s.to_string()).map_err(|e| e.to_string())
 }
 
-fn parse_secret(v: &Value) -> Result<Option<WebhookSecret>, String> {
+/// A caller's secret: a string of 16–256 characters. `null` is refused: every webhook
+/// has a secret (rotate it instead of removing it).
+pub fn parse_secret_value(v: &Value) -> Result<WebhookSecret, String> {
     match v {
-        Value::Null => Ok(None),
+        Value::Null => Err("cannot be removed: every webhook is signed; replace it with \
+                            POST /api/v1/webhooks/{id}/secret/rotate".into()),
         Value::String(s) => {
             let n = s.chars().count();
             if !(SECRET_MIN_CHARS..=SECRET_MAX_CHARS).contains(&n) {
@@ -204,10 +216,10 @@ fn parse_secret(v: &Value) -> Result<Option<WebhookSecret>, String> {
             } else if s.chars().any(char::is_control) {
                 Err("must not contain control characters".into())
             } else {
-                Ok(Some(WebhookSecret(s.clone())))
+                Ok(WebhookSecret(s.clone()))
             }
         }
-        other => Err(expected("a string or null", other)),
+        other => Err(expected("a string", other)),
     }
 }
 
@@ -263,7 +275,7 @@ fn parse_headers(v: &Value) -> Result<BTreeMap<String, String>, String> {
             return Err(format!("{name:?} is not a valid header name"));
         }
         let lower = name.to_ascii_lowercase();
-        if RESERVED_HEADERS.contains(&lower.as_str()) || lower.starts_with("x-webhook-") {
+        if RESERVED_HEADERS.contains(&lower.as_str()) || lower.starts_with("x-webhook-") || lower.starts_with("webhook-") {
             return Err(format!("{name:?} is reserved and set by the platform"));
         }
         if seen_lowercase.contains(&lower) {
@@ -310,10 +322,10 @@ mod tests {
 
     #[test]
     fn defaults_apply() {
-        let c = parse_create(&obj(valid()), false).unwrap();
+        let NewWebhook { config: c, secret } = parse_create(&obj(valid()), false).unwrap();
         assert!(c.active);
         assert_eq!((c.retry_count, c.timeout_ms), (3, 10_000));
-        assert!(c.secret.is_none() && c.headers.is_empty());
+        assert!(secret.is_none() && c.headers.is_empty());
     }
 
     #[test]
@@ -329,7 +341,7 @@ mod tests {
         assert!(create_err(with("name", json!("   "))).contains_key("name"));
         assert!(create_err(with("name", json!(5))).contains_key("name"));
         let c = parse_create(&obj(with("name", json!("  padded  "))), false).unwrap();
-        assert_eq!(c.name, "padded");
+        assert_eq!(c.config.name, "padded");
         // 100 multi-byte characters are 100 characters, not 300 bytes.
         assert!(parse_create(&obj(with("name", json!("✈".repeat(100)))), false).is_ok());
     }
@@ -356,7 +368,7 @@ mod tests {
         assert!(create_err(with("events", json!("flight.departed"))).contains_key("events"));
         assert!(create_err(with("events", json!([1]))).contains_key("events"));
         let c = parse_create(&obj(with("events", json!(["flight.departed", "flight.departed", "invoice.paid"]))), false).unwrap();
-        assert_eq!(c.events.len(), 2, "duplicates collapse");
+        assert_eq!(c.config.events.len(), 2, "duplicates collapse");
     }
 
     #[test]
@@ -366,6 +378,7 @@ mod tests {
         assert!(create_err(with("secret", json!("a".repeat(15)))).contains_key("secret"));
         assert!(create_err(with("secret", json!("a".repeat(257)))).contains_key("secret"));
         assert!(create_err(with("secret", json!(12345678901234567u64))).contains_key("secret"));
+        assert!(create_err(with("secret", json!(null))).contains_key("secret"));
         let secret = WebhookSecret("whsec_abcdefghijklmnop".into());
         assert_eq!(secret.hint(), "…mnop");
         assert!(!format!("{secret:?}").contains("abcdef"));
@@ -374,13 +387,15 @@ mod tests {
     #[test]
     fn header_rules() {
         let ok = parse_create(&obj(with("headers", json!({"X-Tenant": "fbo-1", "Authorization": "Bearer x"}))), false).unwrap();
-        assert_eq!(ok.headers.len(), 2);
+        assert_eq!(ok.config.headers.len(), 2);
         for bad in [
             json!({"Content-Type": "text/plain"}),
             json!({"host": "evil"}),
             json!({"User-Agent": "me"}),
             json!({"X-Webhook-Signature": "forged"}),
             json!({"x-webhook-anything": "x"}),
+            json!({"webhook-signature": "forged"}),
+            json!({"Webhook-Id": "x"}),
             json!({"X-Ok": "a\r\nInjected: yes"}),
             json!({"X-Ok": "a\nb"}),
             json!({"Bad Name": "x"}),
@@ -415,12 +430,14 @@ mod tests {
     }
 
     #[test]
-    fn patch_is_partial_and_null_secret_removes() {
-        let p = parse_patch(&obj(json!({"secret": null, "active": false})), false).unwrap();
-        assert_eq!(p.secret, Some(None));
-        let base = parse_create(&obj(with("secret", json!("s".repeat(20)))), false).unwrap();
+    fn patch_is_partial_and_null_secret_is_refused() {
+        let e = parse_patch(&obj(json!({"secret": null, "active": false})), false).unwrap_err();
+        assert!(e["secret"].contains("rotate"));
+        let p = parse_patch(&obj(json!({"secret": "t".repeat(20), "active": false})), false).unwrap();
+        assert_eq!(p.secret.as_ref().map(WebhookSecret::expose), Some("t".repeat(20).as_str()));
+        let base = parse_create(&obj(with("secret", json!("s".repeat(20)))), false).unwrap().config;
         let updated = base.clone().apply(p);
-        assert!(updated.secret.is_none() && !updated.active);
+        assert!(!updated.active);
         assert_eq!(updated.name, base.name);
         assert!(parse_patch(&obj(json!({"name": null})), false).is_err());
         assert!(parse_patch(&obj(json!({})), false).unwrap() == WebhookPatch::default());
