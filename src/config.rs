@@ -3,11 +3,15 @@
 //! Binding names are fixed by SPEC §1; defaults are the spec's. Secrets are held as
 //! `Option<String>` and never printed (no `Debug` on purpose).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde_json::json;
 use worker::Env;
 
 use crate::core::crypto::Keyring;
 use crate::core::outbound::lease::PRODUCTION_CONNECTIONS;
 use crate::core::outbound::retry::RetrySchedule;
+use crate::delivery::log_event;
 
 pub const DB_BINDING: &str = "DB";
 pub const QUEUE_BINDING: &str = "DELIVERY_QUEUE";
@@ -27,6 +31,11 @@ pub struct Config {
     /// How late a pending delivery must be before the cron re-enqueues it.
     pub sweep_grace_secs: u32,
     pub jwt_secret: Option<String>,
+    /// `AUTH_ISSUER` / `AUTH_AUDIENCE`: when set, tokens must carry this `iss` / `aud`.
+    pub auth_issuer: Option<String>,
+    pub auth_audience: Option<String>,
+    /// `MAX_WEBHOOKS_PER_WORKSPACE` (default 100): creating one more is a 409.
+    pub max_webhooks_per_workspace: u32,
     pub stripe_secret: Option<String>,
     pub stripe_connect_secret: Option<String>,
     pub resend_secret: Option<String>,
@@ -42,8 +51,19 @@ fn number<T: std::str::FromStr>(env: &Env, name: &str) -> Option<T> {
     text(env, name).and_then(|v| v.trim().parse().ok())
 }
 
+/// Default of `MAX_WEBHOOKS_PER_WORKSPACE`.
+pub const DEFAULT_MAX_WEBHOOKS: u32 = 100;
+
 impl Config {
     pub fn from_env(env: &Env) -> Config {
+        let config = Config::read(env);
+        if config.allow_private_targets {
+            warn_private_targets_once();
+        }
+        config
+    }
+
+    fn read(env: &Env) -> Config {
         Config {
             retry_schedule: text(env, "RETRY_SCHEDULE")
                 .and_then(|s| RetrySchedule::parse(&s))
@@ -56,6 +76,9 @@ impl Config {
             lease_margin_ms: number::<i64>(env, "LEASE_MARGIN_SECONDS").filter(|s| (1..=3600).contains(s)).unwrap_or(60) * 1000,
             sweep_grace_secs: number(env, "SWEEP_GRACE_SECONDS").unwrap_or(60),
             jwt_secret: text(env, "AUTH_JWT_SECRET"),
+            auth_issuer: text(env, "AUTH_ISSUER"),
+            auth_audience: text(env, "AUTH_AUDIENCE"),
+            max_webhooks_per_workspace: number(env, "MAX_WEBHOOKS_PER_WORKSPACE").unwrap_or(DEFAULT_MAX_WEBHOOKS),
             stripe_secret: text(env, "STRIPE_WEBHOOK_SECRET"),
             stripe_connect_secret: text(env, "STRIPE_CONNECT_WEBHOOK_SECRET"),
             resend_secret: text(env, "RESEND_WEBHOOK_SECRET"),
@@ -64,5 +87,15 @@ impl Config {
                 text(env, "WEBHOOK_ENCRYPTION_KEY_PREVIOUS").as_deref(),
             ),
         }
+    }
+}
+
+/// `DEV_ALLOW_PRIVATE_TARGETS` is for local development only: say so, once per isolate,
+/// so that a deployment that has it on shows it in its logs.
+fn warn_private_targets_once() {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if !WARNED.swap(true, Ordering::Relaxed) {
+        log_event(json!({"level": "warn", "msg": "DEV_ALLOW_PRIVATE_TARGETS is on: webhooks may target private \
+                          addresses and http:// URLs; never enable it in production"}));
     }
 }

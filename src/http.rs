@@ -2,6 +2,8 @@
 //! the handler context, bodies, bearer auth, JSON responses, and the one place where an
 //! `ApiError` becomes a response.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::json;
@@ -92,19 +94,27 @@ pub async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiEr
     Ok(bytes)
 }
 
-/// `Authorization: Bearer <jwt>` → the caller, or 401.
+/// `Authorization: Bearer <jwt>` → the caller, or 401. A missing or too short
+/// `AUTH_JWT_SECRET` answers 500 (the reason logged once per isolate), never accepts.
 pub fn authenticate(req: &Request, config: &Config, now_ms: i64) -> Result<Principal, ApiError> {
-    let Some(secret) = config.jwt_secret.as_deref() else {
-        log_event(json!({"level": "error", "msg": "AUTH_JWT_SECRET is not configured"}));
-        return Err(ApiError::internal());
+    static LOGGED: AtomicBool = AtomicBool::new(false);
+    let unusable = |reason: String| {
+        if !LOGGED.swap(true, Ordering::Relaxed) {
+            log_event(json!({"level": "error", "msg": "authenticated routes are refused", "reason": reason}));
+        }
+        ApiError::internal()
     };
+    let secret = config.jwt_secret.as_deref().ok_or_else(|| unusable("AUTH_JWT_SECRET is not configured".into()))?;
+    jwt::check_secret(secret.as_bytes()).map_err(unusable)?;
     let value = header(req, "Authorization").ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
     let token = value
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
         .map(str::trim)
         .ok_or_else(|| ApiError::unauthorized("Authorization must be `Bearer <token>`"))?;
-    jwt::verify(token, secret.as_bytes(), now_ms.div_euclid(1000)).map_err(|e| ApiError::unauthorized(e.to_string()))
+    let expected = jwt::Expected { issuer: config.auth_issuer.as_deref(), audience: config.auth_audience.as_deref() };
+    jwt::verify_for(token, secret.as_bytes(), now_ms.div_euclid(1000), &expected)
+        .map_err(|e| ApiError::unauthorized(e.to_string()))
 }
 
 /// Decoded query pairs of the request URL.

@@ -1,6 +1,9 @@
-//! The catalog of platform event types that outbound webhooks can subscribe to.
+//! The catalog of platform event types that outbound webhooks can subscribe to, each
+//! with an example `data` object (what a manager's test event carries, SPEC §8.5).
 
-use serde::Serialize;
+use serde::ser::{Error as _, SerializeStruct};
+use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
 
 /// One group of related event types, as `GET /api/v1/webhooks/events` lists them.
 #[derive(Debug, Serialize)]
@@ -9,57 +12,134 @@ pub struct EventGroup {
     pub events: &'static [EventDescription],
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct EventDescription {
-    #[serde(rename = "type")]
     pub event_type: &'static str,
     pub description: &'static str,
+    /// JSON text of an example `data` object (a host test checks each one parses).
+    pub example: &'static str,
 }
 
-const fn event(event_type: &'static str, description: &'static str) -> EventDescription {
-    EventDescription { event_type, description }
+const fn event(event_type: &'static str, description: &'static str, example: &'static str) -> EventDescription {
+    EventDescription { event_type, description, example }
+}
+
+impl Serialize for EventDescription {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // Rendered as JSON, not as a string holding JSON.
+        let example: &RawValue = serde_json::from_str(self.example).map_err(S::Error::custom)?;
+        let mut out = s.serialize_struct("EventDescription", 3)?;
+        out.serialize_field("type", self.event_type)?;
+        out.serialize_field("description", self.description)?;
+        out.serialize_field("example", example)?;
+        out.end()
+    }
 }
 
 pub const CATALOG: &[EventGroup] = &[
     EventGroup {
         name: "Reservations",
         events: &[
-            event("reservation.created", "New reservation created"),
-            event("reservation.updated", "Reservation details updated"),
-            event("reservation.cancelled", "Reservation cancelled"),
-            event("reservation.checked_in", "Guest checked in"),
-            event("reservation.checked_out", "Guest checked out"),
+            event(
+                "reservation.created",
+                "New reservation created",
+                r#"{"reservation_id":"res_8f2k41","status":"confirmed","customer_id":"cus_4410","aircraft":{"tail_number":"N512PC","type":"Cessna Citation CJ3"},"arrival_at":"2026-12-04T15:30:00Z","departure_at":"2026-12-06T11:00:00Z","services":["hangar","fuel_jet_a","ground_power"],"notes":"Crew of 2, 4 passengers; rental car on arrival"}"#,
+            ),
+            event(
+                "reservation.updated",
+                "Reservation details updated",
+                r#"{"reservation_id":"res_8f2k41","status":"confirmed","changes":{"arrival_at":{"from":"2026-12-04T15:30:00Z","to":"2026-12-04T17:10:00Z"}},"aircraft":{"tail_number":"N512PC","type":"Cessna Citation CJ3"},"updated_by":"usr_ops_12"}"#,
+            ),
+            event(
+                "reservation.cancelled",
+                "Reservation cancelled",
+                r#"{"reservation_id":"res_8f2k41","status":"cancelled","cancelled_at":"2026-12-02T09:12:00Z","reason":"Trip postponed by operator","cancellation_fee":{"amount":15000,"currency":"usd"}}"#,
+            ),
+            event(
+                "reservation.checked_in",
+                "Guest checked in",
+                r#"{"reservation_id":"res_8f2k41","status":"checked_in","checked_in_at":"2026-12-04T17:14:00Z","aircraft":{"tail_number":"N512PC"},"parking_spot":"Ramp B-7","crew_count":2,"passenger_count":4}"#,
+            ),
+            event(
+                "reservation.checked_out",
+                "Guest checked out",
+                r#"{"reservation_id":"res_8f2k41","status":"checked_out","checked_out_at":"2026-12-06T10:48:00Z","aircraft":{"tail_number":"N512PC"},"fuel_uplift_gallons":310,"invoice_id":"inv_20261206_031"}"#,
+            ),
         ],
     },
     EventGroup {
         name: "Billing",
         events: &[
-            event("invoice.created", "Invoice generated"),
-            event("invoice.paid", "Invoice payment received"),
-            event("invoice.overdue", "Invoice past due date"),
+            event(
+                "invoice.created",
+                "Invoice generated",
+                r#"{"invoice_id":"inv_20261206_031","customer_id":"cus_4410","reservation_id":"res_8f2k41","status":"open","currency":"usd","amount_due":284350,"due_date":"2026-12-20","line_items":[{"description":"Jet A fuel, 310 gal","amount":201500},{"description":"Hangar, 2 nights","amount":60000},{"description":"Ramp fee","amount":22850}]}"#,
+            ),
+            event(
+                "invoice.paid",
+                "Invoice payment received",
+                r#"{"invoice_id":"inv_20261206_031","status":"paid","amount_paid":284350,"currency":"usd","paid_at":"2026-12-06T11:02:00Z","payment_provider":"stripe","stripe_checkout_session_id":"cs_test_a1B2c3D4","stripe_payment_intent_id":"pi_3Qx7Yz8Lk2"}"#,
+            ),
+            event(
+                "invoice.overdue",
+                "Invoice past due date",
+                r#"{"invoice_id":"inv_20261115_007","customer_id":"cus_3981","status":"open","amount_due":96200,"currency":"usd","due_date":"2026-11-29","days_overdue":3}"#,
+            ),
         ],
     },
     EventGroup {
         name: "Flights",
         events: &[
-            event("flight.scheduled", "Flight scheduled"),
-            event("flight.departed", "Flight departed"),
-            event("flight.arrived", "Flight arrived"),
-            event("flight.cancelled", "Flight cancelled"),
+            event(
+                "flight.scheduled",
+                "Flight scheduled",
+                r#"{"flight_id":"flt_77c1","tail_number":"N512PC","callsign":"PCX512","origin":"KTEB","destination":"KAPA","scheduled_departure_at":"2026-12-06T11:00:00Z","scheduled_arrival_at":"2026-12-06T15:45:00Z","passenger_count":4}"#,
+            ),
+            event(
+                "flight.departed",
+                "Flight departed",
+                r#"{"flight_id":"flt_77c1","tail_number":"N512PC","callsign":"PCX512","origin":"KTEB","destination":"KAPA","departed_at":"2026-12-06T11:06:00Z","fuel_on_board_gallons":560}"#,
+            ),
+            event(
+                "flight.arrived",
+                "Flight arrived",
+                r#"{"flight_id":"flt_77c1","tail_number":"N512PC","callsign":"PCX512","origin":"KTEB","destination":"KAPA","arrived_at":"2026-12-06T15:38:00Z","block_time_minutes":272}"#,
+            ),
+            event(
+                "flight.cancelled",
+                "Flight cancelled",
+                r#"{"flight_id":"flt_77c1","tail_number":"N512PC","callsign":"PCX512","origin":"KTEB","destination":"KAPA","cancelled_at":"2026-12-06T08:20:00Z","reason":"Weather below minimums at destination"}"#,
+            ),
         ],
     },
     EventGroup {
         name: "Maintenance",
         events: &[
-            event("maintenance.due", "Maintenance item becoming due"),
-            event("maintenance.completed", "Maintenance completed"),
+            event(
+                "maintenance.due",
+                "Maintenance item becoming due",
+                r#"{"item_id":"mnt_5521","tail_number":"N512PC","description":"Phase 3 inspection","due_at":"2026-12-20T00:00:00Z","due_hours":1850.0,"current_hours":1832.4,"severity":"upcoming"}"#,
+            ),
+            event(
+                "maintenance.completed",
+                "Maintenance completed",
+                r#"{"item_id":"mnt_5521","tail_number":"N512PC","description":"Phase 3 inspection","completed_at":"2026-12-18T16:40:00Z","hours_at_completion":1848.9,"technician":"A&P 3318842","work_order":"WO-2026-1142"}"#,
+            ),
         ],
     },
     EventGroup {
         name: "Customers",
         events: &[
-            event("customer.created", "New customer profile created"),
-            event("customer.updated", "Customer profile updated"),
+            event(
+                "customer.created",
+                "New customer profile created",
+                r#"{"customer_id":"cus_4410","name":"Skyline Charter LLC","email":"ops@skylinecharter.example","phone":"+1-303-555-0142","aircraft":["N512PC","N77SK"],"created_at":"2026-11-30T14:05:00Z"}"#,
+            ),
+            event(
+                "customer.updated",
+                "Customer profile updated",
+                r#"{"customer_id":"cus_4410","name":"Skyline Charter LLC","changes":{"email":{"from":"ops@skylinecharter.example","to":"dispatch@skylinecharter.example"}},"updated_at":"2026-12-01T09:30:00Z"}"#,
+            ),
         ],
     },
 ];
@@ -81,6 +161,15 @@ impl EventType {
 
     pub fn as_str(self) -> &'static str {
         self.0
+    }
+
+    /// The catalog's example `data` for this type, as JSON text.
+    pub fn example(self) -> &'static str {
+        CATALOG
+            .iter()
+            .flat_map(|group| group.events.iter())
+            .find(|e| e.event_type == self.0)
+            .map_or("{}", |e| e.example)
     }
 }
 
@@ -106,6 +195,22 @@ mod tests {
         types.sort();
         types.dedup();
         assert_eq!(types.len(), 16, "no duplicates");
+    }
+
+    #[test]
+    fn every_type_has_an_example_data_object() {
+        for e in CATALOG.iter().flat_map(|g| g.events.iter()) {
+            let v: serde_json::Value = serde_json::from_str(e.example).unwrap_or_else(|err| panic!("{}: {err}", e.event_type));
+            assert!(v.as_object().is_some_and(|o| !o.is_empty()), "{}: a non-empty object", e.event_type);
+        }
+        let rendered = serde_json::to_value(CATALOG).unwrap();
+        assert_eq!(rendered[1]["events"][1]["type"], "invoice.paid");
+        assert_eq!(rendered[1]["events"][1]["example"]["invoice_id"], "inv_20261206_031");
+    }
+
+    #[test]
+    fn example_lookup() {
+        assert!(EventType::INVOICE_PAID.example().contains("\"amount_paid\""));
     }
 
     #[test]

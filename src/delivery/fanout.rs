@@ -9,6 +9,7 @@ use super::{log_event, DeliveryJob};
 use crate::config::QUEUE_BINDING;
 use crate::core::catalog::EventType;
 use crate::core::outbound::delivery::envelope;
+use crate::core::outbound::idempotency;
 use crate::core::ids::{new_id, EVENT_PREFIX};
 use crate::store::events::{self, EventSource, NewEvent, Published};
 
@@ -29,6 +30,7 @@ pub struct PublishRequest<'a> {
 pub async fn publish(env: &Env, db: &D1Database, r: &PublishRequest<'_>) -> worker::Result<Published> {
     let event_id = new_id(EVENT_PREFIX);
     let body = envelope(&event_id, r.event_type, r.now, r.data_json);
+    let fingerprint = r.idempotency_key.map(|_| idempotency::fingerprint(r.event_type.as_str(), r.data_json));
     let published = events::publish(
         db,
         &NewEvent {
@@ -37,6 +39,7 @@ pub async fn publish(env: &Env, db: &D1Database, r: &PublishRequest<'_>) -> work
             event_type: r.event_type.as_str(),
             body: &body,
             idempotency_key: r.idempotency_key,
+            fingerprint: fingerprint.as_deref(),
             source: r.source,
             now: r.now,
         },

@@ -12,6 +12,7 @@ use crate::core::api::auth::Principal;
 use crate::core::catalog::{EventType, CATALOG};
 use crate::core::api::error::{ApiError, FieldErrors};
 use crate::core::api::json_body::{is_json_content_type, MAX_PUBLISH_BODY};
+use crate::core::outbound::idempotency;
 use crate::delivery::fanout::{publish as fan_out, PublishRequest};
 use crate::store::events::EventSource;
 
@@ -83,6 +84,8 @@ pub async fn publish(ctx: &Ctx<'_>, req: &mut Request, p: &Principal) -> ApiResu
     if body.data.get().len() > MAX_EVENT_DATA_BYTES {
         return Err(ApiError::payload_too_large(MAX_EVENT_DATA_BYTES));
     }
+    // The caller's key lives in the API's own namespace, apart from the service's keys.
+    let stored_key = body.idempotency_key.as_deref().map(idempotency::api_key);
     let published = fan_out(
         ctx.env,
         &ctx.db,
@@ -90,12 +93,18 @@ pub async fn publish(ctx: &Ctx<'_>, req: &mut Request, p: &Principal) -> ApiResu
             workspace: &p.workspace_id,
             event_type: body.event_type,
             data_json: body.data.get(),
-            idempotency_key: body.idempotency_key.as_deref(),
+            idempotency_key: stored_key.as_deref(),
             source: EventSource::Api,
             now: ctx.now,
         },
     )
     .await
     .or_internal("publish event")?;
+    if !published.same_request {
+        return Err(ApiError::conflict(format!(
+            "idempotency_key was already used within 24 hours for {} with another type or data; use a new key",
+            published.event_id
+        )));
+    }
     json_response(202, &Accepted { id: &published.event_id, deliveries: published.deliveries })
 }

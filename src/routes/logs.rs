@@ -64,7 +64,7 @@ pub async fn redeliver(ctx: &Ctx<'_>, req: &mut Request, p: &Principal, id: &str
         &SingleDelivery {
             log_id: &new_log_id, workspace: &p.workspace_id, webhook_id: &webhook.id, event_id: &original.event_id,
             event_type: &original.event_type, max_attempts: webhook.config.retry_count + 1,
-            redelivery_of: Some(&original.id), leased_until: None, claim_token: None, now: ctx.now,
+            redelivery_of: Some(&original.id), leased_until: None, claim_token: None, test: false, now: ctx.now,
         },
     )
     .await

@@ -11,7 +11,7 @@ use worker::Request;
 use crate::http::{header, json_response, no_content, read_body, ApiResult, OrInternal};
 use crate::core::outbound::lease::batch_lease_ms;
 use crate::http::Ctx;
-use crate::core::api::auth::Principal;
+use crate::core::api::auth::{Principal, Role};
 use crate::core::catalog::EventType;
 use crate::core::crypto::KeyError;
 use crate::core::outbound::sealed::{self, SealedColumns};
@@ -28,7 +28,7 @@ use crate::delivery::consumer::outcome;
 use crate::delivery::{log_event, now_ms, sender};
 use crate::store::events::{EventSource, NewEvent, SingleDelivery};
 use crate::store::deliveries::ClaimedDelivery;
-use crate::store::webhooks::WebhookRecord;
+use crate::store::webhooks::{WebhookRecord, Writer};
 use crate::store::{deliveries, events, logs, webhooks};
 
 const RECENT_LOGS: u32 = 20;
@@ -101,9 +101,19 @@ pub async fn create(ctx: &Ctx<'_>, req: &mut Request, p: &Principal) -> ApiResul
     let id = new_id(WEBHOOK_PREFIX);
     let set = SecretSet::new(secret.unwrap_or_else(secrets::generate));
     let sealed = seal(ctx, &id, &set, &config.headers)?;
-    webhooks::insert(&ctx.db, &p.workspace_id, &id, &config, &sealed, ctx.now).await.or_internal("insert webhook")?;
+    let max_webhooks = ctx.config.max_webhooks_per_workspace;
+    let by = Writer { user: p.user_id.as_deref(), max_webhooks };
+    let inserted = webhooks::insert(&ctx.db, &p.workspace_id, &id, &config, &sealed, &by, ctx.now)
+        .await
+        .or_internal("insert webhook")?;
+    if !inserted {
+        return Err(ApiError::conflict(format!(
+            "this workspace already has the maximum of {max_webhooks} webhooks; delete one first"
+        )));
+    }
     let created = StoredWebhook {
-        id, config, secret_hint: Some(sealed.secret_hint), disabled_reason: None, created_at: ctx.now, updated_at: ctx.now,
+        id, config, secret_hint: Some(sealed.secret_hint), disabled_reason: None,
+        created_by: p.user_id.clone(), updated_by: p.user_id.clone(), created_at: ctx.now, updated_at: ctx.now,
     };
     let mut view = WebhookView::new(&created);
     // Shown once, here; no later response carries it.
@@ -134,7 +144,8 @@ pub async fn update(ctx: &Ctx<'_>, req: &mut Request, p: &Principal, id: &str) -
     } else {
         None
     };
-    let written = webhooks::update(&ctx.db, &p.workspace_id, id, &config, sealed.as_ref().map(|s| (&record.at_rest, s)), ctx.now)
+    let at_rest = sealed.as_ref().map(|s| (&record.at_rest, s));
+    let written = webhooks::update(&ctx.db, &p.workspace_id, id, &config, at_rest, p.user_id.as_deref(), ctx.now)
         .await
         .or_internal("update webhook")?;
     match (written, &sealed) {
@@ -145,7 +156,8 @@ pub async fn update(ctx: &Ctx<'_>, req: &mut Request, p: &Principal, id: &str) -
     let disabled_reason = if reactivated || config.active { None } else { existing.disabled_reason };
     let secret_hint = sealed.map(|s| s.secret_hint).or(existing.secret_hint);
     let updated = StoredWebhook {
-        id: existing.id, config, secret_hint, disabled_reason, created_at: existing.created_at, updated_at: ctx.now,
+        id: existing.id, config, secret_hint, disabled_reason, created_by: existing.created_by,
+        updated_by: p.user_id.clone(), created_at: existing.created_at, updated_at: ctx.now,
     };
     json_response(200, &WebhookView::new(&updated))
 }
@@ -200,34 +212,51 @@ struct TestRequest {
     payload_json: String,
 }
 
-fn parse_test_request(body: Option<Map<String, Value>>, webhook: &StoredWebhook) -> Result<TestRequest, ApiError> {
+/// The event type must be one the webhook subscribes to (default: its first); a custom
+/// payload is for admins only, everyone else's test carries the catalog's example.
+fn parse_test_request(body: Option<Map<String, Value>>, webhook: &StoredWebhook, role: Role) -> Result<TestRequest, ApiError> {
     let body = body.unwrap_or_default();
     let mut errors = FieldErrors::new();
     reject_unknown_fields(&body, &["event_type", "payload"], &mut errors);
+    let subscribed = &webhook.config.events;
     let event_type = match body.get("event_type") {
-        None | Some(Value::Null) => webhook.config.events.first().copied(),
-        Some(Value::String(s)) => EventType::parse(s).or_else(|| {
-            errors.insert("event_type".into(), format!("unknown event type {s:?}"));
-            None
-        }),
+        None | Some(Value::Null) => subscribed.first().copied(),
+        Some(Value::String(s)) => match EventType::parse(s) {
+            Some(t) if subscribed.contains(&t) => Some(t),
+            Some(_) => {
+                let names: Vec<&str> = subscribed.iter().map(|t| t.as_str()).collect();
+                errors.insert("event_type".into(), format!("the webhook does not subscribe to {s:?}; it subscribes to {}", names.join(", ")));
+                None
+            }
+            None => {
+                errors.insert("event_type".into(), format!("unknown event type {s:?}"));
+                None
+            }
+        },
         Some(other) => {
             errors.insert("event_type".into(), format!("must be a string, not {}", type_name(other)));
             None
         }
     };
     let payload_json = match body.get("payload") {
-        None | Some(Value::Null) => "{}".to_string(),
-        Some(v @ Value::Object(_)) => v.to_string(),
+        None | Some(Value::Null) => None,
+        Some(v @ Value::Object(_)) => Some(v.to_string()),
         Some(other) => {
             errors.insert("payload".into(), format!("must be an object, not {}", type_name(other)));
-            String::new()
+            None
         }
     };
-    match (errors.is_empty(), event_type) {
-        (true, Some(event_type)) => Ok(TestRequest { event_type, payload_json }),
-        (true, None) => Err(ApiError::field("event_type", "the webhook has no event types; name one")),
-        (false, _) => Err(ApiError::validation(errors)),
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
     }
+    if payload_json.is_some() && role != Role::Admin {
+        return Err(ApiError::forbidden_because(
+            "only admins may send a custom payload; leave `payload` out to send the catalog's example",
+        ));
+    }
+    let event_type = event_type.ok_or_else(|| ApiError::field("event_type", "the webhook has no event types; name one"))?;
+    let payload_json = payload_json.unwrap_or_else(|| event_type.example().to_string());
+    Ok(TestRequest { event_type, payload_json })
 }
 
 #[derive(Serialize)]
@@ -244,14 +273,14 @@ pub async fn test(ctx: &Ctx<'_>, req: &mut Request, p: &Principal, id: &str) -> 
     let webhook = &record.webhook;
     let bytes = read_body(req, MAX_MANAGEMENT_BODY).await?;
     let body = parse_object(header(req, "Content-Type").as_deref(), &bytes, MAX_MANAGEMENT_BODY)?;
-    let test = parse_test_request(body, webhook)?;
+    let test = parse_test_request(body, webhook, p.role)?;
 
     let event_id = new_id(EVENT_PREFIX);
     let log_id = new_id(DELIVERY_PREFIX);
     let event_body = envelope(&event_id, test.event_type, ctx.now, &test.payload_json);
     let event = NewEvent {
         id: &event_id, workspace: &p.workspace_id, event_type: test.event_type.as_str(), body: &event_body,
-        idempotency_key: None, source: EventSource::Test, now: ctx.now,
+        idempotency_key: None, fingerprint: None, source: EventSource::Test, now: ctx.now,
     };
     // Leased and claimed from the start: the cron leaves it alone while this request sends
     // it, and everything the send needs is already in hand (no reload from D1).
@@ -260,7 +289,7 @@ pub async fn test(ctx: &Ctx<'_>, req: &mut Request, p: &Principal, id: &str) -> 
     let single = SingleDelivery {
         log_id: &log_id, workspace: &p.workspace_id, webhook_id: &webhook.id, event_id: &event_id,
         event_type: test.event_type.as_str(), max_attempts: 1, redelivery_of: None, leased_until: Some(lease),
-        claim_token: Some(&token), now: ctx.now,
+        claim_token: Some(&token), test: true, now: ctx.now,
     };
     events::insert_test_delivery(&ctx.db, &event, &single).await.or_internal("insert test delivery")?;
     let claimed = ClaimedDelivery {

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use worker::{D1Database, Result};
 
 use super::{changes, statement};
+use crate::core::outbound::idempotency::same_request;
 use crate::core::time::{UnixMillis, MS_PER_DAY};
 
 /// Where an event came from.
@@ -34,6 +35,8 @@ pub struct NewEvent<'a> {
     pub event_type: &'a str,
     pub body: &'a str,
     pub idempotency_key: Option<&'a str>,
+    /// `core::outbound::idempotency::fingerprint` of the request, when it has a key.
+    pub fingerprint: Option<&'a str>,
     pub source: EventSource,
     pub now: UnixMillis,
 }
@@ -47,12 +50,15 @@ pub struct Published {
     pub created: bool,
     /// Logs written by this call, to be enqueued.
     pub new_delivery_ids: Vec<String>,
+    /// False when the key was found on an event of another type or data (nothing written).
+    pub same_request: bool,
 }
 
 #[derive(Deserialize)]
 struct StandingEvent {
     id: String,
     deliveries: i64,
+    idempotency_fingerprint: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -78,9 +84,11 @@ pub async fn publish(db: &D1Database, e: &NewEvent<'_>) -> Result<Published> {
             )?,
             statement(
                 db,
-                "INSERT INTO events (id, workspace_id, type, body, idempotency_key, source, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
-                &[&e.id, &e.workspace, &e.event_type, &e.body, &e.idempotency_key, &e.source.as_str(), &e.now],
+                "INSERT INTO events (id, workspace_id, type, body, idempotency_key, source, created_at, \
+                   idempotency_fingerprint) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
+                &[&e.id, &e.workspace, &e.event_type, &e.body, &e.idempotency_key, &e.source.as_str(), &e.now,
+                  &e.fingerprint],
             )?,
             // Runs only if the insert above happened (the EXISTS on the new id).
             statement(
@@ -97,7 +105,7 @@ pub async fn publish(db: &D1Database, e: &NewEvent<'_>) -> Result<Published> {
             )?,
             statement(
                 db,
-                "SELECT ev.id, (SELECT COUNT(*) FROM delivery_logs l WHERE l.event_id = ev.id \
+                "SELECT ev.id, ev.idempotency_fingerprint, (SELECT COUNT(*) FROM delivery_logs l WHERE l.event_id = ev.id \
                    AND l.redelivery_of IS NULL) AS deliveries \
                  FROM events ev WHERE ev.id = ?1 OR (ev.workspace_id = ?2 AND ev.idempotency_key = ?3) \
                  ORDER BY ev.created_at LIMIT 1",
@@ -117,11 +125,13 @@ pub async fn publish(db: &D1Database, e: &NewEvent<'_>) -> Result<Published> {
         Some(r) if created => r.results::<IdRow>()?.into_iter().map(|r| r.id).collect(),
         _ => Vec::new(),
     };
+    let same_request = created || same_request(standing.idempotency_fingerprint.as_deref(), e.fingerprint);
     Ok(Published {
         event_id: standing.id,
         deliveries: standing.deliveries.max(0) as u64,
         created,
         new_delivery_ids,
+        same_request,
     })
 }
 
@@ -138,6 +148,8 @@ pub struct SingleDelivery<'a> {
     pub leased_until: Option<UnixMillis>,
     /// Who holds the lease (test events are recorded by the request that sends them).
     pub claim_token: Option<&'a str>,
+    /// Sent by the test route (rendered `"test": true`).
+    pub test: bool,
     pub now: UnixMillis,
 }
 
@@ -146,10 +158,10 @@ fn insert_single_statement(db: &D1Database, d: &SingleDelivery<'_>) -> Result<wo
     statement(
         db,
         "INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, status, attempts, \
-           max_attempts, next_attempt_at, lease_until, claim_token, redelivery_of, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?8, ?9, ?10, ?11, ?8, ?8)",
+           max_attempts, next_attempt_at, lease_until, claim_token, redelivery_of, created_at, updated_at, test) \
+         VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?8, ?9, ?10, ?11, ?8, ?8, ?12)",
         &[&d.log_id, &d.workspace, &d.webhook_id, &d.event_id, &d.event_type, &attempts, &d.max_attempts,
-          &d.now, &d.leased_until, &d.claim_token, &d.redelivery_of],
+          &d.now, &d.leased_until, &d.claim_token, &d.redelivery_of, &d.test],
     )
 }
 

@@ -26,6 +26,8 @@ pub(crate) struct LogRow {
     duration_ms: Option<i64>,
     next_attempt_at: Option<i64>,
     redelivery_of: Option<String>,
+    #[serde(default)]
+    test: i64,
     created_at: i64,
     updated_at: i64,
     /// Only single-log reads join the event body.
@@ -69,6 +71,7 @@ impl LogRow {
             duration_ms: self.duration_ms.map(small),
             next_attempt_at: self.next_attempt_at,
             redelivery_of: self.redelivery_of,
+            test: self.test != 0,
             created_at: self.created_at,
             updated_at: self.updated_at,
             payload: self.payload,
@@ -92,7 +95,7 @@ impl AttemptRow {
 
 pub(crate) const LOG_COLUMNS: &str = "l.id, l.webhook_id, l.event_id, l.event_type, l.status, l.attempts, \
     l.max_attempts, l.response_status, l.response_body, l.error, l.duration_ms, l.next_attempt_at, \
-    l.redelivery_of, l.created_at, l.updated_at";
+    l.redelivery_of, l.test, l.created_at, l.updated_at";
 
 /// The WHERE clause and its arguments for a filter (argument 1 is the workspace).
 fn where_clause<'a>(workspace: &'a str, f: &'a LogFilter) -> (String, Vec<Box<dyn SqlArg + 'a>>) {

@@ -34,6 +34,8 @@ struct WebhookRow {
     retry_count: i64,
     timeout_ms: i64,
     disabled_reason: Option<String>,
+    created_by: Option<String>,
+    updated_by: Option<String>,
     created_at: i64,
     updated_at: i64,
 }
@@ -75,6 +77,8 @@ impl WebhookRow {
             },
             secret_hint,
             disabled_reason: self.disabled_reason,
+            created_by: self.created_by,
+            updated_by: self.updated_by,
             created_at: self.created_at,
             updated_at: self.updated_at,
         };
@@ -83,25 +87,44 @@ impl WebhookRow {
 }
 
 const COLUMNS: &str = "id, name, url, secret, secrets_enc, headers_enc, enc_key_id, secret_hint, events, active, \
-                       headers, retry_count, timeout_ms, disabled_reason, created_at, updated_at";
+                       headers, retry_count, timeout_ms, disabled_reason, created_by, updated_by, created_at, updated_at";
 
 fn events_json(events: &[EventType]) -> String {
     serde_json::Value::from(events.iter().map(|e| e.as_str()).collect::<Vec<_>>()).to_string()
 }
 
+/// Who writes, and how many webhooks a workspace may hold.
+pub struct Writer<'a> {
+    pub user: Option<&'a str>,
+    pub max_webhooks: u32,
+}
+
 /// Inserts a new webhook; its secrets and headers arrive sealed, nothing in clear.
-pub async fn insert(db: &D1Database, workspace: &str, id: &str, c: &WebhookConfig, sealed: &SealedColumns, now: UnixMillis) -> Result<()> {
-    statement(
+/// The workspace's count is checked in the same statement, so concurrent creates cannot
+/// pass the limit together. False: the workspace already holds `max_webhooks`.
+pub async fn insert(
+    db: &D1Database,
+    workspace: &str,
+    id: &str,
+    c: &WebhookConfig,
+    sealed: &SealedColumns,
+    by: &Writer<'_>,
+    now: UnixMillis,
+) -> Result<bool> {
+    let result = statement(
         db,
         "INSERT INTO webhooks (id, workspace_id, name, url, secret, events, active, headers, \
-         retry_count, timeout_ms, created_at, updated_at, secrets_enc, headers_enc, enc_key_id, secret_hint) \
-         VALUES (?1,?2,?3,?4,NULL,?5,?6,'{}',?7,?8,?9,?9,?10,?11,?12,?13)",
+         retry_count, timeout_ms, created_at, updated_at, secrets_enc, headers_enc, enc_key_id, secret_hint, \
+         created_by, updated_by) \
+         SELECT ?1,?2,?3,?4,NULL,?5,?6,'{}',?7,?8,?9,?9,?10,?11,?12,?13,?14,?14 \
+         WHERE (SELECT COUNT(*) FROM webhooks WHERE workspace_id = ?2) < ?15",
         &[&id, &workspace, &c.name, &c.url, &events_json(&c.events), &c.active, &c.retry_count, &c.timeout_ms, &now,
-          &sealed.secrets_enc, &sealed.headers_enc, &sealed.enc_key_id, &sealed.secret_hint],
+          &sealed.secrets_enc, &sealed.headers_enc, &sealed.enc_key_id, &sealed.secret_hint, &by.user,
+          &by.max_webhooks],
     )?
     .run()
-    .await
-    .map(|_| ())
+    .await?;
+    Ok(changes(&result) > 0)
 }
 
 pub async fn list(db: &D1Database, workspace: &str, keys: &Keyring) -> Result<Vec<StoredWebhook>> {
@@ -126,6 +149,7 @@ pub async fn update(
     id: &str,
     c: &WebhookConfig,
     sealed: Option<(&RowSecrets, &SealedColumns)>,
+    by: Option<&str>,
     now: UnixMillis,
 ) -> Result<bool> {
     let set_sealed = sealed.is_some();
@@ -138,7 +162,7 @@ pub async fn update(
     let result = statement(
         db,
         "UPDATE webhooks SET name = ?3, url = ?4, events = ?5, active = ?6, \
-         retry_count = ?7, timeout_ms = ?8, updated_at = ?9, \
+         retry_count = ?7, timeout_ms = ?8, updated_at = ?9, updated_by = ?18, \
          disabled_reason = CASE WHEN ?6 = 1 THEN NULL ELSE disabled_reason END, \
          secret = CASE WHEN ?10 = 1 THEN NULL ELSE secret END, \
          headers = CASE WHEN ?10 = 1 THEN '{}' ELSE headers END, \
@@ -151,7 +175,7 @@ pub async fn update(
         &[&workspace, &id, &c.name, &c.url, &events_json(&c.events), &c.active, &c.retry_count, &c.timeout_ms, &now,
           &set_sealed, &secrets_enc, &headers_enc, &kid, &hint,
           &old.and_then(|o| o.secret.as_deref()), &old.and_then(|o| o.secrets_enc.as_deref()),
-          &old.and_then(|o| o.enc_key_id.as_deref())],
+          &old.and_then(|o| o.enc_key_id.as_deref()), &by],
     )?
     .run()
     .await?;

@@ -30,6 +30,10 @@ impl ApiError {
     pub fn forbidden() -> Self {
         Self::new(403, "forbidden", "your role does not allow this action")
     }
+    /// 403 for one part of a request the role may not use (the route itself is allowed).
+    pub fn forbidden_because(message: impl Into<String>) -> Self {
+        Self::new(403, "forbidden", message)
+    }
     pub fn not_found(what: &str) -> Self {
         Self::new(404, "not_found", format!("{what} not found"))
     }

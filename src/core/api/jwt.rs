@@ -1,6 +1,9 @@
 //! Verification of the platform's HS256 bearer tokens into a [`Principal`].
 //!
-//! Only HS256 is accepted (no `none`, no algorithm confusion); `exp` is required.
+//! Only HS256 is accepted (no `none`, no algorithm confusion); `exp` is required; a
+//! `crit` header is refused (we implement no extension, RFC 7515 §4.1.11); `iss` and
+//! `aud` are checked when the deployment names them. A key under 32 bytes is refused
+//! before any token is looked at ([`check_secret`]): HS256 with a short key is guessable.
 //! Minting lives in `scripts/token.mjs` and in the tests, not here.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -13,6 +16,27 @@ use crate::core::api::auth::{Principal, Role};
 
 /// Tokens longer than this are refused before any decoding.
 const MAX_TOKEN_LEN: usize = 8 * 1024;
+/// RFC 7518 §3.2: an HS256 key must be at least as long as the hash output.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// Why a configured `AUTH_JWT_SECRET` cannot be used (answered 500, never accepted).
+pub fn check_secret(secret: &[u8]) -> Result<(), String> {
+    if secret.len() < MIN_SECRET_BYTES {
+        return Err(format!(
+            "AUTH_JWT_SECRET is {} bytes; HS256 needs at least {MIN_SECRET_BYTES} (e.g. `openssl rand -base64 48`)",
+            secret.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Who the tokens must come from and be meant for, when the deployment says so
+/// (`AUTH_ISSUER`, `AUTH_AUDIENCE`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Expected<'a> {
+    pub issuer: Option<&'a str>,
+    pub audience: Option<&'a str>,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenError {
@@ -23,6 +47,9 @@ pub enum TokenError {
     NotYetValid,
     MissingClaim(&'static str),
     UnknownRole,
+    CriticalHeader,
+    WrongIssuer,
+    WrongAudience,
 }
 
 impl std::fmt::Display for TokenError {
@@ -35,6 +62,9 @@ impl std::fmt::Display for TokenError {
             TokenError::NotYetValid => f.write_str("token is not valid yet"),
             TokenError::MissingClaim(c) => write!(f, "token lacks the `{c}` claim"),
             TokenError::UnknownRole => f.write_str("token role is not one of admin, manager, member, service"),
+            TokenError::CriticalHeader => f.write_str("token has a `crit` header; no extension is supported"),
+            TokenError::WrongIssuer => f.write_str("token issuer (`iss`) is not the expected one"),
+            TokenError::WrongAudience => f.write_str("token audience (`aud`) does not include this service"),
         }
     }
 }
@@ -42,6 +72,9 @@ impl std::fmt::Display for TokenError {
 #[derive(Deserialize)]
 struct Header {
     alg: String,
+    /// Any value, even `[]`, is refused: its presence asks for rules we do not apply.
+    #[serde(default)]
+    crit: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -51,6 +84,19 @@ struct Claims {
     role: Option<String>,
     exp: Option<f64>,
     nbf: Option<f64>,
+    /// Kept as JSON: only read when the deployment expects an issuer / audience, so a
+    /// token's unusual `iss` / `aud` never matters elsewhere.
+    iss: Option<serde_json::Value>,
+    /// A string or an array of strings (RFC 7519 §4.1.3).
+    aud: Option<serde_json::Value>,
+}
+
+fn audience_contains(aud: &serde_json::Value, expected: &str) -> bool {
+    match aud {
+        serde_json::Value::String(a) => a == expected,
+        serde_json::Value::Array(all) => all.iter().any(|a| a.as_str() == Some(expected)),
+        _ => false,
+    }
 }
 
 fn decode_part(part: &str) -> Result<Vec<u8>, TokenError> {
@@ -59,6 +105,11 @@ fn decode_part(part: &str) -> Result<Vec<u8>, TokenError> {
 
 /// Checks signature, algorithm, time window and claims; `now_secs` is Unix seconds.
 pub fn verify(token: &str, secret: &[u8], now_secs: i64) -> Result<Principal, TokenError> {
+    verify_for(token, secret, now_secs, &Expected::default())
+}
+
+/// [`verify`], also requiring the `iss` / `aud` the deployment expects.
+pub fn verify_for(token: &str, secret: &[u8], now_secs: i64, expected: &Expected<'_>) -> Result<Principal, TokenError> {
     if token.is_empty() || token.len() > MAX_TOKEN_LEN {
         return Err(TokenError::Malformed);
     }
@@ -72,6 +123,9 @@ pub fn verify(token: &str, secret: &[u8], now_secs: i64) -> Result<Principal, To
         serde_json::from_slice(&decode_part(header_b64)?).map_err(|_| TokenError::Malformed)?;
     if header.alg != "HS256" {
         return Err(TokenError::UnsupportedAlgorithm);
+    }
+    if header.crit.is_some() {
+        return Err(TokenError::CriticalHeader);
     }
     let signature = decode_part(signature_b64)?;
     let signed_len = header_b64.len() + 1 + claims_b64.len();
@@ -92,6 +146,16 @@ pub fn verify(token: &str, secret: &[u8], now_secs: i64) -> Result<Principal, To
             return Err(TokenError::NotYetValid);
         }
     }
+    if let Some(issuer) = expected.issuer {
+        if claims.iss.as_ref().and_then(serde_json::Value::as_str) != Some(issuer) {
+            return Err(TokenError::WrongIssuer);
+        }
+    }
+    if let Some(audience) = expected.audience {
+        if !claims.aud.as_ref().is_some_and(|a| audience_contains(a, audience)) {
+            return Err(TokenError::WrongAudience);
+        }
+    }
     let workspace_id = claims
         .workspace_id
         .filter(|w| !w.is_empty() && w.len() <= 128 && !w.chars().any(char::is_control))
@@ -103,7 +167,12 @@ pub fn verify(token: &str, secret: &[u8], now_secs: i64) -> Result<Principal, To
 
 /// Builds an HS256 token; used by tests and benches on the host.
 pub fn sign_for_tests(claims: &serde_json::Value, secret: &[u8], alg: &str) -> String {
-    let header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#));
+    sign_with_header(&format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#), claims, secret)
+}
+
+/// Builds a token with any header JSON; used by tests on the host.
+pub fn sign_with_header(header_json: &str, claims: &serde_json::Value, secret: &[u8]) -> String {
+    let header = URL_SAFE_NO_PAD.encode(header_json);
     let body = URL_SAFE_NO_PAD.encode(claims.to_string());
     let signed = format!("{header}.{body}");
     let mut mac = match Hmac::<Sha256>::new_from_slice(secret) {
@@ -219,6 +288,65 @@ mod tests {
         }
         let huge = "a".repeat(MAX_TOKEN_LEN + 1);
         assert_eq!(verify(&huge, SECRET, NOW), Err(TokenError::Malformed));
+    }
+
+    #[test]
+    fn refuses_short_secrets() {
+        assert!(check_secret(&[b'k'; 31]).unwrap_err().contains("31 bytes"));
+        assert!(check_secret(b"").is_err());
+        assert!(check_secret(&[b'k'; 32]).is_ok());
+        assert!(check_secret(SECRET).is_ok(), "the tests' own secret is long enough");
+    }
+
+    #[test]
+    fn rejects_any_crit_header() {
+        for header in [
+            r#"{"alg":"HS256","typ":"JWT","crit":["exp"]}"#,
+            r#"{"alg":"HS256","crit":[]}"#,
+            r#"{"alg":"HS256","crit":"b64","b64":false}"#,
+        ] {
+            let t = sign_with_header(header, &claims(), SECRET);
+            assert_eq!(verify(&t, SECRET, NOW), Err(TokenError::CriticalHeader), "{header}");
+        }
+        let t = sign_with_header(r#"{"alg":"HS256","kid":"k1"}"#, &claims(), SECRET);
+        assert!(verify(&t, SECRET, NOW).is_ok(), "other header fields are fine");
+    }
+
+    #[test]
+    fn checks_issuer_only_when_expected() {
+        let want = Expected { issuer: Some("https://sessions.planeconnection.test"), audience: None };
+        let mut c = claims();
+        assert_eq!(verify_for(&token(&c), SECRET, NOW, &want), Err(TokenError::WrongIssuer), "missing iss");
+        c["iss"] = json!("https://evil.test");
+        assert_eq!(verify_for(&token(&c), SECRET, NOW, &want), Err(TokenError::WrongIssuer));
+        c["iss"] = json!(["https://sessions.planeconnection.test"]);
+        assert_eq!(verify_for(&token(&c), SECRET, NOW, &want), Err(TokenError::WrongIssuer), "iss is a string");
+        c["iss"] = json!("https://sessions.planeconnection.test");
+        assert!(verify_for(&token(&c), SECRET, NOW, &want).is_ok());
+        c["iss"] = json!("anything");
+        assert!(verify(&token(&c), SECRET, NOW).is_ok(), "not configured: not checked");
+    }
+
+    #[test]
+    fn checks_audience_as_string_or_array() {
+        let want = Expected { issuer: None, audience: Some("webhooks") };
+        let mut c = claims();
+        assert_eq!(verify_for(&token(&c), SECRET, NOW, &want), Err(TokenError::WrongAudience), "missing aud");
+        for (aud, ok) in [
+            (json!("webhooks"), true),
+            (json!(["billing", "webhooks"]), true),
+            (json!(["webhooks"]), true),
+            (json!("Webhooks"), false),
+            (json!([]), false),
+            (json!(["billing"]), false),
+            (json!("webhooks-staging"), false),
+        ] {
+            c["aud"] = aud.clone();
+            assert_eq!(verify_for(&token(&c), SECRET, NOW, &want).is_ok(), ok, "{aud}");
+        }
+        c["aud"] = json!(42);
+        assert_eq!(verify_for(&token(&c), SECRET, NOW, &want), Err(TokenError::WrongAudience));
+        assert!(verify(&token(&c), SECRET, NOW).is_ok(), "not configured: not checked");
     }
 
     proptest::proptest! {

@@ -49,6 +49,8 @@ pub struct DeliveryLog {
     pub duration_ms: Option<u32>,
     pub next_attempt_at: Option<UnixMillis>,
     pub redelivery_of: Option<String>,
+    /// A test delivery (`POST /api/v1/webhooks/:id/test`).
+    pub test: bool,
     pub created_at: UnixMillis,
     pub updated_at: UnixMillis,
     /// The exact body that was (or will be) sent.

@@ -1,10 +1,12 @@
 //! Webhooks we send: a webhook's configuration (`webhook`), where it may point
 //! (`ssrf`), what one delivery looks like and how its outcome is judged (`delivery`),
 //! when to try again (`retry`), log filters (`delivery_log`) and renderings (`views`);
-//! signing secrets and their rotation (`secrets`) and how they are kept at rest (`sealed`).
+//! signing secrets and their rotation (`secrets`) and how they are kept at rest (`sealed`);
+//! publish idempotency keys and fingerprints (`idempotency`).
 
 pub mod delivery;
 pub mod delivery_log;
+pub mod idempotency;
 pub mod lease;
 pub mod masking;
 pub mod retry;

@@ -1,7 +1,8 @@
 //! Response shapes of the management API, separate from stored rows.
 //!
 //! Secrets never appear here, except once in the response that created a webhook
-//! (`secret`): a webhook renders `has_secret` and `secret_hint` only.
+//! (`secret`): a webhook renders `has_secret` and `secret_hint` only, and its custom
+//! header values with credential-like names masked (`masking`).
 //! Log lists carry no payload and no attempt history, so a page stays small whatever the
 //! payloads weigh (SPEC §8.3); one log's detail carries both, and the headers sent.
 
@@ -23,7 +24,8 @@ pub struct WebhookView<'a> {
     pub url: &'a str,
     pub events: &'a [EventType],
     pub active: bool,
-    pub headers: &'a BTreeMap<String, String>,
+    /// Values of credential-like names masked (`"••••" + last 4`).
+    pub headers: BTreeMap<&'a str, String>,
     pub retry_count: u32,
     pub timeout_ms: u32,
     pub has_secret: bool,
@@ -32,6 +34,8 @@ pub struct WebhookView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<&'a str>,
     pub disabled_reason: Option<&'a str>,
+    pub created_by: Option<&'a str>,
+    pub updated_by: Option<&'a str>,
     pub created_at: String,
     pub updated_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -46,13 +50,15 @@ impl<'a> WebhookView<'a> {
             url: &w.config.url,
             events: &w.config.events,
             active: w.config.active,
-            headers: &w.config.headers,
+            headers: w.config.headers.iter().map(|(name, value)| (name.as_str(), shown_value(name, value))).collect(),
             retry_count: w.config.retry_count,
             timeout_ms: w.config.timeout_ms,
             has_secret: w.secret_hint.is_some(),
             secret_hint: w.secret_hint.as_deref(),
             secret: None,
             disabled_reason: w.disabled_reason.as_deref(),
+            created_by: w.created_by.as_deref(),
+            updated_by: w.updated_by.as_deref(),
             created_at: format_iso(w.created_at),
             updated_at: format_iso(w.updated_at),
             recent_logs: None,
@@ -99,6 +105,8 @@ pub struct LogView<'a> {
     pub duration_ms: Option<u32>,
     pub next_attempt_at: Option<String>,
     pub redelivery_of: Option<&'a str>,
+    /// Sent by `POST /api/v1/webhooks/:id/test`.
+    pub test: bool,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -119,6 +127,7 @@ impl<'a> LogView<'a> {
             duration_ms: log.duration_ms,
             next_attempt_at: log.next_attempt_at.map(format_iso),
             redelivery_of: log.redelivery_of.as_deref(),
+            test: log.test,
             created_at: format_iso(log.created_at),
             updated_at: format_iso(log.updated_at),
         }
@@ -181,4 +190,38 @@ pub struct LogPage<'a> {
     pub total: u64,
     pub limit: u32,
     pub offset: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::outbound::webhook::WebhookConfig;
+
+    #[test]
+    fn webhook_view_masks_credential_like_header_values() {
+        let headers = BTreeMap::from([
+            ("Authorization".to_string(), "Bearer sk_live_abcdefgh9876".to_string()),
+            ("X-Api-Key".to_string(), "key_0123456789".to_string()),
+            ("X-Tenant".to_string(), "fbo-42".to_string()),
+        ]);
+        let w = StoredWebhook {
+            id: "wh_1".into(),
+            config: WebhookConfig {
+                name: "n".into(), url: "https://example.com".into(), events: vec![], active: true, headers,
+                retry_count: 3, timeout_ms: 10_000,
+            },
+            secret_hint: Some("…abcd".into()),
+            disabled_reason: None,
+            created_by: Some("usr_1".into()),
+            updated_by: None,
+            created_at: 0,
+            updated_at: 0,
+        };
+        let v = serde_json::to_value(WebhookView::new(&w)).unwrap();
+        assert_eq!(v["headers"]["Authorization"], "••••9876");
+        assert_eq!(v["headers"]["X-Api-Key"], "••••6789");
+        assert_eq!(v["headers"]["X-Tenant"], "fbo-42");
+        assert_eq!(v["created_by"], "usr_1");
+        assert!(v["updated_by"].is_null());
+    }
 }

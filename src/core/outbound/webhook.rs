@@ -28,8 +28,21 @@ pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;
 
 const FIELDS: &[&str] =
     &["name", "url", "secret", "events", "active", "headers", "retry_count", "timeout_ms"];
-const RESERVED_HEADERS: &[&str] =
-    &["content-type", "content-length", "host", "transfer-encoding", "connection", "user-agent"];
+/// Names the platform sets, or that proxies and the HTTP layer own (hop-by-hop headers,
+/// RFC 9110 §7.6.1; forwarding headers a receiver may trust): a webhook cannot set them.
+const RESERVED_HEADERS: &[&str] = &[
+    "host", "user-agent", "connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "expect",
+    "forwarded", "x-real-ip",
+];
+/// Every name starting with one of these is reserved too (`content-*` covers
+/// `content-type` and `content-length`).
+const RESERVED_PREFIXES: &[&str] = &["content-", "proxy-", "x-forwarded-", "cf-", "webhook-", "x-webhook-"];
+
+/// Whether a custom header name is reserved (case-insensitive).
+pub fn is_reserved_header(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    RESERVED_HEADERS.contains(&lower.as_str()) || RESERVED_PREFIXES.iter().any(|p| lower.starts_with(p))
+}
 
 /// A signing secret. `Debug` never shows it; only `expose` hands out the value.
 #[derive(Clone, PartialEq, Eq)]
@@ -76,6 +89,10 @@ pub struct StoredWebhook {
     /// The last characters of the current secret (`None` only for a legacy row without one).
     pub secret_hint: Option<String>,
     pub disabled_reason: Option<String>,
+    /// The token `sub` of who created / last changed it (`None` for older rows or a
+    /// token without `sub`).
+    pub created_by: Option<String>,
+    pub updated_by: Option<String>,
     pub created_at: crate::core::time::UnixMillis,
     pub updated_at: crate::core::time::UnixMillis,
 }
@@ -275,7 +292,7 @@ fn parse_headers(v: &Value) -> Result<BTreeMap<String, String>, String> {
             return Err(format!("{name:?} is not a valid header name"));
         }
         let lower = name.to_ascii_lowercase();
-        if RESERVED_HEADERS.contains(&lower.as_str()) || lower.starts_with("x-webhook-") || lower.starts_with("webhook-") {
+        if is_reserved_header(&lower) {
             return Err(format!("{name:?} is reserved and set by the platform"));
         }
         if seen_lowercase.contains(&lower) {
@@ -410,6 +427,27 @@ mod tests {
         assert!(create_err(with("headers", Value::Object(many))).contains_key("headers"));
         let twenty: Map<String, Value> = (0..20).map(|i| (format!("X-H{i}"), json!("v"))).collect();
         assert!(parse_create(&obj(with("headers", Value::Object(twenty))), false).is_ok());
+    }
+
+    #[test]
+    fn reserved_header_names_in_any_case() {
+        for name in [
+            "Content-Type", "content-length", "Content-Encoding", "Content-Disposition", "CONTENT-MD5",
+            "Host", "User-Agent", "Transfer-Encoding", "Connection", "Keep-Alive", "TE", "Trailer", "Upgrade",
+            "Expect", "Proxy-Authorization", "Proxy-Connection", "proxy-authenticate", "Forwarded",
+            "X-Forwarded-For", "x-forwarded-host", "X-Forwarded-Proto", "X-Real-IP", "CF-Connecting-IP",
+            "cf-ray", "CF-Worker", "Webhook-Id", "webhook-signature", "Webhook-Timestamp", "X-Webhook-Signature",
+            "x-webhook-test",
+        ] {
+            assert!(is_reserved_header(name), "{name}");
+            let e = create_err(with("headers", json!({ name: "v" })));
+            assert!(e["headers"].contains("reserved"), "{name}: {}", e["headers"]);
+        }
+        for name in ["X-Tenant", "Authorization", "X-Api-Key", "Tea", "Teapot", "X-Forwarded", "Contents",
+                     "X-Cf-Thing", "Webhooks", "Accept", "X-Real-Ip-Note", "Expected"] {
+            assert!(!is_reserved_header(name), "{name}");
+            assert!(parse_create(&obj(with("headers", json!({ name: "v" }))), false).is_ok(), "{name}");
+        }
     }
 
     #[test]
