@@ -27,7 +27,7 @@ const STRINGS = ["", " ", "a", "flight.departed", "invoice.paid", "https://examp
   "x".repeat(300), "ünïcödé ✈", "\u0000", "\r\n", "wh_", "dlv_", "evt_", "../../etc/passwd", "' OR 1=1 --", "<script>", "null",
   "9".repeat(40), "2026-13-45", "-1", "1e309", "\ud800", "whsec_" + "a".repeat(20), "Content-Type", "X-Webhook-ID"];
 const KEYS = ["name", "url", "secret", "events", "active", "headers", "retry_count", "timeout_ms", "type", "data", "idempotency_key",
-  "event_type", "payload", "__proto__", "constructor", "", "extra", "ID", "nAmE"];
+  "event_type", "payload", "grace_seconds", "__proto__", "constructor", "", "extra", "ID", "nAmE"];
 
 function value(depth = 0) {
   switch (int(depth > 3 ? 6 : 9)) {
@@ -108,9 +108,25 @@ test("POST /api/v1/events survives random bodies", async () => {
 });
 
 test("POST /api/v1/webhooks/:id/test and redeliver survive random bodies", async () => {
-  const sent = await fuzzRoute("POST", () => `/api/v1/webhooks/${hook.id}/test`);
+  // Managers too: their custom payloads are 403, their tests carry the catalog example.
+  const sent = await fuzzRoute("POST", () => `/api/v1/webhooks/${hook.id}/test`, { roles: ["admin", "manager"] });
   assert.ok(sent >= 0);
   await fuzzRoute("POST", () => `/api/v1/webhooks/logs/${pick(["dlv_nope", enc(pick(STRINGS)) + "z"])}/redeliver`);
+});
+
+test("POST /api/v1/webhooks/:id/secret/rotate survives random bodies and ids", async () => {
+  await fuzzRoute("POST", () => (rand() < 0.8 ? `/api/v1/webhooks/${hook.id}/secret/rotate` : `/api/v1/webhooks/${enc(pick(STRINGS))}x/secret/rotate`),
+    { roles: ["admin", "manager"] });
+  assert.equal((await api(mf, "GET", `/api/v1/webhooks/${hook.id}`)).status, 200);
+});
+
+test("GET /api/v1/webhooks/logs/:id survives random ids, never writes", async () => {
+  const before = await snapshot();
+  const real = await api(mf, "GET", "/api/v1/webhooks/logs?limit=5");
+  const ids = real.json.data.map((l) => l.id);
+  await fuzzRoute("GET", () => `/api/v1/webhooks/logs/${ids.length && rand() < 0.3 ? pick(ids) : enc(pick(STRINGS)) + pick(["", "z", "%2F", "?x=1"])}`,
+    { withBody: false, roles: ["admin", "manager", "member", "service"] });
+  assert.deepEqual(await snapshot(), before, "log reads never write");
 });
 
 test("GET routes survive random query strings", async () => {

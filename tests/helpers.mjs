@@ -8,6 +8,7 @@ import net from "node:net";
 import { readFileSync, readdirSync } from "node:fs";
 import { join, dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { checkResponse } from "./contract.mjs";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const JWT_SECRET = "test-jwt-secret-0123456789abcdef";
@@ -209,8 +210,12 @@ export function token({ workspace = "ws_a", role = "admin", exp, secret = JWT_SE
   return `${header}.${payload}.${sig}`;
 }
 
-/** Calls the worker; `body` objects are sent as JSON. Returns { status, headers, json, text }. */
-export async function api(mf, method, path, { auth = token(), body, headers = {}, raw } = {}) {
+/**
+ * Calls the worker; `body` objects are sent as JSON. Returns { status, headers, json, text }.
+ * Every JSON answer is checked against openapi.json for its route, method and status
+ * (tests/contract.mjs): a mismatch throws, failing the test. `contract: false` skips it.
+ */
+export async function api(mf, method, path, { auth = token(), body, headers = {}, raw, contract = true } = {}) {
   const h = { ...headers };
   if (auth) h.Authorization = `Bearer ${auth}`;
   let payload = raw;
@@ -222,6 +227,7 @@ export async function api(mf, method, path, { auth = token(), body, headers = {}
   const text = await res.text();
   let json;
   try { json = text ? JSON.parse(text) : undefined; } catch { json = undefined; }
+  if (contract) checkResponse(method, path, res.status, res.headers, json);
   return { status: res.status, headers: res.headers, json, text };
 }
 
