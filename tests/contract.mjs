@@ -28,7 +28,8 @@ const templates = Object.keys(OPENAPI.paths)
   .sort((a, b) => a.params - b.params);
 
 export function matchPath(path) {
-  const bare = path.split("?")[0].split("#")[0];
+  // The router takes `/x/` as `/x`.
+  const bare = path.split("?")[0].split("#")[0].replace(/(.)\/+$/, "$1");
   return templates.find((t) => t.regex.test(bare))?.template;
 }
 

@@ -381,7 +381,9 @@ test("test event goes out at once (also to an inactive webhook) and is logged", 
   const dflt = await api(mf, "POST", `/api/v1/webhooks/${w.id}/test`, { auth: token({ role: "manager" }) });
   assert.equal(dflt.status, 200);
   assert.equal(dflt.json.event_type, "flight.scheduled", "defaults to the first subscribed type");
-  assert.deepEqual(JSON.parse(received.get(w.path)[1].body).data, {});
+  // Without a payload, the catalog's example for the type (SPEC §8.5).
+  const catalog = (await api(mf, "GET", "/api/v1/webhooks/events")).json.data.flatMap((g) => g.events);
+  assert.deepEqual(JSON.parse(received.get(w.path)[1].body).data, catalog.find((e) => e.type === "flight.scheduled").example);
   const logs = await logsOf(w.id);
   assert.equal(logs.length, 2);
   const bad = await api(mf, "POST", `/api/v1/webhooks/${w.id}/test`, { body: { event_type: "nope", payload: [] } });

@@ -233,9 +233,10 @@ test("at rest: no D1 row holds a secret or a header value in clear", async () =>
     assert.match(row.secrets_enc, /^v1:[0-9a-f]{8}:[A-Za-z0-9+/]+=*$/);
     assert.match(row.headers_enc, /^v1:[0-9a-f]{8}:/);
   }
-  // The API still shows the header values (they are opened for rendering) and delivers them.
+  // The API opens the header values to render them (a credential-like one masked, SPEC §8.5)
+  // and delivers them in clear.
   const got = await api(mf, "GET", `/api/v1/webhooks/${b.id}`);
-  assert.equal(got.json.headers["X-Api-Key"], "key-live-99887766");
+  assert.equal(got.json.headers["X-Api-Key"], "••••7766");
   await sendTest(b);
   assert.equal(lastOf(b).headers["x-api-key"], "key-live-99887766");
 });
