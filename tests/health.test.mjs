@@ -306,7 +306,7 @@ describe("auto-disable, operational events, recover, stats", () => {
     const w = "webhook_id = 'wh_x' AND created_at >= 0 AND created_at <= 9e15";
     for (const sql of [
       `SELECT status, COUNT(*) AS n FROM delivery_logs WHERE ${w} GROUP BY status`,
-      `SELECT (created_at - 0) / 3600000 AS b, SUM(status = 'success') AS s, SUM(status = 'failed') AS f FROM delivery_logs WHERE ${w} GROUP BY b`,
+      `SELECT CAST((created_at - 0) / 3600000 AS INTEGER) AS b, SUM(status = 'success') AS s, SUM(status = 'failed') AS f FROM delivery_logs WHERE ${w} GROUP BY b`,
     ]) {
       const p = await plan(sql);
       assert.match(p, /SEARCH delivery_logs USING COVERING INDEX logs_stats \(webhook_id=\? AND created_at>\? AND created_at<\?\)/, p);

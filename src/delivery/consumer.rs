@@ -227,6 +227,7 @@ async fn deliver(env: &Env, db: &D1Database, config: &Config, ids: &[String]) ->
     let postponed: Vec<Postponed<'_>> = plan.postponed.iter().map(|(id, until)| Postponed { log_id: id, until: *until }).collect();
     let mut writes = health_writes(&read, &attempts, &plan.probing, finished_at, &config.health);
     let recorded = deliveries::record_batch(db, &token, &outcomes, &postponed, &writes, finished_at).await?;
+    let gone = outcomes.iter().filter(|o| o.disable_reason.is_some()).count();
     let recorded_at = now_ms();
     let mut d1_round_trips = if outcomes.is_empty() && postponed.is_empty() { 1 } else { 2 };
 
@@ -244,6 +245,9 @@ async fn deliver(env: &Env, db: &D1Database, config: &Config, ids: &[String]) ->
         }
         let conflicted_ids: Vec<String> = writes.iter().map(|w| w.id.clone()).collect();
         fresh = deliveries::read_health(db, &conflicted_ids, &token).await?;
+        log_event(json!({"level": "warn", "msg": "health changed meanwhile; re-applied", "webhooks": conflicted_ids,
+                         "read": writes.iter().map(|w| w.version).collect::<Vec<_>>(),
+                         "now": fresh.values().map(|h| h.version).collect::<Vec<_>>()}));
         let retry_attempts: HashMap<String, Vec<Attempt>> =
             attempts.iter().filter(|(id, _)| conflicted_ids.contains(id)).map(|(k, v)| (k.clone(), v.clone())).collect();
         writes = health_writes(&fresh, &retry_attempts, &plan.probing, finished_at, &config.health);
@@ -297,7 +301,7 @@ async fn deliver(env: &Env, db: &D1Database, config: &Config, ids: &[String]) ->
         "msg": "delivery batch", "messages": ids.len(), "claimed": claimed_count, "postponed": plan.postponed.len(),
         "subrequests": fetches + d1_round_trips + queue_calls, "fetches": fetches,
         "d1_round_trips": d1_round_trips, "queue_calls": queue_calls, "operational_events": event_count,
-        "d1_statements": deliveries::CLAIM_STATEMENTS + deliveries::RECORD_STATEMENTS + recorded.disabled_by_gone.len(),
+        "d1_statements": deliveries::CLAIM_STATEMENTS + deliveries::RECORD_STATEMENTS + attempts.len() + gone,
         "claim_ms": claimed_at - started, "send_ms": finished_at - claimed_at, "record_ms": recorded_at - finished_at,
     }));
     for (d, report) in plan.send.iter().zip(reports.iter()) {

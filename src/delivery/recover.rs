@@ -24,11 +24,13 @@ pub async fn run(env: &Env, db: &D1Database, job: &RecoverJob) -> worker::Result
         },
     )
     .await?;
-    enqueue(env, &done.redelivery_ids).await?;
+    // The continuation first: it runs while this chunk's deliveries are being sent,
+    // instead of queueing behind them.
     let more = done.next.is_some();
     if let Some(next) = done.next {
         enqueue_recover(env, &RecoverMessage { recover: RecoverJob { after: Some(next), ..job.clone() } }).await?;
     }
+    enqueue(env, &done.redelivery_ids).await?;
     log_event(json!({
         "msg": "recover chunk", "job": job.job, "webhook": job.webhook_id, "redeliveries": done.redelivery_ids.len(),
         "more": more, "d1_round_trips": 1,

@@ -248,7 +248,6 @@ pub async fn read_health(db: &D1Database, webhook_ids: &[String], token: &str) -
 }
 
 /// A webhook's new health, written only if its `health_version` is still `version`.
-#[derive(Serialize)]
 pub struct HealthWrite {
     pub id: String,
     pub version: i64,
@@ -281,29 +280,22 @@ impl HealthWrite {
     }
 }
 
-fn health_write_statement(db: &D1Database, token: &str, writes: &[HealthWrite], now: UnixMillis) -> Result<worker::D1PreparedStatement> {
-    let json = serde_json::to_string(writes).map_err(|e| worker::Error::RustError(e.to_string()))?;
+/// One statement per webhook, so that each one's `changes` says whether it landed (the
+/// version guard held).
+fn health_write_statement(db: &D1Database, token: &str, w: &HealthWrite, now: UnixMillis) -> Result<worker::D1PreparedStatement> {
     statement(
         db,
-        "UPDATE webhooks SET consecutive_failures = json_extract(h.value, '$.consecutive_failures'), \
-           failing_since = json_extract(h.value, '$.failing_since'), \
-           last_success_at = json_extract(h.value, '$.last_success_at'), \
-           last_failure_at = json_extract(h.value, '$.last_failure_at'), \
-           breaker_open_until = json_extract(h.value, '$.breaker_open_until'), \
-           breaker_opens = json_extract(h.value, '$.breaker_opens'), \
-           probe_until = CASE WHEN json_extract(h.value, '$.release_probe') AND probe_token = ?3 THEN NULL \
-             ELSE probe_until END, \
-           probe_token = CASE WHEN json_extract(h.value, '$.release_probe') AND probe_token = ?3 THEN NULL \
-             ELSE probe_token END, \
-           active = CASE WHEN json_extract(h.value, '$.disable_reason') IS NOT NULL THEN 0 ELSE active END, \
-           disabled_reason = COALESCE(json_extract(h.value, '$.disable_reason'), disabled_reason), \
-           updated_at = CASE WHEN json_extract(h.value, '$.disable_reason') IS NOT NULL THEN ?2 ELSE updated_at END, \
+        "UPDATE webhooks SET consecutive_failures = ?3, failing_since = ?4, last_success_at = ?5, \
+           last_failure_at = ?6, breaker_open_until = ?7, breaker_opens = ?8, \
+           probe_until = CASE WHEN ?9 = 1 AND probe_token = ?10 THEN NULL ELSE probe_until END, \
+           probe_token = CASE WHEN ?9 = 1 AND probe_token = ?10 THEN NULL ELSE probe_token END, \
+           active = CASE WHEN ?11 IS NOT NULL THEN 0 ELSE active END, \
+           disabled_reason = COALESCE(?11, disabled_reason), \
+           updated_at = CASE WHEN ?11 IS NOT NULL THEN ?12 ELSE updated_at END, \
            health_version = health_version + 1 \
-         FROM json_each(?1) h \
-         WHERE webhooks.id = json_extract(h.value, '$.id') \
-           AND webhooks.health_version = json_extract(h.value, '$.version') \
-         RETURNING webhooks.id",
-        &[&json, &now, &token],
+         WHERE id = ?1 AND health_version = ?2",
+        &[&w.id, &w.version, &w.consecutive_failures, &w.failing_since, &w.last_success_at, &w.last_failure_at,
+          &w.breaker_open_until, &w.breaker_opens, &w.release_probe, &token, &w.disable_reason, &now],
     )
 }
 
@@ -313,8 +305,9 @@ pub async fn write_health(db: &D1Database, token: &str, writes: &[HealthWrite], 
     if writes.is_empty() {
         return Ok(Vec::new());
     }
-    let rows: Vec<IdRow> = health_write_statement(db, token, writes, now)?.all().await?.results()?;
-    Ok(rows.into_iter().map(|r| r.id).collect())
+    let statements = writes.iter().map(|w| health_write_statement(db, token, w, now)).collect::<Result<Vec<_>>>()?;
+    let results = db.batch(statements).await?;
+    Ok(writes.iter().zip(results.iter()).filter(|(_, r)| super::changes(r) > 0).map(|(w, _)| w.id.clone()).collect())
 }
 
 /// The outcome of one claimed attempt, ready to be written.
@@ -344,8 +337,9 @@ pub struct Postponed<'a> {
     pub until: UnixMillis,
 }
 
-/// Statements per `record_batch` call, plus one per webhook disabled by a 410.
-pub const RECORD_STATEMENTS: usize = 4;
+/// Statements per `record_batch` call, plus one per webhook whose health it writes and
+/// one per webhook disabled by a 410.
+pub const RECORD_STATEMENTS: usize = 3;
 
 /// What a record batch changed on webhooks.
 #[derive(Default)]
@@ -411,8 +405,10 @@ pub async fn record_batch(
              WHERE delivery_logs.id = json_extract(p.value, '$.log_id') AND delivery_logs.claim_token = ?2",
             &[&postponed_json, &token, &now],
         )?,
-        health_write_statement(db, token, health, now)?,
     ];
+    for w in health {
+        statements.push(health_write_statement(db, token, w, now)?);
+    }
     let gone: Vec<&AttemptOutcome<'_>> = outcomes.iter().filter(|o| o.disable_reason.is_some()).collect();
     for o in &gone {
         if let Some(reason) = o.disable_reason {
@@ -420,17 +416,20 @@ pub async fn record_batch(
         }
     }
     let results = db.batch(statements).await?;
-    let ids = |i: usize| -> Result<Vec<String>> {
-        match results.get(i) {
-            Some(r) => Ok(r.results::<IdRow>()?.into_iter().map(|r| r.id).collect()),
-            None => Ok(Vec::new()),
-        }
-    };
-    let health_written = ids(3)?;
-    let mut disabled_by_gone = Vec::new();
-    for i in 0..gone.len() {
-        disabled_by_gone.extend(ids(RECORD_STATEMENTS + i)?);
-    }
+    // `changes` of each guarded statement says whether it applied.
+    let landed = |i: usize| results.get(i).map(super::changes).unwrap_or(0) > 0;
+    let health_written = health
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| landed(RECORD_STATEMENTS + i))
+        .map(|(_, w)| w.id.clone())
+        .collect();
+    let disabled_by_gone = gone
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| landed(RECORD_STATEMENTS + health.len() + i))
+        .map(|(_, o)| o.webhook_id.to_string())
+        .collect();
     Ok(RecordedBatch { health_written, disabled_by_gone })
 }
 

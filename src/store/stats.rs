@@ -41,7 +41,7 @@ struct DurationRow {
 /// The SQL of the three reads (also shown by the tests' EXPLAIN QUERY PLAN).
 pub const BY_STATUS: &str = "SELECT status, COUNT(*) AS n FROM delivery_logs \
      WHERE webhook_id = ?1 AND created_at >= ?2 AND created_at <= ?3 GROUP BY status";
-pub const SERIES: &str = "SELECT (created_at - ?2) / ?4 AS b, SUM(status = 'success') AS s, SUM(status = 'failed') AS f \
+pub const SERIES: &str = "SELECT CAST((created_at - ?2) / ?4 AS INTEGER) AS b, SUM(status = 'success') AS s, SUM(status = 'failed') AS f \
      FROM delivery_logs WHERE webhook_id = ?1 AND created_at >= ?2 AND created_at <= ?3 GROUP BY b";
 pub const DURATIONS: &str = "SELECT a.duration_ms AS d, COUNT(*) AS n FROM delivery_logs l \
      JOIN delivery_attempts a ON a.log_id = l.id \

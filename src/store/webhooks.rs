@@ -286,12 +286,12 @@ pub async fn delete(db: &D1Database, workspace: &str, id: &str) -> Result<bool> 
     Ok(results.last().map(changes).unwrap_or(0) > 0)
 }
 
-/// A 410 Gone from the receiver turns the webhook off, with the reason. Returns the id
-/// only when this statement disabled it (so `webhook.disabled` is published once).
+/// A 410 Gone from the receiver turns the webhook off, with the reason. It changes a row
+/// only when it disables it (so `webhook.disabled` is published once).
 pub fn disable_statement(db: &D1Database, id: &str, reason: &str, now: UnixMillis) -> Result<worker::D1PreparedStatement> {
     statement(
         db,
-        "UPDATE webhooks SET active = 0, disabled_reason = ?2, updated_at = ?3 WHERE id = ?1 AND active = 1 RETURNING id",
+        "UPDATE webhooks SET active = 0, disabled_reason = ?2, updated_at = ?3 WHERE id = ?1 AND active = 1",
         &[&id, &reason, &now],
     )
 }
