@@ -14,5 +14,11 @@ start=$(date +%s)
 worker-build --release >&2
 wasm=build/index_bg.wasm
 [ -f "$wasm" ] || wasm=$(ls build/*.wasm | head -1)
-printf '[build] %ss: wasm %s bytes, gzip %s bytes\n' "$(( $(date +%s) - start ))" \
-  "$(wc -c < "$wasm")" "$(gzip -9 -c "$wasm" | wc -c)" >&2
+# worker-build keeps the name section (function names for stack traces): keep that file
+# for debugging, outside build/ so it is never uploaded, and ship it stripped.
+mkdir -p target/wasm-debug
+cp "$wasm" target/wasm-debug/index_bg.wasm
+"$WASM_OPT_BIN" target/wasm-debug/index_bg.wasm --strip-debug --strip-producers -o "$wasm"
+size() { printf '%s bytes, gzip %s bytes' "$(wc -c < "$1")" "$(gzip -9 -c "$1" | wc -c)"; }
+printf '[build] %ss: wasm %s (unstripped: %s, in target/wasm-debug/)\n' "$(( $(date +%s) - start ))" \
+  "$(size "$wasm")" "$(size target/wasm-debug/index_bg.wasm)" >&2

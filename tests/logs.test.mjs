@@ -83,6 +83,64 @@ test("pagination with limit and offset", async () => {
   assert.equal(beyond.json.total, 30);
 });
 
+test("cursor pages: same filters, every row once, in order, next_cursor null at the end", async () => {
+  for (const filter of ["", "&status=failed", "&webhook_id=wh_2&event_type=invoice.paid"]) {
+    const all = (await q(`?limit=100${filter}`)).json;
+    assert.equal(all.next_cursor, null, "a page that holds everything is the last");
+    const seen = [];
+    let cursor = null;
+    let pages = 0;
+    do {
+      const page = (await q(`?limit=4${filter}${cursor ? `&cursor=${cursor}` : ""}`)).json;
+      assert.equal(page.total, all.total, "total counts the filter, not what is left");
+      assert.equal(page.total_capped, false);
+      seen.push(...page.data.map((l) => l.id));
+      cursor = page.next_cursor;
+      pages++;
+      assert.ok(pages <= 10);
+    } while (cursor);
+    assert.deepEqual(seen, all.data.map((l) => l.id), `${filter}: cursor pages give every row once, newest first`);
+    assert.equal(pages, Math.max(1, Math.ceil(all.total / 4)));
+  }
+  // A cursor of another workspace's rows shows nothing of them.
+  const first = (await q("?limit=2")).json;
+  const theirs = await q(`?limit=50&cursor=${first.next_cursor}`, token({ workspace: "ws_b" }));
+  assert.ok(theirs.json.data.every((l) => l.id.startsWith("dlv_b")));
+});
+
+test("cursor and offset rules: offset up to 10,000, not both, cursors are checked", async () => {
+  assert.equal((await q("?offset=10000")).status, 200);
+  for (const [query, field] of [["?offset=10001", "offset"], ["?cursor=abc", "cursor"], ["?cursor=", "cursor"]]) {
+    const res = await q(query);
+    assert.equal(res.status, 400, query);
+    assert.ok(res.json.error.fields[field], `${query} → ${res.text}`);
+  }
+  const { next_cursor } = (await q("?limit=3")).json;
+  const both = await q(`?limit=3&offset=3&cursor=${next_cursor}`);
+  assert.equal(both.status, 400);
+  assert.ok(both.json.error.fields.offset);
+});
+
+test("total is exact up to 10,000, then capped with total_capped", async () => {
+  const stmts = [];
+  for (let i = 0; i < 10_050; i++) {
+    stmts.push(db.prepare("INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, status, attempts, max_attempts, created_at, updated_at) VALUES (?, 'ws_many', 'wh_m', 'evt_seed', 'flight.departed', 'success', 1, 1, ?, ?)")
+      .bind(`dlv_m${String(i).padStart(6, "0")}`, base + i, base + i));
+  }
+  for (let i = 0; i < stmts.length; i += 1000) await db.batch(stmts.slice(i, i + 1000));
+  const many = token({ workspace: "ws_many" });
+  const page = await q("?limit=5", many);
+  assert.equal(page.json.total, 10_000);
+  assert.equal(page.json.total_capped, true);
+  const exact = await q("?limit=5&date_to=" + new Date(base + 9_999).toISOString(), many);
+  assert.equal(exact.json.total, 10_000);
+  assert.equal(exact.json.total_capped, false);
+  // offset reaches the 10,000th row; beyond it, cursors go on.
+  const deep = await q("?limit=100&offset=10000", many);
+  assert.equal(deep.json.data.length, 50);
+  assert.equal(deep.json.next_cursor, null);
+});
+
 test("malformed parameters are 400 naming the parameter", async () => {
   for (const [query, field] of [
     ["?limit=0", "limit"], ["?limit=101", "limit"], ["?limit=abc", "limit"], ["?offset=-1", "offset"],
@@ -113,12 +171,19 @@ test("each logs filter is served by its own index, in order, without a sort (EXP
     ["l.workspace_id = 'ws_a' AND l.event_type = 'invoice.paid'", "logs_by_event_type"],
     ["l.workspace_id = 'ws_a' AND l.created_at >= 0 AND l.created_at <= 9e15", "logs_by_workspace"],
   ]) {
-    // The same shape as store/logs.rs: page ids from the index, then the payload join.
-    const sql = `SELECT l.id, e.body FROM (SELECT l.id FROM delivery_logs l WHERE ${where} ORDER BY l.created_at DESC, l.id DESC LIMIT 50 OFFSET 0) p JOIN delivery_logs l ON l.id = p.id LEFT JOIN events e ON e.id = l.event_id ORDER BY l.created_at DESC, l.id DESC`;
-    const plan = (await db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all()).results.map((r) => r.detail).join(" | ");
-    assert.match(plan, new RegExp(`SEARCH l USING (COVERING )?INDEX ${index} `), `${where}: ${plan}`);
-    // Only the outer re-sort of the 50 joined rows may use a temporary b-tree.
-    assert.doesNotMatch(plan.split("SCAN p")[0], /TEMP B-TREE/, `${where}: the index must give the order: ${plan}`);
-    assert.doesNotMatch(plan, /SCAN l\b/, `${where} must not scan the table: ${plan}`);
+    // The same shapes as store/logs.rs: page ids from the index (first page, and after a
+    // cursor), then the join; the total counted from the index.
+    const after = "AND (l.created_at < 5 OR (l.created_at = 5 AND l.id < 'dlv_x'))";
+    for (const cond of [where, `${where} ${after}`]) {
+      const sql = `SELECT l.id FROM (SELECT l.id FROM delivery_logs l WHERE ${cond} ORDER BY l.created_at DESC, l.id DESC LIMIT 51 OFFSET 0) p JOIN delivery_logs l ON l.id = p.id ORDER BY l.created_at DESC, l.id DESC`;
+      const plan = (await db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all()).results.map((r) => r.detail).join(" | ");
+      assert.match(plan, new RegExp(`SEARCH l USING (COVERING )?INDEX ${index} `), `${cond}: ${plan}`);
+      // Only the outer re-sort of the 51 joined rows may use a temporary b-tree.
+      assert.doesNotMatch(plan.split("SCAN p")[0], /TEMP B-TREE/, `${cond}: the index must give the order: ${plan}`);
+      assert.doesNotMatch(plan, /SCAN l\b/, `${cond} must not scan the table: ${plan}`);
+    }
+    const count = `SELECT COUNT(*) FROM (SELECT 1 FROM delivery_logs l WHERE ${where} LIMIT 10001)`;
+    const countPlan = (await db.prepare(`EXPLAIN QUERY PLAN ${count}`).all()).results.map((r) => r.detail).join(" | ");
+    assert.match(countPlan, /SEARCH l USING (COVERING )?INDEX/, `${where}: ${countPlan}`);
   }
 });

@@ -43,7 +43,7 @@ async function startReceiver({ delayMs = 0 } = {}) {
       if (act === "503") return res.writeHead(503).end("busy");
       if (act === "429") return res.writeHead(429, { "Retry-After": "1" }).end("later");
       if (act === "reset") return req.socket.destroy();
-      setTimeout(() => { if (!res.destroyed) res.writeHead(200).end("too late"); }, 1500);
+      setTimeout(() => { if (!res.destroyed) res.writeHead(200).end("too late"); }, 4000);
     };
     delayMs ? setTimeout(reply, delayMs) : reply();
   });
@@ -59,7 +59,7 @@ function expectedOutcome(id, maxAttempts) {
   return { status: "failed", attempts: maxAttempts };
 }
 
-async function seedWebhooks(db, count, { retryCount = 2, timeoutMs = 1000 } = {}) {
+async function seedWebhooks(db, count, { retryCount = 2, timeoutMs = 2500 } = {}) {
   const now = Date.now();
   const stmts = [];
   for (let i = 0; i < count; i++) {

@@ -274,3 +274,28 @@ test("dev flag lifts private-address rules and allows http", async () => {
     await dev.mf.dispose();
   }
 });
+
+test("the webhook list pages by cursor: limit 1-100 (default 50), every webhook once, newest first", async () => {
+  const auth = token({ workspace: "ws_pages" });
+  const ids = [];
+  for (let i = 0; i < 7; i++) ids.push((await createWebhook(mf, { name: `page ${i}` }, { auth })).id);
+  const all = await api(mf, "GET", "/api/v1/webhooks", { auth });
+  assert.equal(all.json.data.length, 7);
+  assert.equal(all.json.next_cursor, null);
+  assert.deepEqual(all.json.data.map((w) => w.id), [...ids].reverse(), "newest first");
+  const seen = [];
+  let cursor = null;
+  do {
+    const page = await api(mf, "GET", `/api/v1/webhooks?limit=3${cursor ? `&cursor=${cursor}` : ""}`, { auth });
+    assert.equal(page.status, 200);
+    assert.ok(page.json.data.length <= 3);
+    seen.push(...page.json.data.map((w) => w.id));
+    cursor = page.json.next_cursor;
+  } while (cursor);
+  assert.deepEqual(seen, all.json.data.map((w) => w.id));
+  for (const [query, field] of [["?limit=0", "limit"], ["?limit=101", "limit"], ["?cursor=zzz", "cursor"], ["?offset=2", "offset"]]) {
+    const bad = await api(mf, "GET", `/api/v1/webhooks${query}`, { auth });
+    assert.equal(bad.status, 400, query);
+    assert.ok(bad.json.error.fields[field], `${query}: ${bad.text}`);
+  }
+});

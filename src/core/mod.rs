@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod catalog;
+pub mod cursor;
 pub mod crypto;
 pub mod ids;
 pub mod inbound;

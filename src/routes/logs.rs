@@ -13,7 +13,7 @@ use crate::core::outbound::delivery_log::parse_log_filter;
 use crate::core::api::error::{ApiError, FieldErrors};
 use crate::core::ids::{looks_like_id, new_id, DELIVERY_PREFIX};
 use crate::core::api::json_body::{parse_object, reject_unknown_fields, MAX_MANAGEMENT_BODY};
-use crate::core::outbound::views::{log_views, parse_payload, LogDetailView, LogPage, LogView};
+use crate::core::outbound::views::{parse_payload, LogDetailView, LogPage, LogView};
 use crate::delivery::fanout::enqueue;
 use crate::delivery::log_event;
 use crate::store::events::{insert_redelivery, SingleDelivery};
@@ -22,8 +22,8 @@ use crate::store::logs;
 pub async fn query(ctx: &Ctx<'_>, req: &Request, p: &Principal) -> ApiResult {
     let pairs = query_pairs(req);
     let filter = parse_log_filter(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
-    let (page, total) = logs::query(&ctx.db, &p.workspace_id, &filter).await.or_internal("query logs")?;
-    json_response(200, &LogPage { data: log_views(&page), total, limit: filter.limit, offset: filter.offset })
+    let page = logs::query(&ctx.db, &p.workspace_id, &filter).await.or_internal("query logs")?;
+    json_response(200, &LogPage::new(&page.logs, page.counted, page.more, filter.limit, filter.offset))
 }
 
 /// One log with its payload, the headers sent (secret-bearing values masked) and every attempt.

@@ -80,7 +80,7 @@ async fn private_route(ctx: &Ctx<'_>, req: &mut Request, route: Route, p: &Princ
     match route {
         Route::EventCatalog => events::catalog(),
         Route::PublishEvent => events::publish(ctx, req, p).await,
-        Route::ListWebhooks => webhooks::list(ctx, p).await,
+        Route::ListWebhooks => webhooks::list(ctx, req, p).await,
         Route::CreateWebhook => webhooks::create(ctx, req, p).await,
         Route::GetWebhook => webhooks::get(ctx, p, id).await,
         Route::UpdateWebhook => webhooks::update(ctx, req, p, id).await,

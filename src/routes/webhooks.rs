@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 use worker::Request;
 
-use crate::http::{header, json_response, no_content, read_body, ApiResult, OrInternal};
+use crate::http::{header, json_response, no_content, query_pairs, read_body, ApiResult, OrInternal};
 use crate::core::outbound::lease::batch_lease_ms;
 use crate::http::Ctx;
 use crate::core::api::auth::Principal;
@@ -22,7 +22,8 @@ use crate::core::outbound::delivery_log::{LogFilter, DeliveryStatus};
 use crate::core::api::error::{ApiError, FieldErrors};
 use crate::core::ids::{looks_like_id, new_id, random_unit, DELIVERY_PREFIX, EVENT_PREFIX, WEBHOOK_PREFIX};
 use crate::core::api::json_body::{parse_object, reject_unknown_fields, require_object, type_name, MAX_MANAGEMENT_BODY};
-use crate::core::outbound::views::{log_views, parse_payload, DataList, LogDetailView, WebhookView};
+use crate::core::cursor::parse_page_request;
+use crate::core::outbound::views::{log_views, next_cursor, parse_payload, LogDetailView, WebhookPage, WebhookView};
 use crate::core::outbound::webhook::{parse_create, parse_patch, NewWebhook, StoredWebhook};
 use crate::delivery::consumer::outcome;
 use crate::delivery::{log_event, now_ms, sender};
@@ -81,15 +82,23 @@ async fn body_object(req: &mut Request) -> Result<Map<String, Value>, ApiError> 
     require_object(header(req, "Content-Type").as_deref(), &bytes, MAX_MANAGEMENT_BODY)
 }
 
-pub async fn list(ctx: &Ctx<'_>, p: &Principal) -> ApiResult {
-    let all = webhooks::list(&ctx.db, &p.workspace_id, &ctx.config.keys).await.or_internal("list webhooks")?;
-    json_response(200, &DataList { data: all.iter().map(WebhookView::new).collect::<Vec<_>>() })
+/// One page of the workspace's webhooks, newest first (`limit`, `cursor`).
+pub async fn list(ctx: &Ctx<'_>, req: &Request, p: &Principal) -> ApiResult {
+    let pairs = query_pairs(req);
+    let page = parse_page_request(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    let mut rows = webhooks::list(&ctx.db, &p.workspace_id, &ctx.config.keys, page.limit, page.cursor.as_ref())
+        .await
+        .or_internal("list webhooks")?;
+    let more = rows.len() > page.limit as usize;
+    rows.truncate(page.limit as usize);
+    let next_cursor = more.then(|| rows.last()).flatten().map(|w| next_cursor(w.created_at, &w.id));
+    json_response(200, &WebhookPage { data: rows.iter().map(WebhookView::new).collect(), next_cursor })
 }
 
 pub async fn get(ctx: &Ctx<'_>, p: &Principal, id: &str) -> ApiResult {
     let webhook = find(ctx, p, id).await?;
     let filter = LogFilter { webhook_id: Some(webhook.id.clone()), limit: RECENT_LOGS, ..LogFilter::default() };
-    let (recent, _) = logs::query(&ctx.db, &p.workspace_id, &filter).await.or_internal("recent logs")?;
+    let recent = logs::query(&ctx.db, &p.workspace_id, &filter).await.or_internal("recent logs")?.logs;
     let mut view = WebhookView::new(&webhook);
     view.recent_logs = Some(log_views(&recent));
     json_response(200, &view)

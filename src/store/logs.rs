@@ -9,6 +9,7 @@ use serde::Deserialize;
 use worker::{D1Database, Result};
 
 use super::{statement, SqlArg};
+use crate::core::cursor::TOTAL_CAP;
 use crate::core::outbound::delivery_log::{AttemptRecord, DeliveryLog, DeliveryStatus, LogFilter};
 
 #[derive(Deserialize)]
@@ -110,33 +111,54 @@ fn where_clause<'a>(workspace: &'a str, f: &'a LogFilter) -> (String, Vec<Box<dy
     (sql, args)
 }
 
-/// One page of logs (no payloads, no attempts), newest first, with the total count; one
-/// D1 round trip.
-pub async fn query(db: &D1Database, workspace: &str, f: &LogFilter) -> Result<(Vec<DeliveryLog>, u64)> {
-    let (cond, args) = where_clause(workspace, f);
-    let page = format!("ORDER BY l.created_at DESC, l.id DESC LIMIT {} OFFSET {}", f.limit, f.offset);
-    let arg_refs: Vec<&dyn SqlArg> = args.iter().map(|a| a.as_ref()).collect();
-    let results = db
-        .batch(vec![
-            statement(db, &format!("SELECT COUNT(*) AS total FROM delivery_logs l WHERE {cond}"), &arg_refs)?,
-            // The page's ids come from the index alone; only those rows are read.
-            statement(
-                db,
-                &format!(
-                    "SELECT {LOG_COLUMNS} FROM (SELECT l.id FROM delivery_logs l WHERE {cond} {page}) p \
-                     JOIN delivery_logs l ON l.id = p.id ORDER BY l.created_at DESC, l.id DESC"
-                ),
-                &arg_refs,
-            )?,
-        ])
-        .await?;
+/// A page of logs and what the API says about the rest.
+pub struct LogPageRows {
+    pub logs: Vec<DeliveryLog>,
+    /// Rows matching the filter, counted up to `TOTAL_CAP + 1`.
+    pub counted: u64,
+    /// Whether rows follow this page.
+    pub more: bool,
+}
+
+/// One page of logs (no payloads, no attempts), newest first, after the filter's cursor
+/// or offset, with the total counted up to the cap; one D1 round trip, both statements
+/// reading the filter's index in order.
+pub async fn query(db: &D1Database, workspace: &str, f: &LogFilter) -> Result<LogPageRows> {
+    let (cond, mut args) = where_clause(workspace, f);
+    let count_args: Vec<&dyn SqlArg> = args.iter().map(|a| a.as_ref()).collect();
+    let count_sql = format!(
+        "SELECT COUNT(*) AS total FROM (SELECT 1 FROM delivery_logs l WHERE {cond} LIMIT {})",
+        TOTAL_CAP + 1
+    );
+    let count = statement(db, &count_sql, &count_args)?;
+    let mut page_cond = cond.clone();
+    if let Some(c) = &f.cursor {
+        args.push(Box::new(c.created_at));
+        args.push(Box::new(c.id.as_str()));
+        let (at, id) = (args.len() - 1, args.len());
+        page_cond.push_str(&format!(" AND (l.created_at < ?{at} OR (l.created_at = ?{at} AND l.id < ?{id}))"));
+    }
+    let page_args: Vec<&dyn SqlArg> = args.iter().map(|a| a.as_ref()).collect();
+    // One row more than the page tells whether another page follows.
+    let page = format!("ORDER BY l.created_at DESC, l.id DESC LIMIT {} OFFSET {}", f.limit + 1, f.offset);
+    let rows = statement(
+        db,
+        &format!(
+            "SELECT {LOG_COLUMNS} FROM (SELECT l.id FROM delivery_logs l WHERE {page_cond} {page}) p \
+             JOIN delivery_logs l ON l.id = p.id ORDER BY l.created_at DESC, l.id DESC"
+        ),
+        &page_args,
+    )?;
+    let results = db.batch(vec![count, rows]).await?;
     let mut results = results.into_iter();
     let (Some(count), Some(rows)) = (results.next(), results.next()) else {
         return Err(worker::Error::RustError("D1 batch returned fewer results than statements".into()));
     };
-    let total = count.results::<CountRow>()?.first().map_or(0, |c| c.total.max(0) as u64);
-    let logs = rows.results::<LogRow>()?.into_iter().map(|row| row.into_log(Vec::new())).collect();
-    Ok((logs, total))
+    let counted = count.results::<CountRow>()?.first().map_or(0, |c| c.total.max(0) as u64);
+    let mut logs: Vec<DeliveryLog> = rows.results::<LogRow>()?.into_iter().map(|row| row.into_log(Vec::new())).collect();
+    let more = logs.len() > f.limit as usize;
+    logs.truncate(f.limit as usize);
+    Ok(LogPageRows { logs, counted, more })
 }
 
 fn attach_history(rows: Vec<LogRow>, attempts: Vec<AttemptRow>) -> Vec<DeliveryLog> {

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use worker::{D1Database, Result};
 
 use super::{changes, statement};
+use crate::core::cursor::Cursor;
 use crate::core::catalog::EventType;
 use crate::core::crypto::Keyring;
 use crate::core::outbound::health::Health;
@@ -135,9 +136,23 @@ pub async fn insert(db: &D1Database, workspace: &str, id: &str, c: &WebhookConfi
     .map(|_| ())
 }
 
-pub async fn list(db: &D1Database, workspace: &str, keys: &Keyring) -> Result<Vec<StoredWebhook>> {
-    let sql = format!("SELECT {COLUMNS} FROM webhooks WHERE workspace_id = ?1 ORDER BY created_at DESC, id DESC");
-    let rows: Vec<WebhookRow> = statement(db, &sql, &[&workspace])?.all().await?.results()?;
+/// A page of the workspace's webhooks, newest first, after `after`; one row more than
+/// `limit` when another page follows.
+pub async fn list(db: &D1Database, workspace: &str, keys: &Keyring, limit: u32, after: Option<&Cursor>) -> Result<Vec<StoredWebhook>> {
+    let fetch = limit + 1;
+    let rows: Vec<WebhookRow> = match after {
+        None => {
+            let sql = format!("SELECT {COLUMNS} FROM webhooks WHERE workspace_id = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2");
+            statement(db, &sql, &[&workspace, &fetch])?.all().await?.results()?
+        }
+        Some(c) => {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM webhooks WHERE workspace_id = ?1 \
+                   AND (created_at < ?2 OR (created_at = ?2 AND id < ?3)) ORDER BY created_at DESC, id DESC LIMIT ?4"
+            );
+            statement(db, &sql, &[&workspace, &c.created_at, &c.id, &fetch])?.all().await?.results()?
+        }
+    };
     rows.into_iter().map(|r| r.into_record(keys).map(|r| r.webhook)).collect()
 }
 

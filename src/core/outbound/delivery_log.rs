@@ -2,6 +2,7 @@
 //! and the validated filter of `GET /api/v1/webhooks/logs`.
 
 use crate::core::catalog::EventType;
+use crate::core::cursor::{Cursor, MAX_OFFSET};
 use crate::core::api::error::{ApiError, FieldErrors};
 use crate::core::time::{parse_iso, DateBound, UnixMillis};
 
@@ -77,9 +78,11 @@ pub struct LogFilter {
     pub date_to: Option<UnixMillis>,
     pub limit: u32,
     pub offset: u32,
+    /// Continue after this row (same filters); exclusive with `offset`.
+    pub cursor: Option<Cursor>,
 }
 
-const PARAMS: &[&str] = &["webhook_id", "event_type", "status", "date_from", "date_to", "limit", "offset"];
+const PARAMS: &[&str] = &["webhook_id", "event_type", "status", "date_from", "date_to", "limit", "offset", "cursor"];
 
 /// Builds a filter from decoded query pairs; every problem is reported by name.
 pub fn parse_log_filter<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<LogFilter, ApiError> {
@@ -119,9 +122,13 @@ pub fn parse_log_filter<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>)
                 Some(n) if (1..=u64::from(MAX_LIMIT)).contains(&n) => { filter.limit = n as u32; None }
                 _ => Some("must be an integer from 1 to 100"),
             },
+            "cursor" => match Cursor::decode(value) {
+                Some(c) => { filter.cursor = Some(c); None }
+                None => Some("must be a next_cursor from a previous page"),
+            },
             _ => match parse_uint(value) {
-                Some(n) if n <= 1_000_000_000 => { filter.offset = n as u32; None }
-                _ => Some("must be a non-negative integer"),
+                Some(n) if n <= u64::from(MAX_OFFSET) => { filter.offset = n as u32; None }
+                _ => Some("must be an integer from 0 to 10000 (use cursor to go deeper)"),
             },
         };
         if let Some(p) = problem {
@@ -132,6 +139,9 @@ pub fn parse_log_filter<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>)
         if from > to {
             errors.insert("date_from".into(), "must not be after date_to".into());
         }
+    }
+    if filter.cursor.is_some() && filter.offset > 0 {
+        errors.insert("offset".into(), "cannot be combined with cursor".into());
     }
     if errors.is_empty() { Ok(filter) } else { Err(ApiError::validation(errors)) }
 }
@@ -185,6 +195,9 @@ mod tests {
             (vec![("date_from", "2026-02-02"), ("date_to", "2026-02-01")], "date_from"),
             (vec![("colour", "red")], "colour"),
             (vec![("limit", "1"), ("limit", "2")], "limit"),
+            (vec![("offset", "10001")], "offset"),
+            (vec![("cursor", "not-a-cursor")], "cursor"),
+            (vec![("cursor", &Cursor { created_at: 1, id: "dlv_1".into() }.encode()), ("offset", "5")], "offset"),
         ] {
             assert_eq!(bad_field(&pairs), field, "{pairs:?}");
         }

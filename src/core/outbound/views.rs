@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::core::catalog::EventType;
+use crate::core::cursor::{capped_total, Cursor};
 use crate::core::outbound::health::{self, Health};
 use crate::core::outbound::delivery_log::{AttemptRecord, DeliveryLog};
 use crate::core::outbound::masking::shown_value;
@@ -195,15 +196,41 @@ pub fn log_views(logs: &[DeliveryLog]) -> Vec<LogView<'_>> {
     logs.iter().map(LogView::new).collect()
 }
 
-#[derive(Serialize)]
-pub struct DataList<T: Serialize> {
-    pub data: T,
-}
-
+/// A page of logs: `total` exact up to 10,000 (then `total_capped`), `next_cursor` to
+/// continue with the same filters (`null` on the last page).
 #[derive(Serialize)]
 pub struct LogPage<'a> {
     pub data: Vec<LogView<'a>>,
     pub total: u64,
+    pub total_capped: bool,
     pub limit: u32,
     pub offset: u32,
+    pub next_cursor: Option<String>,
+}
+
+impl<'a> LogPage<'a> {
+    /// `counted` is the filter's row count (up to the cap + 1); `more` whether rows follow.
+    pub fn new(logs: &'a [DeliveryLog], counted: u64, more: bool, limit: u32, offset: u32) -> Self {
+        let (total, total_capped) = capped_total(counted);
+        LogPage {
+            data: log_views(logs),
+            total,
+            total_capped,
+            limit,
+            offset,
+            next_cursor: more.then(|| logs.last()).flatten().map(|l| next_cursor(l.created_at, &l.id)),
+        }
+    }
+}
+
+/// A page of webhooks: `next_cursor` continues the list (`null` on the last page).
+#[derive(Serialize)]
+pub struct WebhookPage<'a> {
+    pub data: Vec<WebhookView<'a>>,
+    pub next_cursor: Option<String>,
+}
+
+/// A cursor naming the row after which the next page starts.
+pub fn next_cursor(created_at: i64, id: &str) -> String {
+    Cursor { created_at, id: id.to_string() }.encode()
 }
