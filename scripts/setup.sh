@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One idempotent set-up for a fresh machine: wasm target, worker-build, wasm-bindgen-cli
-# (exactly the version in Cargo.lock), npm packages. Skips what is already right.
+# (exactly the version in Cargo.lock), npm packages, Chromium for the portal tests. Skips what is already right.
 # Source it (`. scripts/setup.sh`) to get WASM_BINDGEN_BIN / WASM_OPT_BIN / ESBUILD_BIN.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,6 +35,17 @@ fi
 if [ ! -x node_modules/.bin/wrangler ] || [ package.json -nt node_modules/.package-lock.json ]; then
   say "installing npm packages (wrangler, miniflare, binaryen, esbuild)"
   npm install --no-audit --no-fund >&2
+fi
+
+# The portal's browser tests drive Debian's Chromium: Playwright's own browser download
+# fails on this network. CI runs as root; elsewhere say what to run.
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then
+    say "installing Debian's chromium for the portal's browser tests (~1 min)"
+    apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >&2
+  else
+    say "warning: /usr/bin/chromium is missing (portal tests need it): sudo apt-get install -y chromium"
+  fi
 fi
 
 export WASM_BINDGEN_BIN="$HOME/.cargo/bin/wasm-bindgen"

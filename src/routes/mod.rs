@@ -3,6 +3,7 @@
 pub mod events;
 pub mod health;
 pub mod logs;
+pub mod portal;
 pub mod system;
 pub mod webhooks;
 
@@ -69,6 +70,7 @@ async fn public_route(ctx: &Ctx<'_>, req: &mut Request, route: Route) -> ApiResu
     match route {
         Route::Health => system::health(ctx).await,
         Route::OpenApi => system::openapi(),
+        Route::Portal => portal::page(ctx.env),
         Route::InboundStripe => inbound::stripe::handle(ctx, req).await,
         Route::InboundStripeConnect => inbound::connect::handle(ctx, req).await,
         Route::InboundResend => inbound::resend::handle(ctx, req).await,

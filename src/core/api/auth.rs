@@ -40,7 +40,7 @@ pub fn allowed_roles(route: Route) -> Option<&'static [Role]> {
     const PUBLISHERS: &[Role] = &[Admin, Service];
     match route {
         Route::Health | Route::OpenApi | Route::InboundStripe | Route::InboundStripeConnect
-        | Route::InboundResend => None,
+        | Route::InboundResend | Route::Portal => None,
         Route::EventCatalog => Some(ANYONE),
         Route::ListWebhooks | Route::GetWebhook | Route::QueryLogs | Route::GetLog | Route::TestWebhook
         | Route::Redeliver | Route::WebhookStats | Route::GetInvoice | Route::GetBilling | Route::GetConnectAccount

@@ -5,4 +5,5 @@ pub mod auth;
 pub mod error;
 pub mod json_body;
 pub mod jwt;
+pub mod portal;
 pub mod routes;

@@ -30,6 +30,7 @@ pub enum Route {
     GetConnectSplits,
     GetEmailAnalytics,
     GetEmailSuppressions,
+    Portal,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -72,6 +73,7 @@ pub const ALL: &[(&str, &str, Route)] = &[
     ("GET", "/api/v1/connect/splits", Route::GetConnectSplits),
     ("GET", "/api/v1/email/analytics", Route::GetEmailAnalytics),
     ("GET", "/api/v1/email/suppressions", Route::GetEmailSuppressions),
+    ("GET", "/portal", Route::Portal),
 ];
 
 /// Matches a request line. `path` is the URL path without the query string.
@@ -105,6 +107,7 @@ pub fn match_route<'a>(method: &str, path: &'a str) -> Result<Matched<'a>, Route
         ["api", "v1", "connect", "splits"] => &[("GET", Route::GetConnectSplits)],
         ["api", "v1", "email", "analytics"] => &[("GET", Route::GetEmailAnalytics)],
         ["api", "v1", "email", "suppressions"] => &[("GET", Route::GetEmailSuppressions)],
+        ["portal"] => &[("GET", Route::Portal)],
         _ => return Err(RouteMiss::NotFound),
     };
     let id = match segments.as_slice() {
