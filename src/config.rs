@@ -9,6 +9,7 @@ use serde_json::json;
 use worker::Env;
 
 use crate::core::crypto::Keyring;
+use crate::core::outbound::health::{HealthPolicy, MAX_COOLDOWN_SECS};
 use crate::core::outbound::lease::PRODUCTION_CONNECTIONS;
 use crate::core::outbound::retry::RetrySchedule;
 use crate::delivery::log_event;
@@ -41,6 +42,10 @@ pub struct Config {
     pub resend_secret: Option<String>,
     /// `WEBHOOK_ENCRYPTION_KEY` (seals) and `WEBHOOK_ENCRYPTION_KEY_PREVIOUS` (still opens).
     pub keys: Keyring,
+    /// The breaker and auto-disable (`BREAKER_FAILURE_THRESHOLD`, `BREAKER_COOLDOWN_SECONDS`,
+    /// `BREAKER_MAX_COOLDOWN_SECONDS` (3600 unless scaled down for tests and benches),
+    /// `AUTO_DISABLE_AFTER_HOURS`).
+    pub health: HealthPolicy,
 }
 
 fn text(env: &Env, name: &str) -> Option<String> {
@@ -85,6 +90,12 @@ impl Config {
             keys: Keyring::from_config(
                 text(env, "WEBHOOK_ENCRYPTION_KEY").as_deref(),
                 text(env, "WEBHOOK_ENCRYPTION_KEY_PREVIOUS").as_deref(),
+            ),
+            health: HealthPolicy::new(
+                number(env, "BREAKER_FAILURE_THRESHOLD").unwrap_or(10),
+                number(env, "BREAKER_COOLDOWN_SECONDS").unwrap_or(60),
+                number::<u32>(env, "BREAKER_MAX_COOLDOWN_SECONDS").map_or(MAX_COOLDOWN_SECS, |s| s.min(MAX_COOLDOWN_SECS)),
+                number(env, "AUTO_DISABLE_AFTER_HOURS").unwrap_or(120),
             ),
         }
     }

@@ -25,7 +25,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) -> Result<()> {
     let config = Config::from_env(&env);
     let db = env.d1(DB_BINDING)?;
-    delivery::consumer::handle_batch(batch, &db, &config).await;
+    delivery::consumer::handle_batch(batch, &env, &db, &config).await;
     Ok(())
 }
 

@@ -16,13 +16,14 @@ test("health reports version and D1", async () => {
   assert.match(res.json.version, /^\d+\.\d+\.\d+$/);
 });
 
-test("catalog lists 16 types in 5 groups with descriptions", async () => {
+test("catalog lists 18 types in 6 groups with descriptions", async () => {
   const res = await api(mf, "GET", "/api/v1/webhooks/events", { auth: token({ role: "member" }) });
   assert.equal(res.status, 200);
-  assert.equal(res.json.data.length, 5);
-  assert.deepEqual(res.json.data.map((g) => g.name), ["Reservations", "Billing", "Flights", "Maintenance", "Customers"]);
+  assert.equal(res.json.data.length, 6);
+  assert.deepEqual(res.json.data.map((g) => g.name), ["Reservations", "Billing", "Flights", "Maintenance", "Customers", "Webhooks"]);
   const types = res.json.data.flatMap((g) => g.events.map((e) => e.type));
-  assert.equal(types.length, 16);
+  assert.equal(types.length, 18);
+  assert.deepEqual(res.json.data[5].events.map((e) => e.type), ["webhook.disabled", "delivery.exhausted"]);
   assert.ok(types.includes("flight.departed") && types.includes("maintenance.completed"));
   for (const g of res.json.data) for (const e of g.events) assert.ok(e.description.length > 3);
   assert.equal(res.json.data[1].events.find((e) => e.type === "invoice.paid").description, "Invoice payment received");

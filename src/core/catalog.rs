@@ -142,6 +142,23 @@ pub const CATALOG: &[EventGroup] = &[
             ),
         ],
     },
+    // Operational events about the webhooks themselves (SPEC §8.4), published by the
+    // service only, never to the webhook they are about.
+    EventGroup {
+        name: "Webhooks",
+        events: &[
+            event(
+                "webhook.disabled",
+                "A webhook was disabled (410 Gone or failing too long)",
+                r#"{"webhook_id":"wh_3f9a0c1d2e4b5a6978877665","name":"Dispatch board (KAPA)","url":"https://ops.skylinecharter.example/hooks/planeconnection","reason":"every attempt failed since 2026-11-26T08:00:00.000Z (14 consecutive failures); webhook disabled"}"#,
+            ),
+            event(
+                "delivery.exhausted",
+                "A delivery failed its last attempt",
+                r#"{"log_id":"dlv_8c1d2e3f4a5b6c7d8e9f0a1b","webhook_id":"wh_3f9a0c1d2e4b5a6978877665","event_id":"evt_5e6f7a8b9c0d1e2f3a4b5c6d","event_type":"flight.departed","attempts":4,"last_error":"receiver answered 503"}"#,
+            ),
+        ],
+    },
 ];
 
 /// A type that is in the catalog. Only [`EventType::parse`] makes one.
@@ -150,6 +167,13 @@ pub struct EventType(&'static str);
 
 impl EventType {
     pub const INVOICE_PAID: EventType = EventType("invoice.paid");
+    pub const WEBHOOK_DISABLED: EventType = EventType("webhook.disabled");
+    pub const DELIVERY_EXHAUSTED: EventType = EventType("delivery.exhausted");
+
+    /// An operational event (the `Webhooks` group): only the service publishes these.
+    pub fn is_operational(event_type: &str) -> bool {
+        event_type == Self::WEBHOOK_DISABLED.0 || event_type == Self::DELIVERY_EXHAUSTED.0
+    }
 
     pub fn parse(candidate: &str) -> Option<EventType> {
         CATALOG
@@ -188,13 +212,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn has_sixteen_types_in_five_groups() {
-        assert_eq!(CATALOG.len(), 5);
-        assert_eq!(all_types().count(), 16);
+    fn has_eighteen_types_in_six_groups() {
+        assert_eq!(CATALOG.len(), 6);
+        assert_eq!(all_types().count(), 18);
         let mut types: Vec<_> = all_types().collect();
         types.sort();
         types.dedup();
-        assert_eq!(types.len(), 16, "no duplicates");
+        assert_eq!(types.len(), 18, "no duplicates");
+        for t in [EventType::WEBHOOK_DISABLED, EventType::DELIVERY_EXHAUSTED] {
+            assert_eq!(EventType::parse(t.as_str()), Some(t));
+            assert!(EventType::is_operational(t.as_str()));
+        }
+        assert!(!EventType::is_operational("invoice.paid"));
     }
 
     #[test]

@@ -1,34 +1,48 @@
-//! The queue consumer: claim the batch's due deliveries in one D1 round trip, send them
-//! all concurrently (up to the in-flight cap), record every outcome in one D1 batch,
-//! then ack each message or retry it with the policy's delay.
+//! The queue consumer: claim the batch's due deliveries in one D1 round trip (with their
+//! webhooks' health), hold back those whose breaker is open, send the rest concurrently
+//! (up to the in-flight cap), record every outcome and the new health in one D1 batch,
+//! publish the batch's operational events together, then ack each message or retry it
+//! with the policy's delay. A recovery chunk message runs `delivery::recover`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use futures_util::StreamExt;
 use serde_json::json;
-use worker::{D1Database, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage};
+use worker::{D1Database, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage};
 
+use super::fanout::{enqueue_delayed, publish_operational};
 use super::sender::{send, SendReport};
-use super::{log_event, now_ms, DeliveryJob};
+use super::{log_event, now_ms, recover, QueueBody};
 use crate::config::{Config, DEAD_LETTER_SUFFIX};
+use crate::core::catalog::EventType;
 use crate::core::outbound::delivery::{judge_attempt, NextStep};
 use crate::core::outbound::delivery_log::DeliveryStatus;
+use crate::core::outbound::health::{self, Admission, Attempt, HealthPolicy};
 use crate::core::ids::{new_id, random_unit};
 use crate::core::outbound::lease::send_rounds;
-use crate::store::deliveries::{self, AttemptOutcome, ClaimedDelivery, LeaseTerms};
+use crate::store::deliveries::{self, AttemptOutcome, ClaimMeta, ClaimedDelivery, HealthWrite, LeaseTerms, Postponed, WebhookHealth};
+use crate::store::events::OperationalEvent;
 
 /// Retry delay when D1 itself failed; the leases make the retry safe.
 const STORE_FAILURE_RETRY_SECS: u32 = 10;
+/// A recovery chunk waiting for the next invocation (one chunk per invocation keeps its
+/// queue sends inside the subrequest budget).
+const RECOVER_WAIT_SECS: u32 = 1;
+/// Health writes retried after a concurrent change, at most.
+const HEALTH_WRITE_TRIES: usize = 3;
+/// Cloudflare Queues delays a message by at most 12 hours.
+const MAX_QUEUE_DELAY_SECS: i64 = 43_200;
+const GONE_REASON: &str = "receiver answered 410 Gone; webhook disabled";
 
-pub async fn handle_batch(batch: MessageBatch<serde_json::Value>, db: &D1Database, config: &Config) {
-    let messages: Vec<(RawMessage, Option<String>)> = batch
+pub async fn handle_batch(batch: MessageBatch<serde_json::Value>, env: &Env, db: &D1Database, config: &Config) {
+    let messages: Vec<(RawMessage, Option<QueueBody>)> = batch
         .raw_iter()
         .map(|m| {
-            let job = serde_wasm_bindgen::from_value::<DeliveryJob>(m.body()).ok().map(|j| j.log_id);
-            (m, job)
+            let body = serde_wasm_bindgen::from_value::<QueueBody>(m.body()).ok();
+            (m, body)
         })
         .collect();
-    let ids: Vec<String> = messages.iter().filter_map(|(_, id)| id.clone()).collect();
+    let ids: Vec<String> = messages.iter().filter_map(|(_, b)| b.as_ref().and_then(|b| b.log_id.clone())).collect();
     if batch.queue().ends_with(DEAD_LETTER_SUFFIX) {
         match deliveries::fail_dead_lettered(db, &ids, now_ms()).await {
             Ok(n) => {
@@ -42,7 +56,7 @@ pub async fn handle_batch(batch: MessageBatch<serde_json::Value>, db: &D1Databas
         }
         return;
     }
-    let next_steps = match deliver(db, config, &ids).await {
+    let next_steps = match deliver(env, db, config, &ids).await {
         Ok(steps) => steps,
         Err(e) => {
             log_event(json!({"level": "error", "msg": "delivery batch failed in storage", "error": e.to_string()}));
@@ -51,10 +65,32 @@ pub async fn handle_batch(batch: MessageBatch<serde_json::Value>, db: &D1Databas
             return;
         }
     };
-    // Each claimed log gets its step once; duplicates and unclaimed messages are acked.
+    // Each claimed log gets its step once; duplicates, postponed (re-sent with their
+    // delay) and unclaimed messages are acked.
     let mut next_steps = next_steps;
-    for (message, id) in &messages {
-        match id.as_ref().and_then(|id| next_steps.remove(id)) {
+    let mut recovered = false;
+    for (message, body) in &messages {
+        if let Some(job) = body.as_ref().and_then(|b| b.recover.as_ref()) {
+            let wait = if recovered {
+                Some(RECOVER_WAIT_SECS)
+            } else {
+                recovered = true;
+                match recover::run(env, db, job).await {
+                    Ok(()) => None,
+                    Err(e) => {
+                        log_event(json!({"level": "error", "msg": "recover chunk failed; retried", "job": job.job,
+                                         "error": e.to_string()}));
+                        Some(STORE_FAILURE_RETRY_SECS)
+                    }
+                }
+            };
+            match wait {
+                Some(secs) => message.retry_with_options(&QueueRetryOptionsBuilder::new().with_delay_seconds(secs).build()),
+                None => message.ack(),
+            }
+            continue;
+        }
+        match body.as_ref().and_then(|b| b.log_id.as_ref()).and_then(|id| next_steps.remove(id)) {
             Some(NextStep::RetryIn { secs }) => {
                 message.retry_with_options(&QueueRetryOptionsBuilder::new().with_delay_seconds(secs).build())
             }
@@ -63,8 +99,87 @@ pub async fn handle_batch(batch: MessageBatch<serde_json::Value>, db: &D1Databas
     }
 }
 
-/// Claims, sends and records; returns the next step of every claimed delivery.
-async fn deliver(db: &D1Database, config: &Config, ids: &[String]) -> worker::Result<HashMap<String, NextStep>> {
+/// Splits the claimed deliveries by their webhooks' breakers: those to send now (a
+/// half-open webhook sends one, its probe) and those postponed until a time.
+struct Plan {
+    send: Vec<ClaimedDelivery>,
+    meta: Vec<ClaimMeta>,
+    postponed: Vec<(String, i64)>,
+    /// Webhooks whose probe this batch sends.
+    probing: HashSet<String>,
+}
+
+fn plan(
+    claimed: Vec<ClaimedDelivery>,
+    meta: Vec<ClaimMeta>,
+    webhooks: &HashMap<String, WebhookHealth>,
+    now: i64,
+    policy: &HealthPolicy,
+) -> Plan {
+    let admissions: HashMap<&str, Admission> =
+        webhooks.iter().map(|(id, w)| (id.as_str(), health::admit(&w.health, now, w.holds_probe, policy))).collect();
+    let mut p = Plan { send: Vec::new(), meta: Vec::new(), postponed: Vec::new(), probing: HashSet::new() };
+    for (d, m) in claimed.into_iter().zip(meta) {
+        let until = match admissions.get(d.webhook_id.as_str()) {
+            None | Some(Admission::All) => None,
+            Some(Admission::ProbeOne { others_until }) => {
+                if p.probing.contains(&d.webhook_id) { Some(*others_until) } else {
+                    p.probing.insert(d.webhook_id.clone());
+                    None
+                }
+            }
+            Some(Admission::None { until }) => Some(*until),
+        };
+        match until {
+            Some(until) => p.postponed.push((d.log_id, until)),
+            None => {
+                p.send.push(d);
+                p.meta.push(m);
+            }
+        }
+    }
+    p
+}
+
+/// The health writes of a batch, from the health read and the attempts made.
+fn health_writes(
+    read: &HashMap<String, WebhookHealth>,
+    attempts: &HashMap<String, Vec<Attempt>>,
+    probing: &HashSet<String>,
+    now: i64,
+    policy: &HealthPolicy,
+) -> Vec<HealthWrite> {
+    attempts
+        .iter()
+        .filter_map(|(id, made)| {
+            let w = read.get(id)?;
+            // A probe counts as one only while the breaker it probes is still there (a
+            // `PUT active: true` may have reset it meanwhile).
+            let probed = probing.contains(id) && w.health.breaker_open_until.is_some();
+            let r = health::record(&w.health, made, probed, w.active, now, policy);
+            if r.opened || r.closed {
+                log_event(json!({"msg": if r.opened { "breaker opened" } else { "breaker closed" }, "webhook": id,
+                                 "consecutive_failures": r.health.consecutive_failures,
+                                 "open_until": r.health.breaker_open_until}));
+            }
+            Some(HealthWrite::new(id, w.version, &r.health, probing.contains(id), r.disable_reason))
+        })
+        .collect()
+}
+
+fn disabled_event(id: &str, w: &WebhookHealth, reason: &str, now: i64) -> OperationalEvent {
+    OperationalEvent {
+        id: String::new(),
+        workspace: w.workspace.clone(),
+        event_type: EventType::WEBHOOK_DISABLED.as_str(),
+        body: json!({"webhook_id": id, "name": w.name, "url": w.url, "reason": reason}).to_string(),
+        key: format!("svc:webhook.disabled:{id}:{now}"),
+        about: id.to_string(),
+    }
+}
+
+/// Claims, sends and records; returns the next step of every delivery sent.
+async fn deliver(env: &Env, db: &D1Database, config: &Config, ids: &[String]) -> worker::Result<HashMap<String, NextStep>> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
@@ -74,32 +189,122 @@ async fn deliver(db: &D1Database, config: &Config, ids: &[String]) -> worker::Re
         rounds: send_rounds(ids.len(), config.delivery_concurrency),
         margin_ms: config.lease_margin_ms,
     };
-    let claimed = deliveries::claim(db, ids, &token, started, &lease).await?;
+    let deliveries::Claim { deliveries: claimed, meta, webhooks: read } =
+        deliveries::claim(db, ids, &token, started, &lease).await?;
     let claimed_at = now_ms();
-    let reports = send_all(&claimed, config).await;
+    let claimed_count = claimed.len();
+    let plan = plan(claimed, meta, &read, started, &config.health);
+    let reports = send_all(&plan.send, config).await;
     let finished_at = now_ms();
     let mut steps = HashMap::new();
-    let mut outcomes = Vec::with_capacity(claimed.len());
-    for (d, report) in claimed.iter().zip(reports.iter()) {
+    let mut outcomes = Vec::with_capacity(plan.send.len());
+    let mut attempts: HashMap<String, Vec<Attempt>> = HashMap::new();
+    let mut exhausted = Vec::new();
+    for ((d, m), report) in plan.send.iter().zip(plan.meta.iter()).zip(reports.iter()) {
         let step = judge_attempt(&report.result, d.attempt, d.max_attempts, &config.retry_schedule, finished_at, random_unit());
-        outcomes.push(outcome(d, report, step, finished_at));
+        let o = outcome(d, report, step, finished_at);
+        if report.fetched {
+            attempts.entry(d.webhook_id.clone()).or_default().push(Attempt {
+                success: step == NextStep::Succeeded,
+                at: report.attempted_at + i64::from(report.duration_ms),
+            });
+        }
+        // No operational event about an operational delivery: no loops.
+        if step == NextStep::GiveUp && !EventType::is_operational(&d.event_type) {
+            exhausted.push(OperationalEvent {
+                id: String::new(),
+                workspace: m.workspace.clone(),
+                event_type: EventType::DELIVERY_EXHAUSTED.as_str(),
+                body: json!({"log_id": d.log_id, "webhook_id": d.webhook_id, "event_id": m.event_id,
+                             "event_type": d.event_type, "attempts": d.attempt, "last_error": o.error}).to_string(),
+                key: format!("svc:delivery.exhausted:{}", d.log_id),
+                about: d.webhook_id.clone(),
+            });
+        }
+        outcomes.push(o);
         steps.insert(d.log_id.clone(), step);
     }
-    deliveries::record(db, &token, &outcomes, finished_at).await?;
+    let postponed: Vec<Postponed<'_>> = plan.postponed.iter().map(|(id, until)| Postponed { log_id: id, until: *until }).collect();
+    let mut writes = health_writes(&read, &attempts, &plan.probing, finished_at, &config.health);
+    let recorded = deliveries::record_batch(db, &token, &outcomes, &postponed, &writes, finished_at).await?;
+    let gone = outcomes.iter().filter(|o| o.disable_reason.is_some()).count();
     let recorded_at = now_ms();
-    // One line per batch: what it cost in D1 (claim batch + record batch) and in
-    // subrequests (each fetch and each D1 round trip; Free allows 50 per invocation).
-    let d1_round_trips = if outcomes.is_empty() { 1 } else { 2 };
+    let mut d1_round_trips = if outcomes.is_empty() && postponed.is_empty() { 1 } else { 2 };
+
+    // Health rows changed meanwhile (another consumer, a PUT): re-read and re-apply.
+    let mut landed: HashSet<String> = recorded.health_written.iter().cloned().collect();
+    let mut fresh = read.clone();
+    let mut written: Vec<(HealthWrite, WebhookHealth)> = Vec::new();
+    for round in 1..=HEALTH_WRITE_TRIES {
+        let (done, conflicted): (Vec<HealthWrite>, Vec<HealthWrite>) =
+            writes.into_iter().partition(|w| landed.contains(&w.id));
+        written.extend(done.into_iter().filter_map(|w| fresh.get(&w.id).cloned().map(|h| (w, h))));
+        writes = conflicted;
+        if writes.is_empty() || round == HEALTH_WRITE_TRIES {
+            break;
+        }
+        let conflicted_ids: Vec<String> = writes.iter().map(|w| w.id.clone()).collect();
+        fresh = deliveries::read_health(db, &conflicted_ids, &token).await?;
+        log_event(json!({"level": "warn", "msg": "health changed meanwhile; re-applied", "webhooks": conflicted_ids,
+                         "read": writes.iter().map(|w| w.version).collect::<Vec<_>>(),
+                         "now": fresh.values().map(|h| h.version).collect::<Vec<_>>()}));
+        let retry_attempts: HashMap<String, Vec<Attempt>> =
+            attempts.iter().filter(|(id, _)| conflicted_ids.contains(id)).map(|(k, v)| (k.clone(), v.clone())).collect();
+        writes = health_writes(&fresh, &retry_attempts, &plan.probing, finished_at, &config.health);
+        landed = deliveries::write_health(db, &token, &writes, finished_at).await?.into_iter().collect();
+        d1_round_trips += 2;
+    }
+    if !writes.is_empty() {
+        log_event(json!({"level": "warn", "msg": "health not written: the webhook kept changing",
+                         "webhooks": writes.iter().map(|w| w.id.as_str()).collect::<Vec<_>>()}));
+    }
+
+    // Operational events of the batch, published together.
+    let mut events = Vec::new();
+    for (w, h) in &written {
+        if let Some(reason) = &w.disable_reason {
+            events.push(disabled_event(&w.id, h, reason, finished_at));
+        }
+    }
+    for id in &recorded.disabled_by_gone {
+        if let Some(h) = read.get(id) {
+            events.push(disabled_event(id, h, GONE_REASON, finished_at));
+        }
+    }
+    events.extend(exhausted);
+    let event_count = events.len();
+    let mut queue_calls = 0;
+    if !events.is_empty() {
+        d1_round_trips += 1;
+        match publish_operational(env, db, events, finished_at).await {
+            Ok(n) => queue_calls += n.div_ceil(super::fanout::MAX_MESSAGES_PER_SEND),
+            Err(e) => log_event(json!({"level": "error", "msg": "operational events not published", "error": e.to_string()})),
+        }
+    }
+    // Postponed deliveries come back as new messages at their time (a retry would use up
+    // the message's retries while the breaker stays open); the cron covers a failed send.
+    let delayed: Vec<(String, u32)> = plan
+        .postponed
+        .iter()
+        .map(|(id, until)| (id.clone(), ((until - finished_at).max(0) + 999).div_euclid(1000).clamp(1, MAX_QUEUE_DELAY_SECS) as u32))
+        .collect();
+    if !delayed.is_empty() {
+        queue_calls += delayed.len().div_ceil(super::fanout::MAX_MESSAGES_PER_SEND);
+        if let Err(e) = enqueue_delayed(env, &delayed).await {
+            log_event(json!({"level": "warn", "msg": "postponed deliveries not re-queued; cron will", "error": e.to_string()}));
+        }
+    }
+    // One line per batch: what it cost in D1 and in subrequests (each fetch, D1 round
+    // trip and queue send; Free allows 50 per invocation).
     let fetches = reports.iter().filter(|r| r.fetched).count();
     log_event(json!({
-        "msg": "delivery batch", "messages": ids.len(), "claimed": claimed.len(),
-        "subrequests": fetches + d1_round_trips, "fetches": fetches,
-        "d1_round_trips": d1_round_trips,
-        "d1_statements": deliveries::CLAIM_STATEMENTS + deliveries::RECORD_STATEMENTS
-            + outcomes.iter().filter(|o| o.disable_reason.is_some()).count(),
+        "msg": "delivery batch", "messages": ids.len(), "claimed": claimed_count, "postponed": plan.postponed.len(),
+        "subrequests": fetches + d1_round_trips + queue_calls, "fetches": fetches,
+        "d1_round_trips": d1_round_trips, "queue_calls": queue_calls, "operational_events": event_count,
+        "d1_statements": deliveries::CLAIM_STATEMENTS + deliveries::RECORD_STATEMENTS + attempts.len() + gone,
         "claim_ms": claimed_at - started, "send_ms": finished_at - claimed_at, "record_ms": recorded_at - finished_at,
     }));
-    for (d, report) in claimed.iter().zip(reports.iter()) {
+    for (d, report) in plan.send.iter().zip(reports.iter()) {
         log_event(json!({
             "msg": "delivery attempt", "delivery": d.log_id, "webhook": d.webhook_id,
             "attempt": d.attempt, "status": report.result.status(), "error": report.result.error(),

@@ -5,13 +5,13 @@
 use serde_json::json;
 use worker::{D1Database, Env};
 
-use super::{log_event, DeliveryJob};
+use super::{log_event, DeliveryJob, RecoverMessage};
 use crate::config::QUEUE_BINDING;
 use crate::core::catalog::EventType;
 use crate::core::outbound::delivery::envelope;
 use crate::core::outbound::idempotency;
 use crate::core::ids::{new_id, EVENT_PREFIX};
-use crate::store::events::{self, EventSource, NewEvent, Published};
+use crate::store::events::{self, EventSource, NewEvent, OperationalEvent, Published};
 
 /// Cloudflare Queues accepts at most 100 messages per `sendBatch`.
 pub const MAX_MESSAGES_PER_SEND: usize = 100;
@@ -68,4 +68,48 @@ pub async fn enqueue(env: &Env, ids: &[String]) -> worker::Result<()> {
         queue.send_batch(jobs).await?;
     }
     Ok(())
+}
+
+/// Sends one message per delivery id with a delay each (postponed deliveries), 100 per call.
+pub async fn enqueue_delayed(env: &Env, jobs: &[(String, u32)]) -> worker::Result<()> {
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    let queue = env.queue(QUEUE_BINDING)?;
+    for chunk in jobs.chunks(MAX_MESSAGES_PER_SEND) {
+        let messages: Vec<worker::SendMessage<DeliveryJob>> = chunk
+            .iter()
+            .map(|(id, delay)| worker::MessageBuilder::new(DeliveryJob { log_id: id.clone() }).delay_seconds(*delay).build())
+            .collect();
+        queue.send_batch(messages).await?;
+    }
+    Ok(())
+}
+
+/// Queues one recovery chunk.
+pub async fn enqueue_recover(env: &Env, message: &RecoverMessage) -> worker::Result<()> {
+    env.queue(QUEUE_BINDING)?.send(message.clone()).await
+}
+
+/// Publishes the operational events of a consumer batch (SPEC §8.4) together: one D1
+/// round trip for all of them, then their deliveries in sends of 100. Each reaches the
+/// workspace's webhooks subscribed to its type, never the webhook it is about. Returns
+/// how many deliveries were created.
+pub async fn publish_operational(env: &Env, db: &D1Database, mut events: Vec<OperationalEvent>, now: i64) -> worker::Result<usize> {
+    if events.is_empty() {
+        return Ok(0);
+    }
+    for e in &mut events {
+        let event_type = EventType::parse(e.event_type).unwrap_or(EventType::WEBHOOK_DISABLED);
+        e.id = new_id(EVENT_PREFIX);
+        e.body = envelope(&e.id, event_type, now, &e.body);
+    }
+    let ids = events::publish_operational(db, &events, now).await?;
+    log_event(json!({"msg": "operational events", "events": events.len(), "deliveries": ids.len(),
+                     "types": events.iter().map(|e| e.event_type).collect::<Vec<_>>()}));
+    if let Err(e) = enqueue(env, &ids).await {
+        log_event(json!({"level": "warn", "msg": "queue send failed; cron will re-enqueue", "deliveries": ids.len(),
+                         "error": e.to_string()}));
+    }
+    Ok(ids.len())
 }

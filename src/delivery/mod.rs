@@ -4,16 +4,48 @@
 
 pub mod consumer;
 pub mod fanout;
+pub mod recover;
 pub mod sender;
 pub mod sweeper;
 
 use serde::{Deserialize, Serialize};
+
+use crate::core::outbound::recover::Cursor;
 
 /// A queue message names a delivery log; the payload stays in D1 (messages are
 /// limited to 128 KB, payloads may be 256 KB).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DeliveryJob {
     pub log_id: String,
+}
+
+/// The other kind of message on the same queue: `{"recover": {…}}`, one chunk of a
+/// recovery (`POST /api/v1/webhooks/:id/recover`) to run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecoverMessage {
+    pub recover: RecoverJob,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecoverJob {
+    /// The recovery's id (`rcv_…`): with the original, it makes a redelivery unique.
+    pub job: String,
+    pub webhook_id: String,
+    pub since: i64,
+    pub until: i64,
+    /// Where the previous chunk stopped; `None` for the first.
+    #[serde(default)]
+    pub after: Option<Cursor>,
+}
+
+/// Any message of the delivery queue: `{log_id}` (every message before recoveries
+/// existed, and still nearly all) or `{recover}`.
+#[derive(Debug, Deserialize)]
+pub struct QueueBody {
+    #[serde(default)]
+    pub log_id: Option<String>,
+    #[serde(default)]
+    pub recover: Option<RecoverJob>,
 }
 
 /// The clock of the runtime (`SystemTime::now()` panics on wasm).

@@ -29,7 +29,8 @@ pub async fn send(d: &ClaimedDelivery, allow_private: bool, keys: &Keyring) -> S
     let attempted_at = now_ms();
     let (result, response_excerpt) = attempt(d, allow_private, keys, attempted_at).await;
     let duration_ms = (now_ms() - attempted_at).clamp(0, i64::from(u32::MAX)) as u32;
-    let fetched = !matches!(result, AttemptResult::Blocked(_));
+    // Blocked targets and deliveries whose secrets could not be opened make no request.
+    let fetched = !matches!(result, AttemptResult::Blocked(_) | AttemptResult::NotSent(_));
     SendReport { result, response_excerpt, attempted_at, duration_ms, fetched }
 }
 

@@ -40,6 +40,10 @@ fn parse_publish(fields: &BTreeMap<String, Box<RawValue>>) -> Result<PublishBody
     }
     let event_type = match fields.get("type").map(|raw| serde_json::from_str::<String>(raw.get())) {
         None => { errors.insert("type".into(), "is required".into()); None }
+        Some(Ok(t)) if EventType::is_operational(&t) => {
+            errors.insert("type".into(), format!("{t:?} is an operational event only the service publishes"));
+            None
+        }
         Some(Ok(t)) => EventType::parse(&t).or_else(|| {
             errors.insert("type".into(), format!("unknown event type {t:?}; see GET /api/v1/webhooks/events"));
             None

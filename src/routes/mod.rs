@@ -1,6 +1,7 @@
 //! HTTP routes: parse → authorize → call core and store → render. No SQL, no rules.
 
 pub mod events;
+pub mod health;
 pub mod logs;
 pub mod portal;
 pub mod system;
@@ -88,6 +89,8 @@ async fn private_route(ctx: &Ctx<'_>, req: &mut Request, route: Route, p: &Princ
         Route::DeleteWebhook => webhooks::delete(ctx, p, id).await,
         Route::TestWebhook => webhooks::test(ctx, req, p, id).await,
         Route::RotateSecret => webhooks::rotate_secret(ctx, req, p, id).await,
+        Route::RecoverWebhook => health::recover(ctx, req, p, id).await,
+        Route::WebhookStats => health::stats(ctx, req, p, id).await,
         Route::QueryLogs => logs::query(ctx, req, p).await,
         Route::GetLog => logs::detail(ctx, p, id).await,
         Route::Redeliver => logs::redeliver(ctx, req, p, id).await,

@@ -123,6 +123,7 @@ pub async fn create(ctx: &Ctx<'_>, req: &mut Request, p: &Principal) -> ApiResul
     let created = StoredWebhook {
         id, config, secret_hint: Some(sealed.secret_hint), disabled_reason: None,
         created_by: p.user_id.clone(), updated_by: p.user_id.clone(), created_at: ctx.now, updated_at: ctx.now,
+        health: Default::default(),
     };
     let mut view = WebhookView::new(&created);
     // Shown once, here; no later response carries it.
@@ -154,7 +155,7 @@ pub async fn update(ctx: &Ctx<'_>, req: &mut Request, p: &Principal, id: &str) -
         None
     };
     let at_rest = sealed.as_ref().map(|s| (&record.at_rest, s));
-    let written = webhooks::update(&ctx.db, &p.workspace_id, id, &config, at_rest, p.user_id.as_deref(), ctx.now)
+    let written = webhooks::update(&ctx.db, &p.workspace_id, id, &config, at_rest, reactivated, p.user_id.as_deref(), ctx.now)
         .await
         .or_internal("update webhook")?;
     match (written, &sealed) {
@@ -164,9 +165,11 @@ pub async fn update(ctx: &Ctx<'_>, req: &mut Request, p: &Principal, id: &str) -
     }
     let disabled_reason = if reactivated || config.active { None } else { existing.disabled_reason };
     let secret_hint = sealed.map(|s| s.secret_hint).or(existing.secret_hint);
+    // `active: true` starts the webhook's health afresh (SPEC §8.4).
+    let health = if reactivated { Default::default() } else { existing.health };
     let updated = StoredWebhook {
         id: existing.id, config, secret_hint, disabled_reason, created_by: existing.created_by,
-        updated_by: p.user_id.clone(), created_at: existing.created_at, updated_at: ctx.now,
+        updated_by: p.user_id.clone(), created_at: existing.created_at, updated_at: ctx.now, health,
     };
     json_response(200, &WebhookView::new(&updated))
 }

@@ -12,6 +12,7 @@ use std::rc::Rc;
 use worker::{D1Database, Result};
 
 use super::{json_ids, statement, webhooks};
+use crate::core::outbound::health::Health;
 use crate::core::outbound::lease::SEND_SLACK_MS;
 use crate::core::outbound::sealed::RowSecrets;
 use crate::core::time::UnixMillis;
@@ -53,6 +54,7 @@ struct ClaimedRow {
     enc_key_id: Option<String>,
     timeout_ms: i64,
     event_id: String,
+    workspace_id: String,
 }
 
 #[derive(Deserialize)]
@@ -62,8 +64,9 @@ struct BodyRow {
 }
 
 impl ClaimedRow {
-    fn into_claimed(self, bodies: &HashMap<String, Rc<str>>) -> ClaimedDelivery {
-        ClaimedDelivery {
+    fn into_claimed(self, bodies: &HashMap<String, Rc<str>>) -> (ClaimedDelivery, ClaimMeta) {
+        let meta = ClaimMeta { workspace: self.workspace_id, event_id: self.event_id.clone() };
+        let claimed = ClaimedDelivery {
             log_id: self.id,
             webhook_id: self.webhook_id,
             event_type: self.event_type,
@@ -80,12 +83,78 @@ impl ClaimedRow {
             timeout_ms: self.timeout_ms.clamp(1000, 30_000) as u32,
             test: false,
             body: bodies.get(&self.event_id).cloned().unwrap_or_else(|| Rc::from("{}")),
-        }
+        };
+        (claimed, meta)
     }
 }
 
+/// What the consumer needs of a claimed delivery beyond sending it.
+pub struct ClaimMeta {
+    pub workspace: String,
+    pub event_id: String,
+}
+
+/// A webhook's health as the claim (or a re-read) found it.
+#[derive(Clone)]
+pub struct WebhookHealth {
+    pub name: String,
+    pub url: String,
+    pub workspace: String,
+    pub active: bool,
+    pub health: Health,
+    /// `health_version` read: the write back is guarded by it.
+    pub version: i64,
+    /// This claim took the webhook's half-open probe slot.
+    pub holds_probe: bool,
+}
+
+#[derive(Deserialize)]
+struct HealthRowRead {
+    id: String,
+    name: String,
+    url: String,
+    workspace_id: String,
+    active: i64,
+    consecutive_failures: i64,
+    failing_since: Option<i64>,
+    last_success_at: Option<i64>,
+    last_failure_at: Option<i64>,
+    breaker_open_until: Option<i64>,
+    breaker_opens: i64,
+    health_version: i64,
+    holds_probe: Option<i64>,
+}
+
+impl HealthRowRead {
+    fn into_pair(self) -> (String, WebhookHealth) {
+        let health = webhooks::health_of(self.consecutive_failures, self.failing_since, self.last_success_at,
+                                         self.last_failure_at, self.breaker_open_until, self.breaker_opens);
+        (self.id, WebhookHealth {
+            name: self.name,
+            url: self.url,
+            workspace: self.workspace_id,
+            active: self.active != 0,
+            health,
+            version: self.health_version,
+            holds_probe: self.holds_probe.unwrap_or(0) != 0,
+        })
+    }
+}
+
+const HEALTH_SELECT: &str = "SELECT id, name, url, workspace_id, active, consecutive_failures, failing_since, \
+    last_success_at, last_failure_at, breaker_open_until, breaker_opens, health_version, \
+    (probe_token IS NOT NULL AND probe_token = ?2) AS holds_probe FROM webhooks";
+
+/// A claim: the deliveries to send (with their metadata, same order) and the health of
+/// their webhooks.
+pub struct Claim {
+    pub deliveries: Vec<ClaimedDelivery>,
+    pub meta: Vec<ClaimMeta>,
+    pub webhooks: HashMap<String, WebhookHealth>,
+}
+
 /// Statements in the claim batch.
-pub const CLAIM_STATEMENTS: usize = 4;
+pub const CLAIM_STATEMENTS: usize = 6;
 
 /// The lease of a claim (see `core::outbound::lease`): rounds of sends and the margin.
 pub struct LeaseTerms {
@@ -95,9 +164,10 @@ pub struct LeaseTerms {
 
 /// In one round trip: fail the deliveries whose webhook was deactivated, claim the due
 /// ones among `ids` for this invocation (`token`) under a lease that covers the whole
-/// batch, and load what sending them needs. Rows that are final, gone, not due or leased
-/// elsewhere are simply not returned.
-pub async fn claim(db: &D1Database, ids: &[String], token: &str, now: UnixMillis, lease: &LeaseTerms) -> Result<Vec<ClaimedDelivery>> {
+/// batch, take the probe slot of each half-open webhook among them that no live consumer
+/// holds, and load what sending them needs with their webhooks' health. Rows that are
+/// final, gone, not due or leased elsewhere are simply not returned.
+pub async fn claim(db: &D1Database, ids: &[String], token: &str, now: UnixMillis, lease: &LeaseTerms) -> Result<Claim> {
     let ids_json = json_ids(ids);
     let results = db
         .batch(vec![
@@ -122,29 +192,122 @@ pub async fn claim(db: &D1Database, ids: &[String], token: &str, now: UnixMillis
                    AND (lease_until IS NULL OR lease_until < ?2)",
                 &[&ids_json, &now, &token, &EARLY_ARRIVAL_SLACK_MS, &lease.rounds, &SEND_SLACK_MS, &lease.margin_ms],
             )?,
+            // Half-open breakers: one consumer at a time probes, until its lease ends.
+            statement(
+                db,
+                "UPDATE webhooks SET probe_token = ?2, probe_until = (SELECT MAX(lease_until) FROM delivery_logs \
+                     WHERE id IN (SELECT value FROM json_each(?1)) AND claim_token = ?2) \
+                 WHERE id IN (SELECT webhook_id FROM delivery_logs \
+                     WHERE id IN (SELECT value FROM json_each(?1)) AND claim_token = ?2) \
+                   AND breaker_open_until IS NOT NULL AND breaker_open_until <= ?3 \
+                   AND (probe_until IS NULL OR probe_until < ?3)",
+                &[&ids_json, &token, &now],
+            )?,
             statement(
                 db,
                 "SELECT l.id, l.webhook_id, l.event_type, l.attempts, l.max_attempts, \
-                   w.url, w.secret, w.headers, w.secrets_enc, w.headers_enc, w.enc_key_id, w.timeout_ms, l.event_id \
+                   w.url, w.secret, w.headers, w.secrets_enc, w.headers_enc, w.enc_key_id, w.timeout_ms, l.event_id, \
+                   l.workspace_id \
                  FROM delivery_logs l JOIN webhooks w ON w.id = l.webhook_id \
-                 WHERE l.claim_token = ?1",
-                &[&token],
+                 WHERE l.id IN (SELECT value FROM json_each(?2)) AND l.claim_token = ?1",
+                &[&token, &ids_json],
             )?,
             // Each event body once, however many deliveries of the batch share it.
             statement(
                 db,
-                "SELECT id, body FROM events WHERE id IN \
-                   (SELECT DISTINCT event_id FROM delivery_logs WHERE claim_token = ?1)",
-                &[&token],
+                "SELECT id, body FROM events WHERE id IN (SELECT DISTINCT event_id FROM delivery_logs \
+                   WHERE id IN (SELECT value FROM json_each(?2)) AND claim_token = ?1)",
+                &[&token, &ids_json],
+            )?,
+            statement(
+                db,
+                &format!("{HEALTH_SELECT} WHERE id IN (SELECT webhook_id FROM delivery_logs \
+                   WHERE id IN (SELECT value FROM json_each(?1)) AND claim_token = ?2)"),
+                &[&ids_json, &token],
             )?,
         ])
         .await?;
-    let (Some(rows), Some(bodies)) = (results.get(2), results.get(3)) else {
-        return Ok(Vec::new());
+    let (Some(rows), Some(bodies), Some(health)) = (results.get(3), results.get(4), results.get(5)) else {
+        return Ok(Claim { deliveries: Vec::new(), meta: Vec::new(), webhooks: HashMap::new() });
     };
     let bodies: HashMap<String, Rc<str>> =
         bodies.results::<BodyRow>()?.into_iter().map(|b| (b.id, Rc::from(b.body))).collect();
-    Ok(rows.results::<ClaimedRow>()?.into_iter().map(|r| r.into_claimed(&bodies)).collect())
+    let (deliveries, meta) = rows.results::<ClaimedRow>()?.into_iter().map(|r| r.into_claimed(&bodies)).unzip();
+    let webhooks = health.results::<HealthRowRead>()?.into_iter().map(HealthRowRead::into_pair).collect();
+    Ok(Claim { deliveries, meta, webhooks })
+}
+
+/// Re-reads the health of `webhook_ids` (after a guarded write found it changed).
+pub async fn read_health(db: &D1Database, webhook_ids: &[String], token: &str) -> Result<HashMap<String, WebhookHealth>> {
+    let rows: Vec<HealthRowRead> =
+        statement(db, &format!("{HEALTH_SELECT} WHERE id IN (SELECT value FROM json_each(?1))"), &[&json_ids(webhook_ids), &token])?
+            .all()
+            .await?
+            .results()?;
+    Ok(rows.into_iter().map(HealthRowRead::into_pair).collect())
+}
+
+/// A webhook's new health, written only if its `health_version` is still `version`.
+pub struct HealthWrite {
+    pub id: String,
+    pub version: i64,
+    pub consecutive_failures: u32,
+    pub failing_since: Option<UnixMillis>,
+    pub last_success_at: Option<UnixMillis>,
+    pub last_failure_at: Option<UnixMillis>,
+    pub breaker_open_until: Option<UnixMillis>,
+    pub breaker_opens: u32,
+    /// This batch probed: free the slot.
+    pub release_probe: bool,
+    /// Auto-disable, with the reason.
+    pub disable_reason: Option<String>,
+}
+
+impl HealthWrite {
+    pub fn new(id: &str, version: i64, h: &Health, release_probe: bool, disable_reason: Option<String>) -> Self {
+        HealthWrite {
+            id: id.to_string(),
+            version,
+            consecutive_failures: h.consecutive_failures,
+            failing_since: h.failing_since,
+            last_success_at: h.last_success_at,
+            last_failure_at: h.last_failure_at,
+            breaker_open_until: h.breaker_open_until,
+            breaker_opens: h.breaker_opens,
+            release_probe,
+            disable_reason,
+        }
+    }
+}
+
+/// One statement per webhook, so that each one's `changes` says whether it landed (the
+/// version guard held).
+fn health_write_statement(db: &D1Database, token: &str, w: &HealthWrite, now: UnixMillis) -> Result<worker::D1PreparedStatement> {
+    statement(
+        db,
+        "UPDATE webhooks SET consecutive_failures = ?3, failing_since = ?4, last_success_at = ?5, \
+           last_failure_at = ?6, breaker_open_until = ?7, breaker_opens = ?8, \
+           probe_until = CASE WHEN ?9 = 1 AND probe_token = ?10 THEN NULL ELSE probe_until END, \
+           probe_token = CASE WHEN ?9 = 1 AND probe_token = ?10 THEN NULL ELSE probe_token END, \
+           active = CASE WHEN ?11 IS NOT NULL THEN 0 ELSE active END, \
+           disabled_reason = COALESCE(?11, disabled_reason), \
+           updated_at = CASE WHEN ?11 IS NOT NULL THEN ?12 ELSE updated_at END, \
+           health_version = health_version + 1 \
+         WHERE id = ?1 AND health_version = ?2",
+        &[&w.id, &w.version, &w.consecutive_failures, &w.failing_since, &w.last_success_at, &w.last_failure_at,
+          &w.breaker_open_until, &w.breaker_opens, &w.release_probe, &token, &w.disable_reason, &now],
+    )
+}
+
+/// Writes health alone (a retry after a guarded write found the row changed); returns
+/// the ids written.
+pub async fn write_health(db: &D1Database, token: &str, writes: &[HealthWrite], now: UnixMillis) -> Result<Vec<String>> {
+    if writes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let statements = writes.iter().map(|w| health_write_statement(db, token, w, now)).collect::<Result<Vec<_>>>()?;
+    let results = db.batch(statements).await?;
+    Ok(writes.iter().zip(results.iter()).filter(|(_, r)| super::changes(r) > 0).map(|(w, _)| w.id.clone()).collect())
 }
 
 /// The outcome of one claimed attempt, ready to be written.
@@ -166,17 +329,49 @@ pub struct AttemptOutcome<'a> {
     pub disable_reason: Option<&'a str>,
 }
 
-/// Statements per `record` call, plus one per disabled webhook.
-pub const RECORD_STATEMENTS: usize = 2;
+/// A claimed delivery sent back unsent (its breaker is open): the claim's attempt is
+/// given back and it falls due at `until`.
+#[derive(Serialize)]
+pub struct Postponed<'a> {
+    pub log_id: &'a str,
+    pub until: UnixMillis,
+}
 
-/// Writes every outcome of a batch in one D1 round trip of two statements, whatever the
-/// batch size: the outcomes travel as one JSON parameter. Only the holder of `token` can
-/// write, and only once (the token is cleared with the outcome).
+/// Statements per `record_batch` call, plus one per webhook whose health it writes and
+/// one per webhook disabled by a 410.
+pub const RECORD_STATEMENTS: usize = 3;
+
+/// What a record batch changed on webhooks.
+#[derive(Default)]
+pub struct RecordedBatch {
+    /// Webhooks whose health write landed (the others changed meanwhile).
+    pub health_written: Vec<String>,
+    /// Webhooks this batch disabled because a receiver answered 410.
+    pub disabled_by_gone: Vec<String>,
+}
+
+/// Writes every outcome of a test delivery (one claimed attempt, no health).
 pub async fn record(db: &D1Database, token: &str, outcomes: &[AttemptOutcome<'_>], now: UnixMillis) -> Result<()> {
-    if outcomes.is_empty() {
-        return Ok(());
+    record_batch(db, token, outcomes, &[], &[], now).await.map(|_| ())
+}
+
+/// Writes every outcome of a batch in one D1 round trip, whatever the batch size: the
+/// outcomes, the postponed deliveries and the health writes travel as JSON parameters.
+/// Only the holder of `token` can write outcomes, and only once (the token is cleared
+/// with the outcome); a health write lands only if its row's version is unchanged.
+pub async fn record_batch(
+    db: &D1Database,
+    token: &str,
+    outcomes: &[AttemptOutcome<'_>],
+    postponed: &[Postponed<'_>],
+    health: &[HealthWrite],
+    now: UnixMillis,
+) -> Result<RecordedBatch> {
+    if outcomes.is_empty() && postponed.is_empty() {
+        return Ok(RecordedBatch::default());
     }
     let json = serde_json::to_string(outcomes).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let postponed_json = serde_json::to_string(postponed).map_err(|e| worker::Error::RustError(e.to_string()))?;
     let mut statements = vec![
         statement(
             db,
@@ -202,13 +397,40 @@ pub async fn record(db: &D1Database, token: &str, outcomes: &[AttemptOutcome<'_>
              WHERE delivery_logs.id = json_extract(o.value, '$.log_id') AND delivery_logs.claim_token = ?2",
             &[&json, &token, &now],
         )?,
+        statement(
+            db,
+            "UPDATE delivery_logs SET attempts = attempts - 1, next_attempt_at = json_extract(p.value, '$.until'), \
+               lease_until = NULL, claim_token = NULL, updated_at = ?3 \
+             FROM json_each(?1) p \
+             WHERE delivery_logs.id = json_extract(p.value, '$.log_id') AND delivery_logs.claim_token = ?2",
+            &[&postponed_json, &token, &now],
+        )?,
     ];
-    for o in outcomes {
+    for w in health {
+        statements.push(health_write_statement(db, token, w, now)?);
+    }
+    let gone: Vec<&AttemptOutcome<'_>> = outcomes.iter().filter(|o| o.disable_reason.is_some()).collect();
+    for o in &gone {
         if let Some(reason) = o.disable_reason {
             statements.push(webhooks::disable_statement(db, o.webhook_id, reason, now)?);
         }
     }
-    db.batch(statements).await.map(|_| ())
+    let results = db.batch(statements).await?;
+    // `changes` of each guarded statement says whether it applied.
+    let landed = |i: usize| results.get(i).map(super::changes).unwrap_or(0) > 0;
+    let health_written = health
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| landed(RECORD_STATEMENTS + i))
+        .map(|(_, w)| w.id.clone())
+        .collect();
+    let disabled_by_gone = gone
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| landed(RECORD_STATEMENTS + health.len() + i))
+        .map(|(_, o)| o.webhook_id.to_string())
+        .collect();
+    Ok(RecordedBatch { health_written, disabled_by_gone })
 }
 
 #[derive(Deserialize)]

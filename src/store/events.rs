@@ -184,3 +184,66 @@ pub async fn insert_test_delivery(db: &D1Database, event: &NewEvent<'_>, d: &Sin
 pub async fn insert_redelivery(db: &D1Database, d: &SingleDelivery<'_>) -> Result<()> {
     insert_single_statement(db, d)?.run().await.map(|_| ())
 }
+
+/// An operational event (SPEC §8.4) to store and fan out, never to the webhook it is about.
+#[derive(serde::Serialize)]
+pub struct OperationalEvent {
+    pub id: String,
+    pub workspace: String,
+    #[serde(rename = "type")]
+    pub event_type: &'static str,
+    /// The `data` object's JSON text; `fanout::publish_operational` wraps it in the
+    /// envelope (with a fresh `id`) before storing.
+    pub body: String,
+    /// Makes a retried consumer batch publish the same event once.
+    pub key: String,
+    /// The webhook the event is about: excluded from the fan-out.
+    pub about: String,
+}
+
+/// Stores several operational events and fans each out to its workspace's active webhooks
+/// subscribed to its type, except the one it is about: one D1 round trip of three
+/// statements however many events. Returns the new delivery ids, to be enqueued.
+pub async fn publish_operational(db: &D1Database, events: &[OperationalEvent], now: UnixMillis) -> Result<Vec<String>> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let json = serde_json::to_string(events).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let results = db
+        .batch(vec![
+            // `WHERE true` lets SQLite parse the upsert clause after a SELECT.
+            statement(
+                db,
+                "INSERT INTO events (id, workspace_id, type, body, idempotency_key, source, created_at) \
+                 SELECT json_extract(e.value, '$.id'), json_extract(e.value, '$.workspace'), \
+                   json_extract(e.value, '$.type'), json_extract(e.value, '$.body'), json_extract(e.value, '$.key'), \
+                   'internal', ?2 \
+                 FROM json_each(?1) e WHERE true ON CONFLICT DO NOTHING",
+                &[&json, &now],
+            )?,
+            // Only events inserted just now (an event whose key was taken kept its old id).
+            statement(
+                db,
+                "INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, status, \
+                   attempts, max_attempts, next_attempt_at, created_at, updated_at) \
+                 SELECT 'dlv_' || lower(hex(randomblob(12))), w.workspace_id, w.id, ev.id, ev.type, 'pending', \
+                   0, w.retry_count + 1, ?2, ?2, ?2 \
+                 FROM json_each(?1) e \
+                 JOIN events ev ON ev.id = json_extract(e.value, '$.id') AND ev.created_at = ?2 \
+                 JOIN webhooks w ON w.workspace_id = ev.workspace_id AND w.active = 1 \
+                   AND w.id <> json_extract(e.value, '$.about') \
+                 WHERE EXISTS (SELECT 1 FROM json_each(w.events) t WHERE t.value = ev.type)",
+                &[&json, &now],
+            )?,
+            statement(
+                db,
+                "SELECT id FROM delivery_logs WHERE event_id IN (SELECT json_extract(value, '$.id') FROM json_each(?1))",
+                &[&json],
+            )?,
+        ])
+        .await?;
+    match results.get(2) {
+        Some(r) => Ok(r.results::<IdRow>()?.into_iter().map(|r| r.id).collect()),
+        None => Ok(Vec::new()),
+    }
+}

@@ -11,6 +11,8 @@ pub mod email;
 pub mod events;
 pub mod inbound_events;
 pub mod logs;
+pub mod recover;
+pub mod stats;
 pub mod webhooks;
 
 use wasm_bindgen::JsValue;

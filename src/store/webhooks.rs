@@ -9,6 +9,7 @@ use super::{changes, statement};
 use crate::core::cursor::Cursor;
 use crate::core::catalog::EventType;
 use crate::core::crypto::Keyring;
+use crate::core::outbound::health::Health;
 use crate::core::outbound::sealed::{RowSecrets, SealedColumns};
 use crate::core::time::UnixMillis;
 use crate::core::outbound::webhook::{StoredWebhook, WebhookConfig, WebhookSecret};
@@ -39,6 +40,33 @@ struct WebhookRow {
     updated_by: Option<String>,
     created_at: i64,
     updated_at: i64,
+    #[serde(default)]
+    consecutive_failures: i64,
+    failing_since: Option<i64>,
+    last_success_at: Option<i64>,
+    last_failure_at: Option<i64>,
+    breaker_open_until: Option<i64>,
+    #[serde(default)]
+    breaker_opens: i64,
+}
+
+/// The health columns of a row (migration 0006), as the core's `Health`.
+pub(crate) fn health_of(
+    consecutive_failures: i64,
+    failing_since: Option<i64>,
+    last_success_at: Option<i64>,
+    last_failure_at: Option<i64>,
+    breaker_open_until: Option<i64>,
+    breaker_opens: i64,
+) -> Health {
+    Health {
+        consecutive_failures: consecutive_failures.clamp(0, i64::from(u32::MAX)) as u32,
+        failing_since,
+        last_success_at,
+        last_failure_at,
+        breaker_open_until,
+        breaker_opens: breaker_opens.clamp(0, 64) as u32,
+    }
 }
 
 impl WebhookRow {
@@ -82,13 +110,16 @@ impl WebhookRow {
             updated_by: self.updated_by,
             created_at: self.created_at,
             updated_at: self.updated_at,
+            health: health_of(self.consecutive_failures, self.failing_since, self.last_success_at,
+                              self.last_failure_at, self.breaker_open_until, self.breaker_opens),
         };
         Ok(WebhookRecord { webhook, at_rest })
     }
 }
 
 const COLUMNS: &str = "id, name, url, secret, secrets_enc, headers_enc, enc_key_id, secret_hint, events, active, \
-                       headers, retry_count, timeout_ms, disabled_reason, created_by, updated_by, created_at, updated_at";
+                       headers, retry_count, timeout_ms, disabled_reason, created_by, updated_by, created_at, updated_at, \
+                       consecutive_failures, failing_since, last_success_at, last_failure_at, breaker_open_until, breaker_opens";
 
 fn events_json(events: &[EventType]) -> String {
     serde_json::Value::from(events.iter().map(|e| e.as_str()).collect::<Vec<_>>()).to_string()
@@ -157,13 +188,17 @@ pub async fn get(db: &D1Database, workspace: &str, id: &str, keys: &Keyring) -> 
 /// Writes the whole configuration, and the sealed columns when given (which also empties
 /// a legacy row's clear ones), only if the at-rest columns are still `old` (a concurrent
 /// rotation is never lost). Without them the at-rest columns are left as they are.
-/// Re-activating a webhook clears why it was disabled. False: gone or changed meanwhile.
+/// Re-activating a webhook clears why it was disabled; `reset_health` (a `PUT` with
+/// `active: true`) also starts its health afresh (and bumps `health_version`, so a
+/// consumer's write based on the old health is re-applied to the new one).
+/// False: gone or changed meanwhile.
 pub async fn update(
     db: &D1Database,
     workspace: &str,
     id: &str,
     c: &WebhookConfig,
     sealed: Option<(&RowSecrets, &SealedColumns)>,
+    reset_health: bool,
     by: Option<&str>,
     now: UnixMillis,
 ) -> Result<bool> {
@@ -177,20 +212,27 @@ pub async fn update(
     let result = statement(
         db,
         "UPDATE webhooks SET name = ?3, url = ?4, events = ?5, active = ?6, \
-         retry_count = ?7, timeout_ms = ?8, updated_at = ?9, updated_by = ?18, \
+         retry_count = ?7, timeout_ms = ?8, updated_at = ?9, updated_by = ?19, \
          disabled_reason = CASE WHEN ?6 = 1 THEN NULL ELSE disabled_reason END, \
          secret = CASE WHEN ?10 = 1 THEN NULL ELSE secret END, \
          headers = CASE WHEN ?10 = 1 THEN '{}' ELSE headers END, \
          secrets_enc = CASE WHEN ?10 = 1 THEN ?11 ELSE secrets_enc END, \
          headers_enc = CASE WHEN ?10 = 1 THEN ?12 ELSE headers_enc END, \
          enc_key_id = CASE WHEN ?10 = 1 THEN ?13 ELSE enc_key_id END, \
-         secret_hint = CASE WHEN ?10 = 1 THEN ?14 ELSE secret_hint END \
+         secret_hint = CASE WHEN ?10 = 1 THEN ?14 ELSE secret_hint END, \
+         consecutive_failures = CASE WHEN ?18 = 1 THEN 0 ELSE consecutive_failures END, \
+         failing_since = CASE WHEN ?18 = 1 THEN NULL ELSE failing_since END, \
+         breaker_open_until = CASE WHEN ?18 = 1 THEN NULL ELSE breaker_open_until END, \
+         breaker_opens = CASE WHEN ?18 = 1 THEN 0 ELSE breaker_opens END, \
+         probe_token = CASE WHEN ?18 = 1 THEN NULL ELSE probe_token END, \
+         probe_until = CASE WHEN ?18 = 1 THEN NULL ELSE probe_until END, \
+         health_version = health_version + ?18 \
          WHERE workspace_id = ?1 AND id = ?2 \
            AND (?10 = 0 OR (secret IS ?15 AND secrets_enc IS ?16 AND enc_key_id IS ?17))",
         &[&workspace, &id, &c.name, &c.url, &events_json(&c.events), &c.active, &c.retry_count, &c.timeout_ms, &now,
           &set_sealed, &secrets_enc, &headers_enc, &kid, &hint,
           &old.and_then(|o| o.secret.as_deref()), &old.and_then(|o| o.secrets_enc.as_deref()),
-          &old.and_then(|o| o.enc_key_id.as_deref()), &by],
+          &old.and_then(|o| o.enc_key_id.as_deref()), &reset_health, &by],
     )?
     .run()
     .await?;
@@ -283,11 +325,12 @@ pub async fn delete(db: &D1Database, workspace: &str, id: &str) -> Result<bool> 
     Ok(results.last().map(changes).unwrap_or(0) > 0)
 }
 
-/// A 410 Gone from the receiver turns the webhook off, with the reason.
+/// A 410 Gone from the receiver turns the webhook off, with the reason. It changes a row
+/// only when it disables it (so `webhook.disabled` is published once).
 pub fn disable_statement(db: &D1Database, id: &str, reason: &str, now: UnixMillis) -> Result<worker::D1PreparedStatement> {
     statement(
         db,
-        "UPDATE webhooks SET active = 0, disabled_reason = ?2, updated_at = ?3 WHERE id = ?1",
+        "UPDATE webhooks SET active = 0, disabled_reason = ?2, updated_at = ?3 WHERE id = ?1 AND active = 1",
         &[&id, &reason, &now],
     )
 }

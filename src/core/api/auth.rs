@@ -43,11 +43,12 @@ pub fn allowed_roles(route: Route) -> Option<&'static [Role]> {
         | Route::InboundResend | Route::Portal => None,
         Route::EventCatalog => Some(ANYONE),
         Route::ListWebhooks | Route::GetWebhook | Route::QueryLogs | Route::GetLog | Route::TestWebhook
-        | Route::Redeliver | Route::GetInvoice | Route::GetBilling | Route::GetConnectAccount
+        | Route::Redeliver | Route::WebhookStats | Route::GetInvoice | Route::GetBilling | Route::GetConnectAccount
         | Route::GetConnectSplits | Route::GetEmailAnalytics | Route::GetEmailSuppressions => {
             Some(READERS)
         }
-        Route::CreateWebhook | Route::UpdateWebhook | Route::DeleteWebhook | Route::RotateSecret => Some(WRITERS),
+        Route::CreateWebhook | Route::UpdateWebhook | Route::DeleteWebhook | Route::RotateSecret
+        | Route::RecoverWebhook => Some(WRITERS),
         Route::PublishEvent => Some(PUBLISHERS),
     }
 }
@@ -84,6 +85,8 @@ mod tests {
             (Route::UpdateWebhook, true, false, false, false),
             (Route::DeleteWebhook, true, false, false, false),
             (Route::RotateSecret, true, false, false, false),
+            (Route::RecoverWebhook, true, false, false, false),
+            (Route::WebhookStats, true, true, false, false),
             (Route::EventCatalog, true, true, true, true),
             (Route::PublishEvent, true, false, false, true),
             (Route::GetInvoice, true, true, false, false),

@@ -15,6 +15,8 @@ pub enum Route {
     DeleteWebhook,
     TestWebhook,
     RotateSecret,
+    RecoverWebhook,
+    WebhookStats,
     QueryLogs,
     GetLog,
     Redeliver,
@@ -56,6 +58,8 @@ pub const ALL: &[(&str, &str, Route)] = &[
     ("DELETE", "/api/v1/webhooks/{id}", Route::DeleteWebhook),
     ("POST", "/api/v1/webhooks/{id}/test", Route::TestWebhook),
     ("POST", "/api/v1/webhooks/{id}/secret/rotate", Route::RotateSecret),
+    ("POST", "/api/v1/webhooks/{id}/recover", Route::RecoverWebhook),
+    ("GET", "/api/v1/webhooks/{id}/stats", Route::WebhookStats),
     ("GET", "/api/v1/webhooks/logs", Route::QueryLogs),
     ("GET", "/api/v1/webhooks/logs/{id}", Route::GetLog),
     ("POST", "/api/v1/webhooks/logs/{id}/redeliver", Route::Redeliver),
@@ -91,6 +95,8 @@ pub fn match_route<'a>(method: &str, path: &'a str) -> Result<Matched<'a>, Route
         ],
         ["api", "v1", "webhooks", _, "test"] => &[("POST", Route::TestWebhook)],
         ["api", "v1", "webhooks", _, "secret", "rotate"] => &[("POST", Route::RotateSecret)],
+        ["api", "v1", "webhooks", _, "recover"] => &[("POST", Route::RecoverWebhook)],
+        ["api", "v1", "webhooks", _, "stats"] => &[("GET", Route::WebhookStats)],
         ["api", "v1", "events"] => &[("POST", Route::PublishEvent)],
         ["api", "webhooks", "stripe"] => &[("POST", Route::InboundStripe)],
         ["api", "webhooks", "stripe-connect"] => &[("POST", Route::InboundStripeConnect)],
@@ -109,6 +115,8 @@ pub fn match_route<'a>(method: &str, path: &'a str) -> Result<Matched<'a>, Route
         ["api", "v1", "webhooks", id]
         | ["api", "v1", "webhooks", id, "test"]
         | ["api", "v1", "webhooks", id, "secret", "rotate"]
+        | ["api", "v1", "webhooks", id, "recover"]
+        | ["api", "v1", "webhooks", id, "stats"]
             if *id != "events" && *id != "logs" =>
         {
             Some(*id)
@@ -161,6 +169,12 @@ mod tests {
         assert_eq!((m.route, m.id), (Route::RotateSecret, Some("wh_3")));
         assert_eq!(match_route("GET", "/api/v1/webhooks/wh_3/secret/rotate"), Err(RouteMiss::MethodNotAllowed(&["POST"])));
         assert_eq!(match_route("POST", "/api/v1/webhooks/wh_3/secret"), Err(RouteMiss::NotFound));
+        let m = match_route("POST", "/api/v1/webhooks/wh_4/recover").unwrap();
+        assert_eq!((m.route, m.id), (Route::RecoverWebhook, Some("wh_4")));
+        let m = match_route("GET", "/api/v1/webhooks/wh_5/stats").unwrap();
+        assert_eq!((m.route, m.id), (Route::WebhookStats, Some("wh_5")));
+        assert_eq!(match_route("GET", "/api/v1/webhooks/wh_4/recover"), Err(RouteMiss::MethodNotAllowed(&["POST"])));
+        assert_eq!(match_route("POST", "/api/v1/webhooks/wh_5/stats"), Err(RouteMiss::MethodNotAllowed(&["GET"])));
     }
 
     #[test]

@@ -2,16 +2,20 @@
 //! (`ssrf`), what one delivery looks like and how its outcome is judged (`delivery`),
 //! when to try again (`retry`), log filters (`delivery_log`) and renderings (`views`);
 //! signing secrets and their rotation (`secrets`) and how they are kept at rest (`sealed`);
-//! publish idempotency keys and fingerprints (`idempotency`).
+//! endpoint health and the breaker (`health`), recovery windows (`recover`) and stats
+//! (`stats`); publish idempotency keys and fingerprints (`idempotency`).
 
 pub mod delivery;
 pub mod delivery_log;
+pub mod health;
 pub mod idempotency;
 pub mod lease;
 pub mod masking;
+pub mod recover;
 pub mod retry;
 pub mod sealed;
 pub mod secrets;
 pub mod ssrf;
+pub mod stats;
 pub mod views;
 pub mod webhook;

@@ -13,6 +13,7 @@ use serde_json::value::RawValue;
 
 use crate::core::catalog::EventType;
 use crate::core::cursor::{capped_total, Cursor};
+use crate::core::outbound::health::{self, Health};
 use crate::core::outbound::delivery_log::{AttemptRecord, DeliveryLog};
 use crate::core::outbound::masking::shown_value;
 use crate::core::time::format_iso;
@@ -39,8 +40,31 @@ pub struct WebhookView<'a> {
     pub updated_by: Option<&'a str>,
     pub created_at: String,
     pub updated_at: String,
+    pub health: HealthView,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recent_logs: Option<Vec<LogView<'a>>>,
+}
+
+/// `health` of a webhook (SPEC §8.4).
+#[derive(Serialize)]
+pub struct HealthView {
+    pub state: &'static str,
+    pub consecutive_failures: u32,
+    pub last_success_at: Option<String>,
+    pub last_failure_at: Option<String>,
+    pub breaker_open_until: Option<String>,
+}
+
+impl HealthView {
+    pub fn new(h: &Health, active: bool) -> Self {
+        HealthView {
+            state: health::state(h, active),
+            consecutive_failures: h.consecutive_failures,
+            last_success_at: h.last_success_at.map(format_iso),
+            last_failure_at: h.last_failure_at.map(format_iso),
+            breaker_open_until: h.breaker_open_until.map(format_iso),
+        }
+    }
 }
 
 impl<'a> WebhookView<'a> {
@@ -62,6 +86,7 @@ impl<'a> WebhookView<'a> {
             updated_by: w.updated_by.as_deref(),
             created_at: format_iso(w.created_at),
             updated_at: format_iso(w.updated_at),
+            health: HealthView::new(&w.health, w.config.active),
             recent_logs: None,
         }
     }

@@ -95,6 +95,8 @@ pub struct StoredWebhook {
     pub updated_by: Option<String>,
     pub created_at: crate::core::time::UnixMillis,
     pub updated_at: crate::core::time::UnixMillis,
+    /// Endpoint health (SPEC §8.4).
+    pub health: crate::core::outbound::health::Health,
 }
 
 /// A valid partial update: `None` leaves a field as it is.

@@ -1,0 +1,111 @@
+//! Recover (SPEC §8.4): which failed deliveries a recovery redelivers, and in what chunks.
+//!
+//! A recovery names a window of time; every delivery of the webhook that ended `failed`
+//! in it gets one redelivery. The window is closed at the request (an open `until` is
+//! "now"), so redeliveries that fail later never join their own recovery. The work runs
+//! in the background, [`CHUNK`] originals per queue message, walking the failed
+//! deliveries by (end time, id) with a cursor.
+//!
+//! Not here: the SQL (`store::recover`), the queue messages (`delivery`).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::core::api::error::FieldErrors;
+use crate::core::api::json_body::{reject_unknown_fields, type_name};
+use crate::core::time::{parse_iso, DateBound, UnixMillis};
+
+/// Redeliveries created per invocation: one `INSERT … SELECT` of this many rows, then
+/// their queue messages in `CHUNK / 100` sends, well inside D1's and the subrequest limits.
+pub const CHUNK: u32 = 500;
+
+/// The window of a recovery, inclusive at both ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub since: UnixMillis,
+    pub until: UnixMillis,
+}
+
+/// Where the previous chunk stopped: the last original's end time and id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    pub at: UnixMillis,
+    pub id: String,
+}
+
+/// Parses `{"since": ISO, "until"?: ISO}`; `until` defaults to, and is capped at, `now`.
+pub fn parse_window(body: &Map<String, Value>, now: UnixMillis) -> Result<Window, FieldErrors> {
+    let mut errors = FieldErrors::new();
+    reject_unknown_fields(body, &["since", "until"], &mut errors);
+    let mut time = |name: &str, required: bool| match body.get(name) {
+        None | Some(Value::Null) if required => {
+            errors.insert(name.into(), "is required (an ISO 8601 date-time)".into());
+            None
+        }
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => {
+            let bound = if name == "since" { DateBound::StartOfDay } else { DateBound::EndOfDay };
+            let parsed = parse_iso(s, bound);
+            if parsed.is_none() {
+                errors.insert(name.into(), format!("{s:?} is not an ISO 8601 date or date-time"));
+            }
+            parsed
+        }
+        Some(other) => {
+            errors.insert(name.into(), format!("must be an ISO 8601 string, not {}", type_name(other)));
+            None
+        }
+    };
+    let since = time("since", true);
+    let until = time("until", false);
+    if let (Some(s), Some(u)) = (since, until) {
+        if u < s {
+            errors.insert("until".into(), "must not be before since".into());
+        }
+    }
+    match since {
+        Some(since) if errors.is_empty() => Ok(Window { since, until: until.unwrap_or(now).min(now) }),
+        _ => Err(errors),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => unreachable!(),
+        }
+    }
+
+    const NOW: i64 = 1_775_000_000_000;
+
+    #[test]
+    fn windows() {
+        let w = parse_window(&obj(json!({"since": "2026-03-01T00:00:00Z"})), NOW).unwrap();
+        assert_eq!(w, Window { since: 1_772_323_200_000, until: NOW });
+        let w = parse_window(&obj(json!({"since": "2026-03-01", "until": "2026-03-01"})), NOW).unwrap();
+        assert_eq!(w.until - w.since, 86_400_000 - 1, "a bare until covers its whole day");
+        // A future until is capped at now: redeliveries never join their own recovery.
+        let w = parse_window(&obj(json!({"since": "2026-03-01", "until": "2999-01-01T00:00:00Z"})), NOW).unwrap();
+        assert_eq!(w.until, NOW);
+    }
+
+    #[test]
+    fn bad_windows_name_the_field() {
+        for (body, field) in [
+            (json!({}), "since"),
+            (json!({"since": "yesterday"}), "since"),
+            (json!({"since": 5}), "since"),
+            (json!({"since": "2026-03-02", "until": "2026-03-01T00:00:00Z"}), "until"),
+            (json!({"since": "2026-03-02", "until": "2026-13-01"}), "until"),
+            (json!({"since": "2026-03-02", "extra": 1}), "extra"),
+        ] {
+            let e = parse_window(&obj(body.clone()), NOW).unwrap_err();
+            assert!(e.contains_key(field), "{body}: {e:?}");
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! Running one chunk of a recovery from the queue: create up to `CHUNK` redeliveries in
+//! one D1 round trip, queue them (100 per send), then queue the next chunk. Every step
+//! is idempotent, so a chunk that fails half-way is simply retried.
+
+use serde_json::json;
+use worker::{D1Database, Env};
+
+use super::fanout::{enqueue, enqueue_recover, MAX_MESSAGES_PER_SEND};
+use super::{log_event, now_ms, RecoverJob, RecoverMessage};
+use crate::core::outbound::recover::Window;
+use crate::store::recover::{run_chunk, ChunkRequest};
+
+/// Runs the chunk; `Ok` once its redeliveries and the continuation are queued.
+pub async fn run(env: &Env, db: &D1Database, job: &RecoverJob) -> worker::Result<()> {
+    let started = now_ms();
+    let done = run_chunk(
+        db,
+        &ChunkRequest {
+            job: &job.job,
+            webhook_id: &job.webhook_id,
+            window: Window { since: job.since, until: job.until },
+            after: job.after.as_ref(),
+            now: started,
+        },
+    )
+    .await?;
+    // The continuation first: it runs while this chunk's deliveries are being sent,
+    // instead of queueing behind them.
+    let more = done.next.is_some();
+    if let Some(next) = done.next {
+        enqueue_recover(env, &RecoverMessage { recover: RecoverJob { after: Some(next), ..job.clone() } }).await?;
+    }
+    enqueue(env, &done.redelivery_ids).await?;
+    log_event(json!({
+        "msg": "recover chunk", "job": job.job, "webhook": job.webhook_id, "redeliveries": done.redelivery_ids.len(),
+        "more": more, "d1_round_trips": 1,
+        "queue_calls": done.redelivery_ids.len().div_ceil(MAX_MESSAGES_PER_SEND) + usize::from(more),
+        "ms": now_ms() - started,
+    }));
+    Ok(())
+}
