@@ -268,6 +268,7 @@ mod tests {
             updated_by: None,
             created_at: 0,
             updated_at: 0,
+            health: Default::default(),
         };
         let v = serde_json::to_value(WebhookView::new(&w)).unwrap();
         assert_eq!(v["headers"]["Authorization"], "••••9876");
