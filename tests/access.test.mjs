@@ -320,4 +320,9 @@ test("webhooks record and render created_by / updated_by from the token's sub", 
   assert.deepEqual([got.json.created_by, got.json.updated_by], ["usr_alice", "usr_bob"]);
   const row = await db.prepare("SELECT created_by, updated_by FROM webhooks WHERE id = ?").bind(created.json.id).first();
   assert.deepEqual({ ...row }, { created_by: "usr_alice", updated_by: "usr_bob" });
+  const rotated = await api(mf, "POST", `/api/v1/webhooks/${created.json.id}/secret/rotate`, { ...at(ws, "admin", { sub: "usr_carol" }), body: {} });
+  assert.equal(rotated.status, 200);
+  const after = await api(mf, "GET", `/api/v1/webhooks/${created.json.id}`, at(ws, "manager"));
+  assert.deepEqual([after.json.created_by, after.json.updated_by], ["usr_alice", "usr_carol"]);
+  assert.ok(Date.parse(after.json.updated_at) >= Date.parse(got.json.updated_at));
 });

@@ -5,11 +5,11 @@ use serde_json::json;
 use worker::Request;
 
 use crate::http::{header, json_response, query_pairs, read_body, ApiResult, OrInternal};
-use super::webhooks::find;
 use crate::core::outbound::delivery::latest_attempt_headers;
 use crate::http::Ctx;
 use crate::core::api::auth::Principal;
-use crate::core::outbound::delivery_log::parse_log_filter;
+use crate::core::outbound::delivery_log::{parse_log_filter, DeliveryLog};
+use crate::core::outbound::webhook::StoredWebhook;
 use crate::core::api::error::{ApiError, FieldErrors};
 use crate::core::ids::{looks_like_id, new_id, DELIVERY_PREFIX};
 use crate::core::api::json_body::{parse_object, reject_unknown_fields, MAX_MANAGEMENT_BODY};
@@ -31,11 +31,7 @@ pub async fn detail(ctx: &Ctx<'_>, p: &Principal, id: &str) -> ApiResult {
     if !looks_like_id(id, DELIVERY_PREFIX) {
         return Err(ApiError::not_found("delivery log"));
     }
-    let log = logs::get(&ctx.db, &p.workspace_id, id)
-        .await
-        .or_internal("load log")?
-        .ok_or_else(|| ApiError::not_found("delivery log"))?;
-    let webhook = find(ctx, p, &log.webhook_id).await?;
+    let (log, webhook) = log_and_webhook(ctx, p, id).await?;
     let headers = latest_attempt_headers(&log, &webhook);
     json_response(200, &LogDetailView::new(&log, parse_payload(&log), &headers))
 }
@@ -53,11 +49,7 @@ pub async fn redeliver(ctx: &Ctx<'_>, req: &mut Request, p: &Principal, id: &str
     if !looks_like_id(id, DELIVERY_PREFIX) {
         return Err(ApiError::not_found("delivery log"));
     }
-    let original = logs::get(&ctx.db, &p.workspace_id, id)
-        .await
-        .or_internal("load log")?
-        .ok_or_else(|| ApiError::not_found("delivery log"))?;
-    let webhook = find(ctx, p, &original.webhook_id).await?;
+    let (original, webhook) = log_and_webhook(ctx, p, id).await?;
     let new_log_id = new_id(DELIVERY_PREFIX);
     insert_redelivery(
         &ctx.db,
@@ -74,4 +66,13 @@ pub async fn redeliver(ctx: &Ctx<'_>, req: &mut Request, p: &Principal, id: &str
     }
     let log = logs::get(&ctx.db, &p.workspace_id, &new_log_id).await.or_internal("read redelivery")?.ok_or_else(ApiError::internal)?;
     json_response(202, &LogView::new(&log))
+}
+
+/// A log of the workspace and its webhook (one D1 round trip); 404 when either is gone.
+async fn log_and_webhook(ctx: &Ctx<'_>, p: &Principal, id: &str) -> Result<(DeliveryLog, StoredWebhook), ApiError> {
+    logs::get_with_webhook(&ctx.db, &p.workspace_id, id, &ctx.config.keys)
+        .await
+        .or_internal("load log")?
+        .map(|(log, record)| (log, record.webhook))
+        .ok_or_else(|| ApiError::not_found("delivery log"))
 }

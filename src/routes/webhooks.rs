@@ -29,7 +29,7 @@ use crate::delivery::consumer::outcome;
 use crate::delivery::{log_event, now_ms, sender};
 use crate::store::events::{EventSource, NewEvent, SingleDelivery};
 use crate::store::deliveries::ClaimedDelivery;
-use crate::store::webhooks::{WebhookRecord, Writer};
+use crate::store::webhooks::{UserChange, WebhookRecord, Writer};
 use crate::store::{deliveries, events, logs, webhooks};
 
 const RECENT_LOGS: u32 = 20;
@@ -98,7 +98,7 @@ pub async fn list(ctx: &Ctx<'_>, req: &Request, p: &Principal) -> ApiResult {
 pub async fn get(ctx: &Ctx<'_>, p: &Principal, id: &str) -> ApiResult {
     let webhook = find(ctx, p, id).await?;
     let filter = LogFilter { webhook_id: Some(webhook.id.clone()), limit: RECENT_LOGS, ..LogFilter::default() };
-    let recent = logs::query(&ctx.db, &p.workspace_id, &filter).await.or_internal("recent logs")?.logs;
+    let recent = logs::page(&ctx.db, &p.workspace_id, &filter).await.or_internal("recent logs")?;
     let mut view = WebhookView::new(&webhook);
     view.recent_logs = Some(log_views(&recent));
     json_response(200, &view)
@@ -198,7 +198,8 @@ pub async fn rotate_secret(ctx: &Ctx<'_>, req: &mut Request, p: &Principal, id: 
         Some(set.rotate(new_secret, request.grace_seconds, ctx.now))
     };
     let sealed = seal(ctx, id, &set, &record.webhook.config.headers)?;
-    let written = webhooks::replace_sealed(&ctx.db, id, &record.at_rest, &sealed, Some(ctx.now))
+    let change = UserChange { at: ctx.now, by: p.user_id.as_deref() };
+    let written = webhooks::replace_sealed(&ctx.db, id, &record.at_rest, &sealed, Some(change))
         .await
         .or_internal("rotate secret")?;
     if !written {

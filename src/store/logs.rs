@@ -6,9 +6,11 @@
 use std::collections::HashMap;
 
 use serde::Deserialize;
-use worker::{D1Database, Result};
+use worker::{D1Database, D1PreparedStatement, Result};
 
+use super::webhooks::{self, WebhookRecord};
 use super::{statement, SqlArg};
+use crate::core::crypto::Keyring;
 use crate::core::cursor::TOTAL_CAP;
 use crate::core::outbound::delivery_log::{AttemptRecord, DeliveryLog, DeliveryStatus, LogFilter};
 
@@ -127,41 +129,63 @@ pub struct LogPageRows {
 /// or offset, with the total counted up to the cap; one D1 round trip, both statements
 /// reading the filter's index in order.
 pub async fn query(db: &D1Database, workspace: &str, f: &LogFilter) -> Result<LogPageRows> {
-    let (cond, mut args) = where_clause(workspace, f);
+    let (cond, args) = where_clause(workspace, f);
     let count_args: Vec<&dyn SqlArg> = args.iter().map(|a| a.as_ref()).collect();
     let count_sql = format!(
         "SELECT COUNT(*) AS total FROM (SELECT 1 FROM delivery_logs l WHERE {cond} LIMIT {})",
         TOTAL_CAP + 1
     );
     let count = statement(db, &count_sql, &count_args)?;
-    let mut page_cond = cond.clone();
+    let rows = page_statement(db, cond, args, f)?;
+    let results = db.batch(vec![count, rows]).await?;
+    let mut results = results.into_iter();
+    let (Some(count), Some(rows)) = (results.next(), results.next()) else {
+        return Err(fewer_results());
+    };
+    let counted = count.results::<CountRow>()?.first().map_or(0, |c| c.total.max(0) as u64);
+    let mut logs = page_logs(rows.results::<LogRow>()?);
+    let more = logs.len() > f.limit as usize;
+    logs.truncate(f.limit as usize);
+    Ok(LogPageRows { logs, counted, more })
+}
+
+/// One page of logs like `query`, without the total (a webhook's recent logs).
+pub async fn page(db: &D1Database, workspace: &str, f: &LogFilter) -> Result<Vec<DeliveryLog>> {
+    let (cond, args) = where_clause(workspace, f);
+    let rows = page_statement(db, cond, args, f)?.all().await?;
+    let mut logs = page_logs(rows.results::<LogRow>()?);
+    logs.truncate(f.limit as usize);
+    Ok(logs)
+}
+
+/// The page's rows (one more than `limit`, which tells whether another page follows),
+/// after the filter's cursor or offset.
+fn page_statement<'a>(
+    db: &D1Database,
+    mut cond: String,
+    mut args: Vec<Box<dyn SqlArg + 'a>>,
+    f: &'a LogFilter,
+) -> Result<D1PreparedStatement> {
     if let Some(c) = &f.cursor {
         args.push(Box::new(c.created_at));
         args.push(Box::new(c.id.as_str()));
         let (at, id) = (args.len() - 1, args.len());
-        page_cond.push_str(&format!(" AND (l.created_at < ?{at} OR (l.created_at = ?{at} AND l.id < ?{id}))"));
+        cond.push_str(&format!(" AND (l.created_at < ?{at} OR (l.created_at = ?{at} AND l.id < ?{id}))"));
     }
     let page_args: Vec<&dyn SqlArg> = args.iter().map(|a| a.as_ref()).collect();
-    // One row more than the page tells whether another page follows.
     let page = format!("ORDER BY l.created_at DESC, l.id DESC LIMIT {} OFFSET {}", f.limit + 1, f.offset);
-    let rows = statement(
+    statement(
         db,
         &format!(
-            "SELECT {LOG_COLUMNS} FROM (SELECT l.id FROM delivery_logs l WHERE {page_cond} {page}) p \
+            "SELECT {LOG_COLUMNS} FROM (SELECT l.id FROM delivery_logs l WHERE {cond} {page}) p \
              JOIN delivery_logs l ON l.id = p.id ORDER BY l.created_at DESC, l.id DESC"
         ),
         &page_args,
-    )?;
-    let results = db.batch(vec![count, rows]).await?;
-    let mut results = results.into_iter();
-    let (Some(count), Some(rows)) = (results.next(), results.next()) else {
-        return Err(worker::Error::RustError("D1 batch returned fewer results than statements".into()));
-    };
-    let counted = count.results::<CountRow>()?.first().map_or(0, |c| c.total.max(0) as u64);
-    let mut logs: Vec<DeliveryLog> = rows.results::<LogRow>()?.into_iter().map(|row| row.into_log(Vec::new())).collect();
-    let more = logs.len() > f.limit as usize;
-    logs.truncate(f.limit as usize);
-    Ok(LogPageRows { logs, counted, more })
+    )
+}
+
+fn page_logs(rows: Vec<LogRow>) -> Vec<DeliveryLog> {
+    rows.into_iter().map(|row| row.into_log(Vec::new())).collect()
 }
 
 fn attach_history(rows: Vec<LogRow>, attempts: Vec<AttemptRow>) -> Vec<DeliveryLog> {
@@ -179,27 +203,51 @@ fn attach_history(rows: Vec<LogRow>, attempts: Vec<AttemptRow>) -> Vec<DeliveryL
 
 /// One log of the workspace, with its attempts.
 pub async fn get(db: &D1Database, workspace: &str, id: &str) -> Result<Option<DeliveryLog>> {
-    let results = db
-        .batch(vec![
-            statement(
-                db,
-                &format!(
-                    "SELECT {LOG_COLUMNS}, e.body AS payload FROM delivery_logs l LEFT JOIN events e ON e.id = l.event_id \
-                     WHERE l.workspace_id = ?1 AND l.id = ?2"
-                ),
-                &[&workspace, &id],
-            )?,
-            statement(
-                db,
-                "SELECT a.* FROM delivery_attempts a JOIN delivery_logs l ON l.id = a.log_id \
-                 WHERE l.workspace_id = ?1 AND a.log_id = ?2 ORDER BY a.attempt",
-                &[&workspace, &id],
-            )?,
-        ])
-        .await?;
-    let mut results = results.into_iter();
+    let mut results = db.batch(log_statements(db, workspace, id)?).await?.into_iter();
     let (Some(rows), Some(attempts)) = (results.next(), results.next()) else {
-        return Err(worker::Error::RustError("D1 batch returned fewer results than statements".into()));
+        return Err(fewer_results());
     };
     Ok(attach_history(rows.results::<LogRow>()?, attempts.results::<AttemptRow>()?).pop())
+}
+
+/// One log of the workspace with its attempts, and the webhook it belongs to (`None` when
+/// either is missing), in one D1 round trip.
+pub async fn get_with_webhook(
+    db: &D1Database,
+    workspace: &str,
+    id: &str,
+    keys: &Keyring,
+) -> Result<Option<(DeliveryLog, WebhookRecord)>> {
+    let mut statements = log_statements(db, workspace, id)?;
+    statements.push(webhooks::of_log_statement(db, workspace, id)?);
+    let mut results = db.batch(statements).await?.into_iter();
+    let (Some(rows), Some(attempts), Some(webhook)) = (results.next(), results.next(), results.next()) else {
+        return Err(fewer_results());
+    };
+    let log = attach_history(rows.results::<LogRow>()?, attempts.results::<AttemptRow>()?).pop();
+    Ok(log.zip(webhooks::record_of(webhook, keys)?))
+}
+
+/// The log row (with its event's payload) and its attempts, oldest first.
+fn log_statements(db: &D1Database, workspace: &str, id: &str) -> Result<Vec<D1PreparedStatement>> {
+    Ok(vec![
+        statement(
+            db,
+            &format!(
+                "SELECT {LOG_COLUMNS}, e.body AS payload FROM delivery_logs l LEFT JOIN events e ON e.id = l.event_id \
+                 WHERE l.workspace_id = ?1 AND l.id = ?2"
+            ),
+            &[&workspace, &id],
+        )?,
+        statement(
+            db,
+            "SELECT a.* FROM delivery_attempts a JOIN delivery_logs l ON l.id = a.log_id \
+             WHERE l.workspace_id = ?1 AND a.log_id = ?2 ORDER BY a.attempt",
+            &[&workspace, &id],
+        )?,
+    ])
+}
+
+fn fewer_results() -> worker::Error {
+    worker::Error::RustError("D1 batch returned fewer results than statements".into())
 }

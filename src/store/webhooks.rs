@@ -185,6 +185,21 @@ pub async fn get(db: &D1Database, workspace: &str, id: &str, keys: &Keyring) -> 
     row.map(|r| r.into_record(keys)).transpose()
 }
 
+/// The statement reading the webhook a delivery log of the workspace belongs to; its
+/// result goes to `record_of`. Lets a log and its webhook be read in one D1 batch.
+pub fn of_log_statement(db: &D1Database, workspace: &str, log_id: &str) -> Result<worker::D1PreparedStatement> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM webhooks WHERE workspace_id = ?1 \
+         AND id = (SELECT webhook_id FROM delivery_logs WHERE workspace_id = ?1 AND id = ?2)"
+    );
+    statement(db, &sql, &[&workspace, &log_id])
+}
+
+/// The webhook of an `of_log_statement` result, opened with the keyring.
+pub fn record_of(result: worker::D1Result, keys: &Keyring) -> Result<Option<WebhookRecord>> {
+    result.results::<WebhookRow>()?.into_iter().next().map(|r| r.into_record(keys)).transpose()
+}
+
 /// Writes the whole configuration, and the sealed columns when given (which also empties
 /// a legacy row's clear ones), only if the at-rest columns are still `old` (a concurrent
 /// rotation is never lost). Without them the at-rest columns are left as they are.
@@ -240,16 +255,17 @@ pub async fn update(
 }
 
 /// Replaces the at-rest columns of a row only if they are still `old` (so a concurrent
-/// rotation or re-seal is never lost). `now` bumps `updated_at` (a rotation); `None`
-/// keeps it (the cron re-sealing under another key changes nothing a user sees).
+/// rotation or re-seal is never lost). `change` (a rotation) sets `updated_at` and
+/// `updated_by`; `None` keeps them (the cron re-sealing under another key changes nothing
+/// a user sees).
 pub async fn replace_sealed(
     db: &D1Database,
     id: &str,
     old: &RowSecrets,
     new: &SealedColumns,
-    now: Option<UnixMillis>,
+    change: Option<UserChange<'_>>,
 ) -> Result<bool> {
-    let result = replace_sealed_statement(db, id, old, new, now)?.run().await?;
+    let result = replace_sealed_statement(db, id, old, new, change)?.run().await?;
     Ok(changes(&result) > 0)
 }
 
@@ -258,17 +274,27 @@ pub fn replace_sealed_statement(
     id: &str,
     old: &RowSecrets,
     new: &SealedColumns,
-    now: Option<UnixMillis>,
+    change: Option<UserChange<'_>>,
 ) -> Result<worker::D1PreparedStatement> {
+    let now = change.map(|c| c.at);
+    let by = change.and_then(|c| c.by);
     statement(
         db,
         "UPDATE webhooks SET secret = NULL, headers = '{}', secrets_enc = ?7, headers_enc = ?8, enc_key_id = ?9, \
-           secret_hint = ?10, updated_at = COALESCE(?11, updated_at) \
+           secret_hint = ?10, updated_at = COALESCE(?11, updated_at), \
+           updated_by = CASE WHEN ?11 IS NULL THEN updated_by ELSE ?12 END \
          WHERE id = ?1 AND secret IS ?2 AND headers = ?3 AND secrets_enc IS ?4 AND headers_enc IS ?5 \
            AND enc_key_id IS ?6",
         &[&id, &old.secret, &old.headers, &old.secrets_enc, &old.headers_enc, &old.enc_key_id,
-          &new.secrets_enc, &new.headers_enc, &new.enc_key_id, &new.secret_hint, &now],
+          &new.secrets_enc, &new.headers_enc, &new.enc_key_id, &new.secret_hint, &now, &by],
     )
+}
+
+/// Who changed a row and when (`updated_at`, `updated_by`).
+#[derive(Clone, Copy)]
+pub struct UserChange<'a> {
+    pub at: UnixMillis,
+    pub by: Option<&'a str>,
 }
 
 #[derive(Deserialize)]
