@@ -1,14 +1,16 @@
 // The portal (SPEC §8.7) in a real headless browser: Debian's Chromium driven by
-// playwright-core against the built worker in Miniflare. Writes screenshots of the main
-// views to docs/screenshots/ (the README shows one).
+// playwright-core against the built worker in Miniflare. Screenshots of the main views go
+// to a temporary folder, or to docs/screenshots/ (the README shows one) with
+// UPDATE_SCREENSHOTS=1.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { ROOT, api, createWebhook, startWorker, token } from "./helpers.mjs";
 
-const SHOTS = join(ROOT, "docs", "screenshots");
+const SHOTS = process.env.UPDATE_SCREENSHOTS ? join(ROOT, "docs", "screenshots") : join(tmpdir(), "portal-screenshots");
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 // Without the background-networking flags Chromium keeps dialing Google on this closed network.
 const FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -246,6 +248,40 @@ test("an admin disables, enables and deletes (after confirming) by keyboard", as
   await page.getByText("Short lived deleted.").waitFor();
   assert.equal((await api(mf, "GET", `/api/v1/webhooks/${hook.id}`, { auth: ADMIN })).status, 404);
   await shot(page, "endpoints");
+  assertClean(view, ADMIN);
+});
+
+test("an admin rotates the signing secret: the new one is shown once and signs, the old one for the grace chosen", async () => {
+  const hook = await createWebhook(mf, { name: "Rotating" }, { auth: ADMIN });
+  const before = await api(mf, "GET", `/api/v1/webhooks/${hook.id}`, { auth: ADMIN });
+  const view = await openPortal(ADMIN);
+  const { page } = view;
+  await page.getByRole("button", { name: "Rotating", exact: true }).click();
+  await page.getByRole("heading", { name: "Rotating" }).waitFor();
+
+  await page.getByRole("button", { name: "Rotate secret" }).click();
+  const ask = page.getByRole("dialog", { name: "Rotate signing secret?" });
+  await ask.getByRole("button", { name: "Cancel" }).click();
+  await ask.waitFor({ state: "detached" });
+  assert.equal((await api(mf, "GET", `/api/v1/webhooks/${hook.id}`, { auth: ADMIN })).json.secret_hint, before.json.secret_hint);
+
+  await page.getByRole("button", { name: "Rotate secret" }).click();
+  await ask.getByLabel("Keep signing with the old secret for").selectOption("3600");
+  const sent = page.waitForRequest((r) => r.url().endsWith(`/api/v1/webhooks/${hook.id}/secret/rotate`));
+  await ask.getByRole("button", { name: "Rotate" }).click();
+  assert.deepEqual(JSON.parse((await sent).postData()), { grace_seconds: 3600 });
+  const shown = page.getByRole("dialog", { name: "New signing secret" });
+  await shown.waitFor();
+  const secret = await shown.getByLabel("Signing secret").inputValue();
+  assert.match(secret, /^whsec_[A-Za-z0-9+/=]{40,}$/);
+  assert.match(await shown.textContent(), /previous secret keeps signing until/);
+  await shown.getByRole("button", { name: "I have saved it" }).click();
+  assert.ok(!(await page.content()).includes(secret), "the secret is not shown again");
+
+  const after = await api(mf, "GET", `/api/v1/webhooks/${hook.id}`, { auth: ADMIN });
+  assert.equal(after.json.secret_hint, `…${secret.slice(-4)}`);
+  assert.notEqual(after.json.secret_hint, before.json.secret_hint);
+  await page.getByText(`set (${after.json.secret_hint})`).waitFor();
   assertClean(view, ADMIN);
 });
 

@@ -83,13 +83,13 @@ export async function webhookView({ id }) {
     h("p", { class: "url" }, h("code", {}, w.url)),
     w.disabled_reason ? h("p", { class: "alert alert-warn" }, w.disabled_reason) : null,
     h("div", { class: "actions" }, webhookActions(w, rerender),
-      app.canWrite ? h("button", { class: "btn", type: "button", onclick: () => rotateDialog(w) }, "Rotate secret") : null,
+      app.canWrite ? h("button", { class: "btn", type: "button", onclick: () => rotateDialog(w, rerender) }, "Rotate secret") : null,
       app.canWrite && app.features.recover ? h("button", { class: "btn", type: "button", "data-recover": "", onclick: () => recoverDialog(w) }, "Recover failed") : null),
     h("dl", { class: "facts" },
       h("dt", {}, "Events"), h("dd", {}, h("ul", { class: "chips" }, w.events.map((t) => h("li", { title: catalogDescriptions.get(t) ?? "" }, t)))),
       h("dt", {}, "Retries"), h("dd", {}, `${w.retry_count} after the first attempt`),
       h("dt", {}, "Timeout"), h("dd", {}, `${w.timeout_ms / 1000} s`),
-      h("dt", {}, "Signing secret"), h("dd", {}, w.has_secret ? `set (…${w.secret_hint ?? ""})` : "none"),
+      h("dt", {}, "Signing secret"), h("dd", {}, !w.has_secret ? "none" : w.secret_hint ? `set (${w.secret_hint})` : "set"),
       h("dt", {}, "Custom headers"), h("dd", {}, headers.length ? h("ul", { class: "plain" }, headers.map(([k, v]) => h("li", {}, h("code", {}, `${k}: ${v}`)))) : "none"),
       h("dt", {}, "Created"), h("dd", {}, timeAgo(w.created_at), w.created_by ? ` by ${w.created_by}` : ""),
       h("dt", {}, "Updated"), h("dd", {}, timeAgo(w.updated_at), w.updated_by ? ` by ${w.updated_by}` : "")),
@@ -245,7 +245,7 @@ function secretDialog(title, secret, previousExpiresAt) {
   });
 }
 
-async function rotateDialog(w) {
+async function rotateDialog(w, rerender) {
   const grace = await dialog("Rotate signing secret?", (close) => {
     const select = h("select", { id: nextId("grace") },
       h("option", { value: "0" }, "Stop at once"),
@@ -263,6 +263,7 @@ async function rotateDialog(w) {
   try {
     const r = await app.api.rotateSecret(w.id, { grace_seconds: grace });
     await secretDialog("New signing secret", r.secret, grace ? r.previous_expires_at : null);
+    rerender();
   } catch (e) { toast(e.message, "bad"); }
 }
 
