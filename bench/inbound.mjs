@@ -173,7 +173,8 @@ export async function run({ requests = 600, runs = 3, concurrencies = [8, 32], b
     const instances = [];
     for (const v of vs) instances.push({ v, ...(await start(v)) });
     try {
-      for (const inst of instances) await closedLoop(60, 8, () => send(inst.mf, provider, uniq())); // warm-up
+      // Warm-up: wasm and JS tiers, D1 statement caches (each variant alike).
+      for (const inst of instances) await closedLoop(300, 8, () => send(inst.mf, provider, uniq()));
       // CPU per event: serial events, CPU time of the variant's workerd process.
       const cpu = {};
       for (const inst of instances) {

@@ -71,6 +71,7 @@ impl<'a> Incoming<'a> {
         statements: Vec<D1PreparedStatement>,
     ) -> Result<Committed, ApiError> {
         let record = InboundRecord { source: self.source, event_id: self.id, event_type: self.event_type, now: ctx.now };
+        let known = decision.known_outcome();
         let mut batch = vec![inbound_events::record(&ctx.db, &record, decision).or_internal("prepare inbound record")?];
         batch.extend(statements);
         self.trips.set(self.trips.get() + 1);
@@ -81,7 +82,10 @@ impl<'a> Incoming<'a> {
             }
             other => other.or_internal("apply inbound event")?,
         };
-        let recorded = inbound_events::recorded(results.first()).or_internal("read inbound record")?;
+        let recorded = match known {
+            Some(r) => r,
+            None => inbound_events::recorded(results.first()).or_internal("read inbound record")?,
+        };
         let handled = if recorded.outcome == "applied" { Handled::Applied } else { Handled::Ignored };
         self.log(recorded.workspace_id.as_deref(), &recorded.outcome, recorded.detail.as_deref());
         results.remove(0);

@@ -128,13 +128,13 @@ impl InvoiceLookup<'_> {
     pub fn checkout_decision(&self) -> Decision {
         let first = Decision::FIRST_ARG;
         let (located, args) = self.located(first);
-        Decision::sql(
-            located,
-            "CASE WHEN l.reason IS NULL THEN 'applied' ELSE 'ignored' END".into(),
-            "l.reason".into(),
-            format!("CASE WHEN l.reason IS NULL THEN l.workspace_id ELSE ?{} END", first + 2),
+        Decision::Sql {
+            from: located,
+            outcome: "CASE WHEN l.reason IS NULL THEN 'applied' ELSE 'ignored' END".into(),
+            detail: "l.reason".into(),
+            workspace: format!("CASE WHEN l.reason IS NULL THEN l.workspace_id ELSE ?{} END", first + 2),
             args,
-        )
+        }
     }
 
     /// A PaymentIntent's record: always applied (the payment is recorded), in the
@@ -142,7 +142,13 @@ impl InvoiceLookup<'_> {
     pub fn payment_decision(&self) -> Decision {
         let first = Decision::FIRST_ARG;
         let (located, args) = self.located(first);
-        Decision::sql(located, "'applied'".into(), "NULL".into(), Self::payment_workspace(first), args)
+        Decision::Sql {
+            from: located,
+            outcome: "'applied'".into(),
+            detail: "NULL".into(),
+            workspace: Self::payment_workspace(first),
+            args,
+        }
     }
 }
 

@@ -83,6 +83,16 @@ impl WorkspaceOf<'_> {
         }
     }
 
+    /// The workspace when it needs no look-up (`Some(None)`: known to be none).
+    pub fn known(&self) -> Option<Option<&str>> {
+        match *self {
+            Self::Given(w) => Some(w),
+            Self::Stripe { explicit: Some(w), .. } | Self::Connect { explicit: Some(w), .. } => Some(Some(w)),
+            Self::Stripe { customer: None, subscription: None, .. } | Self::Connect { account: None, .. } => Some(None),
+            _ => None,
+        }
+    }
+
     /// `FROM`-clause source of one row with column `ws`, for `INSERT … SELECT … FROM
     /// {source} WHERE r.ws IS NOT NULL`: writes that only happen in a found workspace.
     pub fn row(&self, first: usize) -> (String, Vec<JsValue>) {
@@ -92,14 +102,11 @@ impl WorkspaceOf<'_> {
 }
 
 /// How an event's record gets its outcome: known before the batch, or decided inside it
-/// from the rows looked up there (its workspace, its invoice). SQL expressions over the
+/// from the rows looked up there (its workspace, its invoice): SQL expressions over the
 /// row source `from`, with arguments numbered from [`Decision::FIRST_ARG`].
-pub struct Decision {
-    from: String,
-    outcome: String,
-    detail: String,
-    workspace: String,
-    args: Vec<JsValue>,
+pub enum Decision {
+    Known(Recorded),
+    Sql { from: String, outcome: String, detail: String, workspace: String, args: Vec<JsValue> },
 }
 
 impl Decision {
@@ -110,22 +117,21 @@ impl Decision {
     pub fn known(outcome: &Outcome, workspace: Option<&str>) -> Self {
         let detail = match outcome {
             Outcome::Applied => None,
-            Outcome::Ignored(reason) => Some(reason.as_str()),
+            Outcome::Ignored(reason) => Some(reason.clone()),
         };
-        Self {
-            from: "(SELECT 1)".into(),
-            outcome: "?5".into(),
-            detail: "?6".into(),
-            workspace: "?7".into(),
-            args: vec![outcome.as_str().to_js(), detail.to_js(), workspace.to_js()],
-        }
+        Self::Known(Recorded { outcome: outcome.as_str().into(), detail, workspace_id: workspace.map(str::to_string) })
     }
 
     /// Applied in the workspace `ws` resolves to; ignored with `reason` when it finds none.
     pub fn in_workspace(ws: &WorkspaceOf<'_>, reason: &str) -> Self {
+        match ws.known() {
+            Some(Some(w)) => return Self::known(&Outcome::Applied, Some(w)),
+            Some(None) => return Self::known(&Outcome::Ignored(reason.into()), None),
+            None => {}
+        }
         let (row, mut args) = ws.row(Self::FIRST_ARG + 1);
         args.insert(0, reason.to_js());
-        Self {
+        Self::Sql {
             from: row,
             outcome: "CASE WHEN r.ws IS NULL THEN 'ignored' ELSE 'applied' END".into(),
             detail: "CASE WHEN r.ws IS NULL THEN ?5 END".into(),
@@ -134,9 +140,12 @@ impl Decision {
         }
     }
 
-    /// Any other rule, written by the store module that owns the rows it reads.
-    pub fn sql(from: String, outcome: String, detail: String, workspace: String, args: Vec<JsValue>) -> Self {
-        Self { from, outcome, detail, workspace, args }
+    /// What the record will say, when that is known before the batch.
+    pub fn known_outcome(&self) -> Option<Recorded> {
+        match self {
+            Self::Known(r) => Some(r.clone()),
+            Self::Sql { .. } => None,
+        }
     }
 }
 
@@ -148,22 +157,33 @@ pub struct InboundRecord<'a> {
 }
 
 /// The record, as the first statement of the event's batch. No `ON CONFLICT`: a
-/// duplicate fails the whole batch (see [`is_duplicate`]). Returns the outcome row.
+/// duplicate fails the whole batch (see [`is_duplicate`]). A decision made in SQL
+/// returns the record row (see [`recorded`]).
 pub fn record(db: &D1Database, r: &InboundRecord<'_>, d: Decision) -> Result<D1PreparedStatement> {
-    statement_with(
-        db,
-        &format!(
+    let own: [&dyn SqlArg; 4] = [&r.source.as_str(), &r.event_id, &r.event_type, &r.now];
+    match d {
+        Decision::Known(k) => statement_with(
+            db,
             "INSERT INTO inbound_events (source, event_id, event_type, outcome, detail, workspace_id, received_at) \
-             SELECT ?1, ?2, ?3, {}, {}, {}, ?4 FROM {} RETURNING outcome, detail, workspace_id",
-            d.outcome, d.detail, d.workspace, d.from
+             VALUES (?1, ?2, ?3, ?5, ?6, ?7, ?4)",
+            &own,
+            vec![k.outcome.to_js(), k.detail.to_js(), k.workspace_id.to_js()],
         ),
-        &[&r.source.as_str(), &r.event_id, &r.event_type, &r.now],
-        d.args,
-    )
+        Decision::Sql { from, outcome, detail, workspace, args } => statement_with(
+            db,
+            &format!(
+                "INSERT INTO inbound_events (source, event_id, event_type, outcome, detail, workspace_id, received_at) \
+                 SELECT ?1, ?2, ?3, {outcome}, {detail}, {workspace}, ?4 FROM {from} \
+                 RETURNING outcome, detail, workspace_id"
+            ),
+            &own,
+            args,
+        ),
+    }
 }
 
 /// What the record statement decided.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct Recorded {
     pub outcome: String,
     pub detail: Option<String>,
