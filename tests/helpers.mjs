@@ -132,9 +132,10 @@ export async function connectionGate(target, cap, stats = { open: 0, maxOpen: 0,
  * provide test secrets; `consumer` overrides the delivery consumer's settings; `queue:
  * false` removes the producer binding (a failing queue send). Outbound requests are capped
  * at production's 6 open at once unless `connectionCap` says otherwise (`Infinity`).
- * `script` replaces the built worker by another module worker (e.g. tests/d1-counter.mjs).
+ * `script` replaces the built worker by another module worker (e.g. tests/d1-counter.mjs);
+ * `inspectorPort` opens the DevTools protocol (CPU profiles).
  */
-export async function startWorker({ receiver, outbound, bindings = {}, queue = true, persist, consumer = {}, onLog, connectionCap = PRODUCTION_CONNECTION_CAP, env, script } = {}) {
+export async function startWorker({ receiver, outbound, bindings = {}, queue = true, persist, consumer = {}, onLog, connectionCap = PRODUCTION_CONNECTION_CAP, env, script, inspectorPort } = {}) {
   const fromToml = wranglerWorkerOptions(env);
   const capped = Number.isFinite(connectionCap);
   let outboundService;
@@ -187,6 +188,8 @@ export async function startWorker({ receiver, outbound, bindings = {}, queue = t
       else { stdout.resume(); stderr.resume(); }
     },
     outboundService,
+    // For a CPU profile through the DevTools protocol (bench/profile.mjs).
+    ...(inspectorPort ? { inspectorPort } : {}),
   });
   await mf.ready;
   if (gate) {
