@@ -804,3 +804,41 @@ test("every provider event costs one D1 round trip: counted outside the worker a
     await counted.dispose();
   }
 });
+
+test("the same event delivered five times at once is applied once; the others are duplicates", async () => {
+  const ws = "ws_race";
+  const evt = stripeEvent("customer.subscription.created",
+    subscription({ id: `sub_${uid()}`, customer: `cus_${uid()}`, workspace: ws, periodEnd: 1_900_000_000 }));
+  const answers = await Promise.all(Array.from({ length: 5 }, () => postStripe(mf, evt)));
+  const statuses = answers.map((r) => { assert.equal(r.status, 200, r.text); return r.json.status; }).sort();
+  assert.deepEqual(statuses, ["applied", "duplicate", "duplicate", "duplicate", "duplicate"]);
+  assert.equal((await db.prepare("SELECT COUNT(*) AS n FROM inbound_events WHERE event_id = ?").bind(evt.id).first()).n, 1);
+});
+
+test("a storage failure while publishing invoice.paid rolls the payment back; the retry pays and publishes once", async () => {
+  const ws = "ws_publish_fail";
+  await createWebhook(mf, { events: ["invoice.paid"], url: "https://receiver.example.com/ws_publish_fail" }, { auth: token({ workspace: ws }) });
+  const session = checkoutSession({ invoice: "inv_publish_fail", workspace: ws, amount: 4200 });
+  const evt = stripeEvent("checkout.session.completed", session);
+  await db.exec("ALTER TABLE delivery_logs RENAME TO delivery_logs_offline");
+  let res;
+  try {
+    res = await postStripe(mf, evt);
+  } finally {
+    await db.exec("ALTER TABLE delivery_logs_offline RENAME TO delivery_logs");
+  }
+  assert.equal(res.status, 500);
+  assert.equal(res.json.error.code, "internal_error");
+  assert.equal(await db.prepare("SELECT 1 FROM invoices WHERE id = 'inv_publish_fail'").first(), null, "the batch rolled back");
+  assert.equal(await db.prepare("SELECT 1 FROM inbound_events WHERE event_id = ?").bind(evt.id).first(), null);
+  assert.equal((await db.prepare("SELECT COUNT(*) AS n FROM events WHERE workspace_id = ?").bind(ws).first()).n, 0);
+  // Stripe retries the same event, twice.
+  assertApplied(await postStripe(mf, evt));
+  assertApplied(await postStripe(mf, evt), "duplicate");
+  const inv = await read(mf, "/api/v1/invoices/inv_publish_fail", ws);
+  assert.equal(inv.json.status, "paid");
+  await waitFor(() => paidDeliveries("inv_publish_fail").length >= 1, { what: "invoice.paid after the retry" });
+  await sleep(1500);
+  assert.equal(paidDeliveries("inv_publish_fail").length, 1);
+  assert.equal(paidDeliveries("inv_publish_fail")[0].body.data.amount_paid, 4200);
+});
