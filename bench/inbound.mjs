@@ -9,8 +9,9 @@
 // interleaved (sdk, ours, before, sdk, ours, …) so machine load hits them alike.
 //   node bench/inbound.mjs [--requests 600] [--runs 3] [--concurrency 8,32] [--before DIR]
 // Every request is a distinct, correctly signed event (unique event id, its own
-// workspace). Closed loop: `c` clients send back to back. Latency is measured around
-// dispatchFetch (Node → workerd loopback HTTP → worker → D1 → response body read).
+// workspace), sent over HTTP with its Content-Length as the providers send it. Closed
+// loop: `c` clients send back to back. Latency is measured around fetch (Node → workerd
+// loopback HTTP → worker → D1 → response body read).
 // Beside throughput: D1 round trips per event (counted outside the worker by
 // tests/d1-counter.mjs) and CPU per event of each variant's workerd process (user +
 // system time from /proc over serial events; it includes the local D1 and the HTTP
@@ -130,9 +131,14 @@ async function start(variant, { counting = false } = {}) {
   return { mf, db, pid };
 }
 
+/** Each instance's HTTP address: requests go over HTTP with a Content-Length, as the
+ * providers send them (Miniflare's dispatchFetch would stream the body chunked). */
+const urls = new WeakMap();
+
 async function send(mf, provider, u) {
   const { body, headers } = provider.request(u);
-  const res = await mf.dispatchFetch(`http://localhost${provider.path}`, { method: "POST", headers, body });
+  if (!urls.has(mf)) urls.set(mf, await mf.ready);
+  const res = await fetch(new URL(provider.path, urls.get(mf)), { method: "POST", headers, body });
   const text = await res.text();
   if (res.status !== 200) return res.status;
   // 200 also acknowledges ignored events: count what the receiver says it did.

@@ -842,3 +842,28 @@ test("a storage failure while publishing invoice.paid rolls the payment back; th
   assert.equal(paidDeliveries("inv_publish_fail").length, 1);
   assert.equal(paidDeliveries("inv_publish_fail")[0].body.data.amount_paid, 4200);
 });
+
+test("events sent with a Content-Length, as Stripe and Resend send them, are read whole and applied", async () => {
+  // dispatchFetch streams bodies chunked; over HTTP, fetch declares the length.
+  const url = await mf.ready;
+  const ws = "ws_declared";
+  const evt = JSON.stringify(stripeEvent("customer.subscription.created",
+    subscription({ id: `sub_${uid()}`, customer: `cus_${uid()}`, workspace: ws, periodEnd: 1_900_000_000 })));
+  const stripe = await fetch(new URL(STRIPE, url), { method: "POST", body: evt,
+    headers: { "Content-Type": "application/json", "Stripe-Signature": stripeHeader(evt) } });
+  assert.equal(stripe.status, 200);
+  assert.deepEqual(await stripe.json(), { received: true, status: "applied" });
+  const mail = JSON.stringify(resendEvent("email.delivered", { tags: [{ name: "workspace_id", value: ws }] }));
+  const id = `msg_${uid()}`;
+  const ts = nowSecs();
+  const resend = await fetch(new URL(RESEND, url), { method: "POST", body: mail, headers: {
+    "Content-Type": "application/json", "svix-id": id, "svix-timestamp": String(ts), "svix-signature": svixSignature(id, ts, mail) } });
+  assert.equal(resend.status, 200);
+  assert.deepEqual(await resend.json(), { received: true, status: "applied" });
+  // A signature over other bytes than those declared and sent still fails.
+  const forged = await fetch(new URL(STRIPE, url), { method: "POST", body: evt.replace("created", "cr3ated"),
+    headers: { "Content-Type": "application/json", "Stripe-Signature": stripeHeader(evt) } });
+  assert.equal(forged.status, 400);
+  assert.equal((await forged.json()).error.code, "invalid_signature");
+  assert.equal((await read(mf, "/api/v1/billing", ws)).json.subscription.status, "active");
+});
