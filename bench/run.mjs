@@ -3,13 +3,15 @@
 // JSON to bench/results/latest.json. `npm run bench` builds first (bench/run.sh).
 //
 //   node bench/run.mjs [--quick] [--only size,inbound,management,fanout,isolation,cpu]
-//                      [--runs N] [--no-what-if] [--wait-idle SECONDS] [--out PATH]
+//                      [--runs N] [--no-what-if] [--wait-idle SECONDS] [--out PATH] [--before DIR]
 //
 // --quick      fewer repetitions (1 run per scenario, fewer requests): ~2 min instead of ~8
 // --only       a comma-separated subset of the sections
 // --runs       repetitions per scenario (medians are over these); default 3 (quick: 1)
 // --no-what-if skip the sha2/hmac opt-level-3 rebuild of the CPU section
 // --write-doc  also put the tables into BENCHMARKS.md (between its bench:begin/end markers)
+// --before DIR the inbound section also runs the build in DIR (e.g. an older commit's
+//              build/) interleaved with the current one and the SDK baseline
 // --wait-idle  before each section, wait up to this long for the 1-min load average to
 //              drop below the core count (a shared machine skews latency figures)
 import { execSync } from "node:child_process";
@@ -34,13 +36,14 @@ const { values } = parseArgs({ options: {
   "wait-idle": { type: "string", default: "0" },
   "write-doc": { type: "boolean", default: false },
   out: { type: "string", default: join(ROOT, "bench/results/latest.json") },
+  before: { type: "string" },
 } });
 const quick = values.quick;
 const runs = Number(values.runs ?? (quick ? 1 : 3));
 
 const SECTIONS = {
   size: () => size.run({ runs: quick ? 3 : 7 }),
-  inbound: () => inbound.run({ requests: quick ? 100 : 300, runs }),
+  inbound: () => inbound.run({ requests: quick ? 100 : 600, runs, before: values.before }),
   management: () => management.run({ creates: 200, queries: quick ? 20 : 50, runs }),
   fanout: () => fanout.run({ runs }),
   isolation: () => isolation.run({ runs }),

@@ -70,12 +70,24 @@ pub fn header(req: &Request, name: &str) -> Option<String> {
     req.headers().get(name).ok().flatten()
 }
 
-/// Reads the raw body from the stream, refusing it before reading when the declared
-/// length is too big and stopping at `limit + 1` bytes otherwise (a chunked body without
-/// `Content-Length` is never read further than that, whatever it weighs).
+/// Reads the raw body, refusing it before reading when the declared length is too big;
+/// a body of declared length within the limit is read in one call, and a chunked body
+/// without `Content-Length` from the stream, stopping at `limit + 1` bytes (never read
+/// further than that, whatever it weighs).
 pub async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
-    check_declared_length(header(req, "Content-Length").as_deref(), limit)?;
+    let declared = header(req, "Content-Length");
+    check_declared_length(declared.as_deref(), limit)?;
     let unreadable = || ApiError::invalid_json("request body could not be read");
+    // A declared length within the limit is what the runtime delivers (it frames the body
+    // by it): one read, without the per-chunk reader calls the stream costs (measured in
+    // workerd: the reader's read/releaseLock were among the handler's top costs).
+    if declared.as_deref().is_some_and(|v| v.trim().parse::<u64>().is_ok()) {
+        let bytes = req.bytes().await.map_err(|_| unreadable())?;
+        if bytes.len() > limit {
+            return Err(ApiError::payload_too_large(limit));
+        }
+        return Ok(bytes);
+    }
     let mut stream = match req.stream() {
         Ok(stream) => stream,
         // No body at all (e.g. a POST without one) reads as empty.

@@ -132,8 +132,10 @@ export async function connectionGate(target, cap, stats = { open: 0, maxOpen: 0,
  * provide test secrets; `consumer` overrides the delivery consumer's settings; `queue:
  * false` removes the producer binding (a failing queue send). Outbound requests are capped
  * at production's 6 open at once unless `connectionCap` says otherwise (`Infinity`).
+ * `script` replaces the built worker by another module worker (e.g. tests/d1-counter.mjs);
+ * `inspectorPort` opens the DevTools protocol (CPU profiles).
  */
-export async function startWorker({ receiver, outbound, bindings = {}, queue = true, persist, consumer = {}, onLog, connectionCap = PRODUCTION_CONNECTION_CAP, env } = {}) {
+export async function startWorker({ receiver, outbound, bindings = {}, queue = true, persist, consumer = {}, onLog, connectionCap = PRODUCTION_CONNECTION_CAP, env, script, inspectorPort } = {}) {
   const fromToml = wranglerWorkerOptions(env);
   const capped = Number.isFinite(connectionCap);
   let outboundService;
@@ -152,8 +154,10 @@ export async function startWorker({ receiver, outbound, bindings = {}, queue = t
   const mf = new Miniflare({
     ...fromToml,
     // WORKER_BUILD_DIR runs the suites against another build (e.g. an older commit's).
-    scriptPath: resolve(ROOT, process.env.WORKER_BUILD_DIR ?? "build", "index.js"),
+    // `script` runs another module worker in the same set-up (a wrapper, a baseline).
+    scriptPath: script ?? resolve(ROOT, process.env.WORKER_BUILD_DIR ?? "build", "index.js"),
     modules: true,
+    ...(script ? { modulesRoot: ROOT, modulesRules: [{ type: "ESModule", include: ["**/*.js", "**/*.mjs"] }, { type: "CompiledWasm", include: ["**/*.wasm"] }] } : {}),
     d1Databases: Object.keys(fromToml.d1Databases),
     d1Persist: persist ?? false,
     queueProducers: queue ? fromToml.queueProducers : {},
@@ -184,6 +188,8 @@ export async function startWorker({ receiver, outbound, bindings = {}, queue = t
       else { stdout.resume(); stderr.resume(); }
     },
     outboundService,
+    // For a CPU profile through the DevTools protocol (bench/profile.mjs).
+    ...(inspectorPort ? { inspectorPort } : {}),
   });
   await mf.ready;
   if (gate) {

@@ -8,6 +8,7 @@ import {
   startWorker, api, token, waitFor, sleep, createWebhook,
   STRIPE_SECRET, STRIPE_CONNECT_SECRET, RESEND_SECRET,
 } from "./helpers.mjs";
+import { countingScript, ROUND_TRIPS_HEADER } from "./d1-counter.mjs";
 
 // ---- signing, as Stripe and Svix do ------------------------------------------------------
 
@@ -737,4 +738,132 @@ test("missing secrets → 500 internal_error and nothing accepted", async () => 
   } finally {
     await bare.dispose();
   }
+});
+
+// ---- one D1 round trip per provider event (issue 15) ---------------------------------------
+
+test("every provider event costs one D1 round trip: counted outside the worker and logged by it", async () => {
+  const logs = [];
+  const { mf: counted, db: cdb } = await startWorker({ script: countingScript(), onLog: (l) => logs.push(l) });
+  try {
+    const ws = "ws_trips";
+    await createWebhook(counted, { events: ["invoice.paid"], url: "https://receiver.example.com/ws_trips" }, { auth: token({ workspace: ws }) });
+    const customer = `cus_${uid()}`;
+    const sub = `sub_${uid()}`;
+    const acct = `acct_${uid()}`;
+    const session = checkoutSession({ invoice: `inv_trips_${uid()}`, workspace: ws, customer });
+    const checkout = stripeEvent("checkout.session.completed", session);
+    const cases = [
+      // [what, send, expected status]
+      ["subscription with metadata", () => postStripe(counted, stripeEvent("customer.subscription.created",
+        subscription({ id: sub, customer, workspace: ws, periodEnd: 1_900_000_000 }))), "applied"],
+      ["subscription found through its customer", () => postStripe(counted, stripeEvent("customer.subscription.updated",
+        subscription({ id: `sub_${uid()}`, customer, periodEnd: 1_900_000_000 }))), "applied"],
+      ["invoice found through its subscription", () => postStripe(counted, stripeEvent("invoice.payment_failed",
+        { id: `in_${uid()}`, object: "invoice", subscription: sub, attempt_count: 1, amount_due: 100, currency: "usd" })), "applied"],
+      ["subscription of no known workspace", () => postStripe(counted, stripeEvent("customer.subscription.updated",
+        subscription({ id: `sub_${uid()}`, customer: `cus_${uid()}`, periodEnd: 1_900_000_000 }))), "ignored"],
+      ["checkout that pays an invoice and publishes invoice.paid", () => postStripe(counted, checkout), "applied"],
+      ["the same checkout again", () => postStripe(counted, checkout), "duplicate"],
+      ["its payment intent, linked through the checkout", () => postStripe(counted, stripeEvent("payment_intent.succeeded",
+        paymentIntent({ id: session.payment_intent, customer }))), "applied"],
+      ["unhandled type", () => postStripe(counted, stripeEvent("charge.refunded", { id: `ch_${uid()}` })), "ignored"],
+      ["connect account", () => postStripe(counted, stripeEvent("account.updated", account({ id: acct, workspace: ws }), { account: acct }),
+        { path: CONNECT }), "applied"],
+      ["connect trip payment found through its account", () => postStripe(counted, stripeEvent("payment_intent.succeeded",
+        paymentIntent({ metadata: { trip_id: "trip_trips" }, extra: { transfer_data: { destination: acct } } }), { account: acct }),
+        { path: CONNECT }), "applied"],
+      ["resend email", () => postResend(counted, resendEvent("email.delivered", { tags: [{ name: "workspace_id", value: ws }] })), "applied"],
+    ];
+    for (const [what, send, status] of cases) {
+      const res = await send();
+      assertApplied(res, status);
+      assert.equal(res.headers.get(ROUND_TRIPS_HEADER), "1", `${what}: D1 round trips`);
+    }
+    // The worker's own count agrees: one log line per event, each with one round trip.
+    await waitFor(() => logs.filter((l) => l.includes('"inbound event"')).length >= cases.length, { what: "inbound log lines" });
+    const lines = logs.filter((l) => l.includes('"inbound event"')).map((l) => JSON.parse(l.slice(l.indexOf("{"))));
+    assert.deepEqual(lines.map((l) => l.d1_round_trips), cases.map(() => 1));
+    assert.deepEqual(lines.map((l) => l.outcome), cases.map(([, , s]) => s));
+    // The one invoice.paid went out with its state, and a found workspace was used.
+    await waitFor(async () => (await cdb.prepare("SELECT status FROM delivery_logs WHERE event_type = 'invoice.paid' AND workspace_id = ?")
+      .bind(ws).first())?.status === "success", { what: "invoice.paid delivered" });
+    assert.equal((await cdb.prepare("SELECT COUNT(*) AS n FROM events WHERE type = 'invoice.paid' AND workspace_id = ?").bind(ws).first()).n, 1);
+    const body = JSON.parse((await cdb.prepare("SELECT body FROM events WHERE type = 'invoice.paid' AND workspace_id = ?").bind(ws).first()).body);
+    assert.deepEqual(Object.keys(body), ["id", "type", "created_at", "data"]);
+    assert.deepEqual(body.data, {
+      invoice_id: session.metadata.invoice_id, status: "paid", amount_paid: 5000, currency: "usd",
+      paid_at: new Date(checkout.created * 1000).toISOString(), payment_provider: "stripe",
+      stripe_checkout_session_id: session.id, stripe_payment_intent_id: session.payment_intent,
+    });
+    const payment = await cdb.prepare("SELECT workspace_id, invoice_id FROM payments WHERE id = ?").bind(session.payment_intent).first();
+    assert.deepEqual(payment, { workspace_id: ws, invoice_id: session.metadata.invoice_id });
+    const split = await cdb.prepare("SELECT workspace_id FROM trip_payments WHERE trip_id = 'trip_trips'").first();
+    assert.equal(split.workspace_id, ws);
+  } finally {
+    await counted.dispose();
+  }
+});
+
+test("the same event delivered five times at once is applied once; the others are duplicates", async () => {
+  const ws = "ws_race";
+  const evt = stripeEvent("customer.subscription.created",
+    subscription({ id: `sub_${uid()}`, customer: `cus_${uid()}`, workspace: ws, periodEnd: 1_900_000_000 }));
+  const answers = await Promise.all(Array.from({ length: 5 }, () => postStripe(mf, evt)));
+  const statuses = answers.map((r) => { assert.equal(r.status, 200, r.text); return r.json.status; }).sort();
+  assert.deepEqual(statuses, ["applied", "duplicate", "duplicate", "duplicate", "duplicate"]);
+  assert.equal((await db.prepare("SELECT COUNT(*) AS n FROM inbound_events WHERE event_id = ?").bind(evt.id).first()).n, 1);
+});
+
+test("a storage failure while publishing invoice.paid rolls the payment back; the retry pays and publishes once", async () => {
+  const ws = "ws_publish_fail";
+  await createWebhook(mf, { events: ["invoice.paid"], url: "https://receiver.example.com/ws_publish_fail" }, { auth: token({ workspace: ws }) });
+  const session = checkoutSession({ invoice: "inv_publish_fail", workspace: ws, amount: 4200 });
+  const evt = stripeEvent("checkout.session.completed", session);
+  await db.exec("ALTER TABLE delivery_logs RENAME TO delivery_logs_offline");
+  let res;
+  try {
+    res = await postStripe(mf, evt);
+  } finally {
+    await db.exec("ALTER TABLE delivery_logs_offline RENAME TO delivery_logs");
+  }
+  assert.equal(res.status, 500);
+  assert.equal(res.json.error.code, "internal_error");
+  assert.equal(await db.prepare("SELECT 1 FROM invoices WHERE id = 'inv_publish_fail'").first(), null, "the batch rolled back");
+  assert.equal(await db.prepare("SELECT 1 FROM inbound_events WHERE event_id = ?").bind(evt.id).first(), null);
+  assert.equal((await db.prepare("SELECT COUNT(*) AS n FROM events WHERE workspace_id = ?").bind(ws).first()).n, 0);
+  // Stripe retries the same event, twice.
+  assertApplied(await postStripe(mf, evt));
+  assertApplied(await postStripe(mf, evt), "duplicate");
+  const inv = await read(mf, "/api/v1/invoices/inv_publish_fail", ws);
+  assert.equal(inv.json.status, "paid");
+  await waitFor(() => paidDeliveries("inv_publish_fail").length >= 1, { what: "invoice.paid after the retry" });
+  await sleep(1500);
+  assert.equal(paidDeliveries("inv_publish_fail").length, 1);
+  assert.equal(paidDeliveries("inv_publish_fail")[0].body.data.amount_paid, 4200);
+});
+
+test("events sent with a Content-Length, as Stripe and Resend send them, are read whole and applied", async () => {
+  // dispatchFetch streams bodies chunked; over HTTP, fetch declares the length.
+  const url = await mf.ready;
+  const ws = "ws_declared";
+  const evt = JSON.stringify(stripeEvent("customer.subscription.created",
+    subscription({ id: `sub_${uid()}`, customer: `cus_${uid()}`, workspace: ws, periodEnd: 1_900_000_000 })));
+  const stripe = await fetch(new URL(STRIPE, url), { method: "POST", body: evt,
+    headers: { "Content-Type": "application/json", "Stripe-Signature": stripeHeader(evt) } });
+  assert.equal(stripe.status, 200);
+  assert.deepEqual(await stripe.json(), { received: true, status: "applied" });
+  const mail = JSON.stringify(resendEvent("email.delivered", { tags: [{ name: "workspace_id", value: ws }] }));
+  const id = `msg_${uid()}`;
+  const ts = nowSecs();
+  const resend = await fetch(new URL(RESEND, url), { method: "POST", body: mail, headers: {
+    "Content-Type": "application/json", "svix-id": id, "svix-timestamp": String(ts), "svix-signature": svixSignature(id, ts, mail) } });
+  assert.equal(resend.status, 200);
+  assert.deepEqual(await resend.json(), { received: true, status: "applied" });
+  // A signature over other bytes than those declared and sent still fails.
+  const forged = await fetch(new URL(STRIPE, url), { method: "POST", body: evt.replace("created", "cr3ated"),
+    headers: { "Content-Type": "application/json", "Stripe-Signature": stripeHeader(evt) } });
+  assert.equal(forged.status, 400);
+  assert.equal((await forged.json()).error.code, "invalid_signature");
+  assert.equal((await read(mf, "/api/v1/billing", ws)).json.subscription.status, "active");
 });

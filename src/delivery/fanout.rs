@@ -57,6 +57,18 @@ pub async fn publish(env: &Env, db: &D1Database, r: &PublishRequest<'_>) -> work
     Ok(published)
 }
 
+/// Queues the deliveries of an event a caller stored and fanned out in its own batch
+/// (the `invoice.paid` of an inbound payment): the same log line as [`publish`], with no
+/// D1 round trip of its own. A failed send leaves the logs pending for the cron.
+pub async fn enqueue_stored(env: &Env, event_id: &str, ids: &[String]) {
+    log_event(json!({"msg": "publish", "event": event_id, "created": true, "deliveries": ids.len(),
+                     "d1_round_trips": 0, "queue_calls": ids.len().div_ceil(MAX_MESSAGES_PER_SEND)}));
+    if let Err(e) = enqueue(env, ids).await {
+        log_event(json!({"level": "warn", "msg": "queue send failed; cron will re-enqueue", "event": event_id,
+                         "deliveries": ids.len(), "error": e.to_string()}));
+    }
+}
+
 /// Sends one message per delivery id, 100 per call.
 pub async fn enqueue(env: &Env, ids: &[String]) -> worker::Result<()> {
     if ids.is_empty() {

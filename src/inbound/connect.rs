@@ -10,7 +10,7 @@
 //! | `payout.paid` | clears an older payout failure flag |
 //!
 //! The workspace comes from `metadata.workspace_id`, else from the connected account's
-//! known workspace.
+//! known workspace (a subquery of the write, so each event is one D1 round trip).
 
 use worker::Request;
 
@@ -21,15 +21,15 @@ use crate::core::inbound::stripe_events::{ConnectEvent, PaymentIntent, StripeEnv
 use crate::http::{ApiResult, OrInternal};
 use crate::http::Ctx;
 use crate::store::connect;
-use crate::store::inbound_events::InboundSource;
+use crate::store::inbound_events::{InboundSource, WorkspaceOf};
+
+/// Why a trip payment or transfer is ignored when its workspace cannot be found.
+const NO_WORKSPACE: &str = "no metadata.workspace_id and no known connected account";
 
 pub async fn handle(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult {
     let source = InboundSource::StripeConnect;
     let envelope = receive_stripe(ctx, req, source, ctx.config.stripe_connect_secret.as_deref(), "STRIPE_CONNECT_WEBHOOK_SECRET").await?;
-    let incoming = Incoming { source, id: &envelope.id, event_type: &envelope.event_type };
-    if incoming.seen(ctx).await? {
-        return acknowledge(Handled::Duplicate);
-    }
+    let incoming = Incoming::new(source, &envelope.id, &envelope.event_type);
     let (db, now) = (&ctx.db, ctx.now);
     let handled = match ConnectEvent::from_envelope(&envelope) {
         Err(reason) => incoming.ignore(ctx, None, reason).await?,
@@ -59,15 +59,6 @@ pub async fn handle(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult {
     acknowledge(handled)
 }
 
-/// `metadata.workspace_id`, else the workspace of the connected account involved.
-async fn workspace_of(ctx: &Ctx<'_>, explicit: Option<&str>, account: Option<&str>) -> Result<Option<String>, ApiError> {
-    match (explicit, account) {
-        (Some(w), _) => Ok(Some(w.to_string())),
-        (None, Some(a)) => connect::account_workspace(&ctx.db, a).await.or_internal("resolve account workspace"),
-        (None, None) => Ok(None),
-    }
-}
-
 async fn trip_payment(
     ctx: &Ctx<'_>,
     incoming: &Incoming<'_>,
@@ -78,13 +69,11 @@ async fn trip_payment(
     let Some(trip_id) = pi.trip_id.as_deref() else {
         return incoming.ignore(ctx, pi.workspace_id.as_deref(), "no metadata.trip_id or transfer_group").await;
     };
-    let Some(workspace) = workspace_of(ctx, pi.workspace_id.as_deref(), account).await? else {
-        return incoming.ignore(ctx, None, "no metadata.workspace_id and no known connected account").await;
-    };
+    let workspace = WorkspaceOf::Connect { explicit: pi.workspace_id.as_deref(), account };
     let statement =
         connect::upsert_trip_payment(&ctx.db, pi, &workspace, trip_id, account, envelope.version(false), ctx.now)
             .or_internal("prepare trip payment")?;
-    incoming.apply(ctx, Some(&workspace), vec![statement]).await
+    incoming.apply_in(ctx, &workspace, NO_WORKSPACE, vec![statement]).await
 }
 
 async fn trip_transfer(
@@ -96,12 +85,10 @@ async fn trip_transfer(
     let Some(trip_id) = t.trip_id.as_deref() else {
         return incoming.ignore(ctx, t.workspace_id.as_deref(), "no metadata.trip_id or transfer_group").await;
     };
-    let Some(workspace) = workspace_of(ctx, t.workspace_id.as_deref(), t.destination.as_deref()).await? else {
-        return incoming.ignore(ctx, None, "no metadata.workspace_id and no known connected account").await;
-    };
+    let workspace = WorkspaceOf::Connect { explicit: t.workspace_id.as_deref(), account: t.destination.as_deref() };
     // A reversal ends the transfer's story: it wins a tie with `transfer.created`.
     let reversed = envelope.event_type == "transfer.reversed";
     let statement = connect::upsert_transfer(&ctx.db, t, &workspace, trip_id, envelope.version(reversed), ctx.now)
         .or_internal("prepare transfer")?;
-    incoming.apply(ctx, Some(&workspace), vec![statement]).await
+    incoming.apply_in(ctx, &workspace, NO_WORKSPACE, vec![statement]).await
 }

@@ -1,5 +1,7 @@
 //! The steps every inbound endpoint shares: a configured secret, a verified signature,
-//! the dedupe check, recording the outcome with the state change, and the answer.
+//! one D1 batch that records the event (the dedupe check) and applies it, and the answer.
+
+use std::cell::Cell;
 
 use serde_json::json;
 use worker::{D1PreparedStatement, D1Result, Request};
@@ -11,7 +13,7 @@ use crate::core::inbound::stripe_events::{parse_envelope, StripeEnvelope};
 use crate::delivery::log_event;
 use crate::http::{header, json_response, read_body, ApiResult, OrInternal};
 use crate::http::Ctx;
-use crate::store::inbound_events::{self, InboundRecord, InboundSource, Outcome};
+use crate::store::inbound_events::{self, Decision, InboundRecord, InboundSource, Outcome, WorkspaceOf};
 
 /// The endpoint's signing secret; without one nothing is accepted (500, logged).
 pub fn require_secret<'a>(secret: Option<&'a str>, binding: &str) -> Result<&'a str, ApiError> {
@@ -44,40 +46,50 @@ pub struct Incoming<'a> {
     pub source: InboundSource,
     pub id: &'a str,
     pub event_type: &'a str,
+    /// D1 round trips this event made (logged; tests count them from outside too).
+    trips: Cell<u32>,
 }
 
-impl Incoming<'_> {
-    pub async fn seen(&self, ctx: &Ctx<'_>) -> Result<bool, ApiError> {
-        inbound_events::seen(&ctx.db, self.source, self.id).await.or_internal("inbound dedupe check")
+/// An event's one batch, done: how it was handled, and the results of the statements
+/// after the record (index 0 is the first statement the handler passed).
+pub struct Committed {
+    pub handled: Handled,
+    pub results: Vec<D1Result>,
+}
+
+impl<'a> Incoming<'a> {
+    pub fn new(source: InboundSource, id: &'a str, event_type: &'a str) -> Self {
+        Self { source, id, event_type, trips: Cell::new(0) }
     }
 
-    /// The dedupe record, to be written with (or after) the state change.
-    pub fn record(&self, ctx: &Ctx<'_>, workspace: Option<&str>, outcome: &Outcome) -> Result<D1PreparedStatement, ApiError> {
-        inbound_events::record(
-            &ctx.db,
-            &InboundRecord {
-                source: self.source,
-                event_id: self.id,
-                event_type: self.event_type,
-                workspace,
-                outcome,
-                now: ctx.now,
-            },
-        )
-        .or_internal("prepare inbound record")
-    }
-
-    /// Runs `statements` and the dedupe record in one batch (atomic in D1).
+    /// The whole event in one D1 round trip: its dedupe record first, then `statements`,
+    /// all or nothing. A duplicate fails at the record, so nothing is applied twice.
     pub async fn commit(
         &self,
         ctx: &Ctx<'_>,
-        workspace: Option<&str>,
-        mut statements: Vec<D1PreparedStatement>,
-        outcome: Outcome,
-    ) -> Result<(Handled, Vec<D1Result>), ApiError> {
-        statements.push(self.record(ctx, workspace, &outcome)?);
-        let results = ctx.db.batch(statements).await.or_internal("apply inbound event")?;
-        Ok((self.logged(workspace, &outcome), results))
+        decision: Decision,
+        statements: Vec<D1PreparedStatement>,
+    ) -> Result<Committed, ApiError> {
+        let record = InboundRecord { source: self.source, event_id: self.id, event_type: self.event_type, now: ctx.now };
+        let known = decision.known_outcome();
+        let mut batch = vec![inbound_events::record(&ctx.db, &record, decision).or_internal("prepare inbound record")?];
+        batch.extend(statements);
+        self.trips.set(self.trips.get() + 1);
+        let mut results = match ctx.db.batch(batch).await {
+            Err(e) if inbound_events::is_duplicate(&e) => {
+                self.log(None, "duplicate", None);
+                return Ok(Committed { handled: Handled::Duplicate, results: Vec::new() });
+            }
+            other => other.or_internal("apply inbound event")?,
+        };
+        let recorded = match known {
+            Some(r) => r,
+            None => inbound_events::recorded(results.first()).or_internal("read inbound record")?,
+        };
+        let handled = if recorded.outcome == "applied" { Handled::Applied } else { Handled::Ignored };
+        self.log(recorded.workspace_id.as_deref(), &recorded.outcome, recorded.detail.as_deref());
+        results.remove(0);
+        Ok(Committed { handled, results })
     }
 
     /// Applies `statements` and records the event as applied.
@@ -87,26 +99,32 @@ impl Incoming<'_> {
         workspace: Option<&str>,
         statements: Vec<D1PreparedStatement>,
     ) -> Result<Handled, ApiError> {
-        Ok(self.commit(ctx, workspace, statements, Outcome::Applied).await?.0)
+        Ok(self.commit(ctx, Decision::known(&Outcome::Applied, workspace), statements).await?.handled)
+    }
+
+    /// Applies `statements` (which write only where `workspace` resolves) and records the
+    /// event as applied there, or as ignored with `reason` when no workspace is found.
+    pub async fn apply_in(
+        &self,
+        ctx: &Ctx<'_>,
+        workspace: &WorkspaceOf<'_>,
+        reason: &str,
+        statements: Vec<D1PreparedStatement>,
+    ) -> Result<Handled, ApiError> {
+        Ok(self.commit(ctx, Decision::in_workspace(workspace, reason), statements).await?.handled)
     }
 
     /// Acknowledges without a state change, recording why.
     pub async fn ignore(&self, ctx: &Ctx<'_>, workspace: Option<&str>, reason: impl Into<String>) -> Result<Handled, ApiError> {
-        Ok(self.commit(ctx, workspace, Vec::new(), Outcome::Ignored(reason.into())).await?.0)
+        let outcome = Outcome::Ignored(reason.into());
+        Ok(self.commit(ctx, Decision::known(&outcome, workspace), Vec::new()).await?.handled)
     }
 
-    /// One log line per accepted event (ids and outcome only, never the payload).
-    pub fn logged(&self, workspace: Option<&str>, outcome: &Outcome) -> Handled {
-        let detail = match outcome {
-            Outcome::Applied => None,
-            Outcome::Ignored(reason) => Some(reason.as_str()),
-        };
+    /// One log line per accepted event (ids, outcome and D1 round trips; never the payload).
+    fn log(&self, workspace: Option<&str>, outcome: &str, detail: Option<&str>) {
         log_event(json!({"msg": "inbound event", "source": self.source.as_str(), "event_id": self.id,
-                         "type": self.event_type, "workspace": workspace, "outcome": outcome.as_str(), "detail": detail}));
-        match outcome {
-            Outcome::Applied => Handled::Applied,
-            Outcome::Ignored(_) => Handled::Ignored,
-        }
+                         "type": self.event_type, "workspace": workspace, "outcome": outcome, "detail": detail,
+                         "d1_round_trips": self.trips.get()}));
     }
 }
 

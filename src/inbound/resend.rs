@@ -7,7 +7,7 @@
 
 use worker::Request;
 
-use super::pipeline::{acknowledge, require_secret, signature_error, Handled, Incoming};
+use super::pipeline::{acknowledge, require_secret, signature_error, Incoming};
 use crate::core::inbound::signatures::{verify_svix, SvixHeaders, DEFAULT_TOLERANCE_SECS};
 use crate::core::api::json_body::MAX_INBOUND_BODY;
 use crate::core::inbound::resend_events::parse;
@@ -27,10 +27,7 @@ pub async fn handle(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult {
     // Verification succeeded, so the id header is present and not blank.
     let svix_id = id.as_deref().unwrap_or_default().trim();
     let envelope = parse(&body, ctx.now)?;
-    let incoming = Incoming { source, id: svix_id, event_type: &envelope.event_type };
-    if incoming.seen(ctx).await? {
-        return acknowledge(Handled::Duplicate);
-    }
+    let incoming = Incoming::new(source, svix_id, &envelope.event_type);
     let handled = match envelope.event {
         Err(reason) => incoming.ignore(ctx, None, reason).await?,
         Ok(None) => incoming.ignore(ctx, None, "event type not handled").await?,

@@ -9,34 +9,38 @@
 //! | `customer.subscription.created` / `.updated` / `.deleted` | subscription synced / `canceled` |
 //! | `invoice.paid` / `invoice.payment_failed` | workspace billing status `paid` / `payment_failed` |
 //!
-//! `invoice.paid` goes out only on the `open` → `paid` transition, through the outbound
-//! fan-out with an idempotency key per invoice; the event is recorded as handled only
-//! after the fan-out stored it, so a failure there is retried by Stripe.
+//! Every event is one D1 round trip: the dedupe record, the look-ups (workspace, invoice)
+//! as subqueries, and the version-guarded writes in one batch, all or nothing.
+//! `invoice.paid` goes out only on the `open` → `paid` transition: the event, its fan-out
+//! into pending delivery logs and the invoice's publication mark are statements of that
+//! same batch, guarded in SQL, with the idempotency key per invoice; its deliveries are
+//! queued after the batch (a failed send is re-queued by the cron).
 
 use worker::{D1PreparedStatement, Request};
 
 use super::pipeline::{acknowledge, receive_stripe, Handled, Incoming};
-use crate::core::catalog::EventType;
 use crate::core::api::error::ApiError;
-use crate::core::inbound::views::InvoicePaidData;
+use crate::core::catalog::EventType;
+use crate::core::ids::{new_id, EVENT_PREFIX};
 use crate::core::inbound::stripe_events::{
-    CheckoutSession, InvoicePayment, PaymentIntent, PlatformEvent, StripeEnvelope, StripeInvoice,
-    Subscription,
+    CheckoutSession, InvoicePayment, PaymentIntent, PlatformEvent, StripeEnvelope, StripeInvoice, Subscription,
 };
-use crate::delivery::fanout::{publish, PublishRequest};
-use crate::http::{ApiResult, OrInternal};
+use crate::core::time::format_iso;
+use crate::delivery::fanout::enqueue_stored;
 use crate::http::Ctx;
-use crate::store::billing::{self, InvoicePaymentUpdate, InvoiceRow, PaymentUpsert};
-use crate::store::events::EventSource;
-use crate::store::inbound_events::{InboundSource, Outcome};
+use crate::http::{ApiResult, OrInternal};
+use crate::store::billing::{self, InvoiceLookup, InvoicePaymentUpdate, PaymentUpsert};
+use crate::store::inbound_events::{Decision, InboundSource, WorkspaceOf};
+use crate::store::{changes, events};
+
+/// The idempotency key of an invoice's `invoice.paid` is this prefix + the invoice id
+/// (outside the API's `api:` namespace).
+const INVOICE_PAID_KEY_PREFIX: &str = "stripe:invoice.paid:";
 
 pub async fn handle(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult {
     let source = InboundSource::Stripe;
     let envelope = receive_stripe(ctx, req, source, ctx.config.stripe_secret.as_deref(), "STRIPE_WEBHOOK_SECRET").await?;
-    let incoming = Incoming { source, id: &envelope.id, event_type: &envelope.event_type };
-    if incoming.seen(ctx).await? {
-        return acknowledge(Handled::Duplicate);
-    }
+    let incoming = Incoming::new(source, &envelope.id, &envelope.event_type);
     let handled = match PlatformEvent::from_envelope(&envelope) {
         Err(reason) => incoming.ignore(ctx, None, reason).await?,
         Ok(PlatformEvent::Unhandled) => incoming.ignore(ctx, None, "event type not handled").await?,
@@ -50,20 +54,6 @@ pub async fn handle(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult {
     acknowledge(handled)
 }
 
-/// The object's own `metadata.workspace_id`, else the customer mapping, else the
-/// subscription's workspace.
-async fn workspace_of(
-    ctx: &Ctx<'_>,
-    explicit: Option<&str>,
-    customer: Option<&str>,
-    subscription: Option<&str>,
-) -> Result<Option<String>, ApiError> {
-    match explicit {
-        Some(w) => Ok(Some(w.to_string())),
-        None => billing::resolve_workspace(&ctx.db, customer, subscription).await.or_internal("resolve workspace"),
-    }
-}
-
 /// Learns the customer → workspace mapping from an object that names both.
 fn learn(ctx: &Ctx<'_>, customer: Option<&str>, workspace: Option<&str>) -> Result<Vec<D1PreparedStatement>, ApiError> {
     match (customer, workspace) {
@@ -74,60 +64,26 @@ fn learn(ctx: &Ctx<'_>, customer: Option<&str>, workspace: Option<&str>) -> Resu
 
 /// A payment signal for a platform invoice, from a Checkout Session or a PaymentIntent.
 struct InvoiceSignal<'a> {
-    invoice_id: Option<&'a str>,
-    payment_intent: Option<&'a str>,
+    lookup: InvoiceLookup<'a>,
     checkout_session: Option<&'a str>,
-    workspace: Option<&'a str>,
-    customer: Option<&'a str>,
     payment: InvoicePayment,
     amount: Option<i64>,
     currency: Option<&'a str>,
     error: Option<&'a str>,
 }
 
-/// The invoice a signal is about and its workspace, or why it cannot be applied.
-/// An invoice not in the table is created in the event's workspace (metadata, else the
-/// customer's); an invoice is never moved to, or touched from, another workspace.
-async fn locate_invoice(ctx: &Ctx<'_>, s: &InvoiceSignal<'_>) -> Result<Result<(String, String), String>, ApiError> {
-    let row: Option<InvoiceRow> = match (s.invoice_id, s.payment_intent) {
-        (Some(id), _) => billing::find_invoice(&ctx.db, id).await.or_internal("find invoice")?,
-        (None, Some(pi)) => billing::invoice_for_payment_intent(&ctx.db, pi).await.or_internal("find invoice")?,
-        (None, None) => None,
-    };
-    let Some(invoice_id) = s.invoice_id.map(str::to_string).or_else(|| row.as_ref().map(|r| r.id.clone())) else {
-        return Ok(Err("no platform invoice named (metadata.invoice_id or client_reference_id)".into()));
-    };
-    match row {
-        Some(r) if s.workspace.is_some_and(|w| w != r.workspace_id) => {
-            Ok(Err(format!("invoice {invoice_id} belongs to another workspace")))
-        }
-        Some(r) => Ok(Ok((invoice_id, r.workspace_id))),
-        None => match workspace_of(ctx, s.workspace, s.customer, None).await? {
-            Some(w) => Ok(Ok((invoice_id, w))),
-            None => Ok(Err(format!("invoice {invoice_id} is unknown and the event names no workspace"))),
-        },
-    }
-}
-
-fn invoice_statement(
-    ctx: &Ctx<'_>,
-    envelope: &StripeEnvelope,
-    s: &InvoiceSignal<'_>,
-    invoice_id: &str,
-    workspace: &str,
-) -> Result<D1PreparedStatement, ApiError> {
+fn invoice_statement(ctx: &Ctx<'_>, envelope: &StripeEnvelope, s: &InvoiceSignal<'_>) -> Result<D1PreparedStatement, ApiError> {
     billing::invoice_payment(
         &ctx.db,
         &InvoicePaymentUpdate {
-            invoice_id,
-            workspace,
+            lookup: &s.lookup,
             payment: s.payment,
             amount: s.amount,
             currency: s.currency,
             error: s.error,
             checkout_session: s.checkout_session,
-            payment_intent: s.payment_intent,
-            customer: s.customer,
+            payment_intent: s.lookup.payment_intent,
+            customer: s.lookup.customer,
             event_time: envelope.created_ms(),
             version: envelope.version(s.payment == InvoicePayment::Failed),
             now: ctx.now,
@@ -145,26 +101,21 @@ async fn checkout(
 ) -> Result<Handled, ApiError> {
     let mut statements = learn(ctx, session.customer.as_deref(), session.workspace_id.as_deref())?;
     let signal = InvoiceSignal {
-        invoice_id: session.invoice_id.as_deref(),
-        payment_intent: session.payment_intent.as_deref(),
+        lookup: InvoiceLookup {
+            invoice_id: session.invoice_id.as_deref(),
+            payment_intent: session.payment_intent.as_deref(),
+            workspace: session.workspace_id.as_deref(),
+            customer: session.customer.as_deref(),
+        },
         checkout_session: Some(&session.id),
-        workspace: session.workspace_id.as_deref(),
-        customer: session.customer.as_deref(),
         payment,
         amount: session.amount_total,
         currency: session.currency.as_deref(),
         error: (payment == InvoicePayment::Failed).then_some("the delayed payment of the Checkout Session failed"),
     };
-    match locate_invoice(ctx, &signal).await? {
-        Err(reason) => {
-            let workspace = session.workspace_id.as_deref();
-            Ok(incoming.commit(ctx, workspace, statements, Outcome::Ignored(reason)).await?.0)
-        }
-        Ok((invoice_id, workspace)) => {
-            statements.push(invoice_statement(ctx, envelope, &signal, &invoice_id, &workspace)?);
-            settle(ctx, incoming, &workspace, &invoice_id, statements, payment == InvoicePayment::Succeeded).await
-        }
-    }
+    statements.push(invoice_statement(ctx, envelope, &signal)?);
+    let decision = signal.lookup.checkout_decision();
+    settle(ctx, incoming, decision, &signal.lookup, statements, payment == InvoicePayment::Succeeded).await
 }
 
 async fn payment_succeeded(
@@ -175,28 +126,25 @@ async fn payment_succeeded(
 ) -> Result<Handled, ApiError> {
     let mut statements = learn(ctx, pi.customer.as_deref(), pi.workspace_id.as_deref())?;
     let signal = InvoiceSignal {
-        invoice_id: pi.invoice_id.as_deref(),
-        payment_intent: Some(&pi.id),
+        lookup: InvoiceLookup {
+            invoice_id: pi.invoice_id.as_deref(),
+            payment_intent: Some(&pi.id),
+            workspace: pi.workspace_id.as_deref(),
+            customer: pi.customer.as_deref(),
+        },
         checkout_session: None,
-        workspace: pi.workspace_id.as_deref(),
-        customer: pi.customer.as_deref(),
         payment: InvoicePayment::Succeeded,
         amount: pi.amount_received.or(pi.amount),
         currency: pi.currency.as_deref(),
         error: None,
     };
-    let located = locate_invoice(ctx, &signal).await?.ok();
-    let workspace = match &located {
-        Some((_, w)) => Some(w.clone()),
-        None => workspace_of(ctx, pi.workspace_id.as_deref(), pi.customer.as_deref(), None).await?,
-    };
+    // The payment first: it reads the invoice as it was before this event.
     statements.push(
         billing::upsert_payment(
             &ctx.db,
             &PaymentUpsert {
                 id: &pi.id,
-                workspace: workspace.as_deref(),
-                invoice_id: located.as_ref().map(|(id, _)| id.as_str()),
+                lookup: &signal.lookup,
                 status: &pi.status,
                 amount: pi.amount,
                 amount_received: pi.amount_received,
@@ -209,72 +157,44 @@ async fn payment_succeeded(
         )
         .or_internal("prepare payment")?,
     );
-    match located {
-        Some((invoice_id, workspace)) => {
-            statements.push(invoice_statement(ctx, envelope, &signal, &invoice_id, &workspace)?);
-            settle(ctx, incoming, &workspace, &invoice_id, statements, true).await
-        }
-        None => incoming.apply(ctx, workspace.as_deref(), statements).await,
-    }
+    statements.push(invoice_statement(ctx, envelope, &signal)?);
+    settle(ctx, incoming, signal.lookup.payment_decision(), &signal.lookup, statements, true).await
 }
 
-/// Applies an invoice change; when it may have paid the invoice, publishes `invoice.paid`
-/// if (and only if) that transition is still awaiting publication, then records the
-/// event. A crash between the steps leaves the event unrecorded: Stripe's retry finds the
-/// invoice paid with publication pending and finishes the job (the fan-out's
-/// idempotency key keeps it to one event even when two deliveries race).
+/// Commits a payment signal in one round trip. When it may have paid the invoice, the
+/// batch also stores `invoice.paid`, fans it out and marks the invoice published, each
+/// statement guarded in SQL so that it happens only while the invoice awaits publication
+/// (the `open` → `paid` transition of this batch, or one an earlier attempt left
+/// pending); the idempotency key keeps it to one event per invoice even when two
+/// deliveries race. The deliveries are queued after the batch.
 async fn settle(
     ctx: &Ctx<'_>,
     incoming: &Incoming<'_>,
-    workspace: &str,
-    invoice_id: &str,
+    decision: Decision,
+    lookup: &InvoiceLookup<'_>,
     mut statements: Vec<D1PreparedStatement>,
     may_publish: bool,
 ) -> Result<Handled, ApiError> {
     if !may_publish {
-        return incoming.apply(ctx, Some(workspace), statements).await;
+        return Ok(incoming.commit(ctx, decision, statements).await?.handled);
     }
-    statements.push(billing::select_invoice(&ctx.db, invoice_id).or_internal("prepare invoice read")?);
-    let results = ctx.db.batch(statements).await.or_internal("apply invoice payment")?;
-    let invoice = billing::selected_invoice(results.last()).or_internal("read invoice")?;
-    let mut tail = Vec::new();
-    if let Some(inv) = invoice.filter(|i| i.awaits_publication() && i.workspace_id == workspace) {
-        let event_id = publish_invoice_paid(ctx, &inv).await?;
-        tail.push(billing::mark_paid_published(&ctx.db, &inv.id, &event_id, ctx.now).or_internal("prepare publish mark")?);
+    let event_id = new_id(EVENT_PREFIX);
+    let (db, now) = (&ctx.db, ctx.now);
+    let published_at = statements.len();
+    statements.extend([
+        billing::insert_invoice_paid(db, lookup, &event_id, EventType::INVOICE_PAID.as_str(), INVOICE_PAID_KEY_PREFIX,
+                                     &format_iso(now), now)
+            .or_internal("prepare invoice.paid")?,
+        events::fan_out(db, &event_id, now).or_internal("prepare invoice.paid fan-out")?,
+        billing::mark_paid_published(db, lookup, INVOICE_PAID_KEY_PREFIX, now).or_internal("prepare publish mark")?,
+        events::select_deliveries(db, &event_id).or_internal("prepare deliveries read")?,
+    ]);
+    let committed = incoming.commit(ctx, decision, statements).await?;
+    if committed.results.get(published_at).map(changes).unwrap_or(0) > 0 {
+        let ids = events::delivery_ids(committed.results.get(published_at + 3)).or_internal("read deliveries")?;
+        enqueue_stored(ctx.env, &event_id, &ids).await;
     }
-    tail.push(incoming.record(ctx, Some(workspace), &Outcome::Applied)?);
-    ctx.db.batch(tail).await.or_internal("record inbound event")?;
-    Ok(incoming.logged(Some(workspace), &Outcome::Applied))
-}
-
-async fn publish_invoice_paid(ctx: &Ctx<'_>, inv: &InvoiceRow) -> Result<String, ApiError> {
-    let data = InvoicePaidData {
-        invoice_id: &inv.id,
-        status: "paid",
-        amount_paid: inv.amount_paid,
-        currency: inv.currency.as_deref(),
-        paid_at: inv.paid_at,
-        payment_provider: "stripe",
-        stripe_checkout_session_id: inv.stripe_checkout_session_id.as_deref(),
-        stripe_payment_intent_id: inv.stripe_payment_intent_id.as_deref(),
-    };
-    let data_json = serde_json::to_string(&data).map_err(|_| ApiError::internal())?;
-    let key = format!("stripe:invoice.paid:{}", inv.id);
-    let published = publish(
-        ctx.env,
-        &ctx.db,
-        &PublishRequest {
-            workspace: &inv.workspace_id,
-            event_type: EventType::INVOICE_PAID,
-            data_json: &data_json,
-            idempotency_key: Some(&key),
-            source: EventSource::Internal,
-            now: ctx.now,
-        },
-    )
-    .await
-    .or_internal("publish invoice.paid")?;
-    Ok(published.event_id)
+    Ok(committed.handled)
 }
 
 async fn subscription(
@@ -284,16 +204,14 @@ async fn subscription(
     s: &Subscription,
     deleted: bool,
 ) -> Result<Handled, ApiError> {
-    let workspace = workspace_of(ctx, s.workspace_id.as_deref(), s.customer.as_deref(), Some(&s.id)).await?;
-    let Some(workspace) = workspace else {
-        return incoming.ignore(ctx, None, "no metadata.workspace_id and no known customer or subscription").await;
-    };
+    let workspace =
+        WorkspaceOf::Stripe { explicit: s.workspace_id.as_deref(), customer: s.customer.as_deref(), subscription: Some(&s.id) };
     let mut statements = learn(ctx, s.customer.as_deref(), s.workspace_id.as_deref())?;
     statements.push(
         billing::upsert_subscription(&ctx.db, s, &workspace, envelope.version(deleted), ctx.now)
             .or_internal("prepare subscription")?,
     );
-    incoming.apply(ctx, Some(&workspace), statements).await
+    incoming.apply_in(ctx, &workspace, "no metadata.workspace_id and no known customer or subscription", statements).await
 }
 
 async fn billing_status(
@@ -303,11 +221,10 @@ async fn billing_status(
     invoice: &StripeInvoice,
     failed: bool,
 ) -> Result<Handled, ApiError> {
-    let workspace =
-        workspace_of(ctx, invoice.workspace_id.as_deref(), invoice.customer.as_deref(), invoice.subscription.as_deref())
-            .await?;
-    let Some(workspace) = workspace else {
-        return incoming.ignore(ctx, None, "no workspace_id metadata and no known customer or subscription").await;
+    let workspace = WorkspaceOf::Stripe {
+        explicit: invoice.workspace_id.as_deref(),
+        customer: invoice.customer.as_deref(),
+        subscription: invoice.subscription.as_deref(),
     };
     let mut statements = learn(ctx, invoice.customer.as_deref(), invoice.workspace_id.as_deref())?;
     // A payment ends a failure streak: on a tie within one second, `paid` wins.
@@ -315,5 +232,5 @@ async fn billing_status(
         billing::set_billing_status(&ctx.db, &workspace, invoice, failed, envelope.version(!failed), ctx.now)
             .or_internal("prepare billing status")?,
     );
-    incoming.apply(ctx, Some(&workspace), statements).await
+    incoming.apply_in(ctx, &workspace, "no workspace_id metadata and no known customer or subscription", statements).await
 }

@@ -8,7 +8,8 @@
 use serde::Deserialize;
 use worker::{D1Database, D1PreparedStatement, Result};
 
-use super::statement;
+use super::inbound_events::WorkspaceOf;
+use super::{statement, statement_with};
 use crate::core::inbound::connect::{transfer_status, OnboardingStatus};
 use crate::core::inbound::event_order::{sql_guard, EventVersion};
 use crate::core::inbound::views::{
@@ -102,34 +103,23 @@ pub fn set_payout_result(
     )
 }
 
-#[derive(Deserialize)]
-struct WorkspaceRow {
-    workspace_id: Option<String>,
-}
-
-/// The workspace a connected account belongs to, if known.
-pub async fn account_workspace(db: &D1Database, account: &str) -> Result<Option<String>> {
-    let row: Option<WorkspaceRow> =
-        statement(db, "SELECT workspace_id FROM connected_accounts WHERE id = ?1", &[&account])?.first(None).await?;
-    Ok(row.and_then(|r| r.workspace_id))
-}
-
 /// A trip payment (the charge a split starts from).
 pub fn upsert_trip_payment(
     db: &D1Database,
     p: &PaymentIntent,
-    workspace: &str,
+    workspace: &WorkspaceOf<'_>,
     trip_id: &str,
     account: Option<&str>,
     version: EventVersion,
     now: UnixMillis,
 ) -> Result<D1PreparedStatement> {
-    statement(
+    let (row, ws_args) = workspace.row(14);
+    statement_with(
         db,
         &format!(
             "INSERT INTO trip_payments (id, workspace_id, trip_id, account_id, status, amount, amount_received, \
                application_fee_amount, currency, transfer_group, latest_charge, event_version, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13) \
+             SELECT ?1, r.ws, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13 FROM {row} WHERE r.ws IS NOT NULL \
              ON CONFLICT (id) DO UPDATE SET account_id = COALESCE(excluded.account_id, trip_payments.account_id), \
                status = excluded.status, amount = excluded.amount, amount_received = excluded.amount_received, \
                application_fee_amount = excluded.application_fee_amount, currency = excluded.currency, \
@@ -138,8 +128,9 @@ pub fn upsert_trip_payment(
              WHERE {}",
             sql_guard("trip_payments")
         ),
-        &[&p.id, &workspace, &trip_id, &account, &p.status, &p.amount, &p.amount_received, &p.application_fee_amount,
+        &[&p.id, &None::<&str>, &trip_id, &account, &p.status, &p.amount, &p.amount_received, &p.application_fee_amount,
           &p.currency, &p.transfer_group, &p.latest_charge, &version, &now],
+        ws_args,
     )
 }
 
@@ -147,17 +138,18 @@ pub fn upsert_trip_payment(
 pub fn upsert_transfer(
     db: &D1Database,
     t: &Transfer,
-    workspace: &str,
+    workspace: &WorkspaceOf<'_>,
     trip_id: &str,
     version: EventVersion,
     now: UnixMillis,
 ) -> Result<D1PreparedStatement> {
-    statement(
+    let (row, ws_args) = workspace.row(13);
+    statement_with(
         db,
         &format!(
             "INSERT INTO trip_transfers (id, workspace_id, trip_id, destination_account, status, amount, \
                amount_reversed, currency, source_transaction, transfer_group, event_version, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12) \
+             SELECT ?1, r.ws, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12 FROM {row} WHERE r.ws IS NOT NULL \
              ON CONFLICT (id) DO UPDATE SET status = excluded.status, amount = excluded.amount, \
                amount_reversed = excluded.amount_reversed, currency = excluded.currency, \
                destination_account = COALESCE(excluded.destination_account, trip_transfers.destination_account), \
@@ -166,8 +158,9 @@ pub fn upsert_transfer(
              WHERE {}",
             sql_guard("trip_transfers")
         ),
-        &[&t.id, &workspace, &trip_id, &t.destination, &transfer_status(t.amount, t.amount_reversed, t.reversed),
+        &[&t.id, &None::<&str>, &trip_id, &t.destination, &transfer_status(t.amount, t.amount_reversed, t.reversed),
           &t.amount, &t.amount_reversed, &t.currency, &t.source_transaction, &t.transfer_group, &version, &now],
+        ws_args,
     )
 }
 

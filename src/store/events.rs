@@ -135,6 +135,32 @@ pub async fn publish(db: &D1Database, e: &NewEvent<'_>) -> Result<Published> {
     })
 }
 
+/// The fan-out of an event stored earlier in the same batch: one `pending` log per
+/// active webhook of its workspace subscribed to its type; nothing when the event is not
+/// there (the guarded insert before it did not happen).
+pub fn fan_out(db: &D1Database, event_id: &str, now: UnixMillis) -> Result<worker::D1PreparedStatement> {
+    statement(
+        db,
+        "INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, status, \
+           attempts, max_attempts, next_attempt_at, created_at, updated_at) \
+         SELECT 'dlv_' || lower(hex(randomblob(12))), w.workspace_id, w.id, ev.id, ev.type, 'pending', \
+           0, w.retry_count + 1, ?2, ?2, ?2 \
+         FROM events ev JOIN webhooks w ON w.workspace_id = ev.workspace_id AND w.active = 1 \
+         WHERE ev.id = ?1 AND EXISTS (SELECT 1 FROM json_each(w.events) t WHERE t.value = ev.type)",
+        &[&event_id, &now],
+    )
+}
+
+/// The delivery logs of an event, read at the end of the batch that fanned it out.
+pub fn select_deliveries(db: &D1Database, event_id: &str) -> Result<worker::D1PreparedStatement> {
+    statement(db, "SELECT id FROM delivery_logs WHERE event_id = ?1", &[&event_id])
+}
+
+/// The ids a [`select_deliveries`] statement returned.
+pub fn delivery_ids(result: Option<&worker::D1Result>) -> Result<Vec<String>> {
+    Ok(result.map(|r| r.results::<IdRow>()).transpose()?.unwrap_or_default().into_iter().map(|r| r.id).collect())
+}
+
 /// A single delivery outside the fan-out: a test event (sent at once, so it is leased
 /// from the start) or a redelivery (queued like any other).
 pub struct SingleDelivery<'a> {

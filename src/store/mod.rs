@@ -66,6 +66,14 @@ pub fn statement(db: &D1Database, sql: &str, args: &[&dyn SqlArg]) -> Result<D1P
     db.prepare(sql).bind(&values)
 }
 
+/// Prepares `sql` with positional arguments `args`, then `more` (already converted):
+/// lets a statement embed a look-up whose own arguments follow the statement's.
+pub fn statement_with(db: &D1Database, sql: &str, args: &[&dyn SqlArg], more: Vec<JsValue>) -> Result<D1PreparedStatement> {
+    let mut values: Vec<JsValue> = args.iter().map(|a| a.to_js()).collect();
+    values.extend(more);
+    db.prepare(sql).bind(&values)
+}
+
 /// JSON array text of ids, for `IN (SELECT value FROM json_each(?))`: one parameter
 /// however many ids (D1 caps bound parameters per statement at 100).
 pub fn json_ids<S: AsRef<str>>(ids: &[S]) -> String {
