@@ -1,6 +1,6 @@
-//! One HTTP attempt: open the webhook's sealed secrets and headers, sign, POST with
-//! `redirect: manual`, enforce `timeout_ms` with an abort signal, keep the first 2 KiB of
-//! the answer. Used by queued deliveries, test events and redeliveries alike.
+//! One HTTP attempt: open the webhook's sealed secrets and headers, sign (Web Crypto,
+//! `delivery::signing`), POST with `redirect: manual`, enforce `timeout_ms` with an abort
+//! signal, keep the first 2 KiB of the answer. Used by queued deliveries, test events and redeliveries alike.
 
 use std::time::Duration;
 
@@ -10,7 +10,8 @@ use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestIni
 
 use super::{log_event, now_ms};
 use crate::core::crypto::Keyring;
-use crate::core::outbound::delivery::{request_headers, AttemptResult, DeliveryHeadersInput, RESPONSE_EXCERPT_BYTES};
+use super::signing;
+use crate::core::outbound::delivery::{signed_headers, signing_plan, AttemptResult, DeliveryHeadersInput, RESPONSE_EXCERPT_BYTES};
 use crate::core::outbound::ssrf::check_target_url;
 use crate::core::time::UnixMillis;
 use crate::store::deliveries::ClaimedDelivery;
@@ -60,7 +61,18 @@ async fn attempt(d: &ClaimedDelivery, allow_private: bool, keys: &Keyring, attem
         test: d.test,
         custom: &custom,
     };
-    let request = match build_request(d, &request_headers(&headers_input, d.body.as_bytes())) {
+    // Signed by Web Crypto (native HMAC); the Rust HMAC only if that ever fails.
+    let plan = signing_plan(&headers_input);
+    let body = signing::body_bytes(&d.body);
+    let tags = match signing::sign(&plan, &body).await {
+        Ok(tags) => tags,
+        Err(e) => {
+            log_event(serde_json::json!({"level": "warn", "msg": "Web Crypto signing failed; signed in wasm",
+                                         "delivery": d.log_id, "error": format!("{e:?}")}));
+            plan.sign(d.body.as_bytes())
+        }
+    };
+    let request = match build_request(d, &signed_headers(&headers_input, &tags), body) {
         Ok(r) => r,
         Err(e) => return (AttemptResult::NetworkError(format!("could not build the request: {e}")), None),
     };
@@ -88,7 +100,7 @@ async fn attempt(d: &ClaimedDelivery, allow_private: bool, keys: &Keyring, attem
     (AttemptResult::Response { status, retry_after }, excerpt)
 }
 
-fn build_request(d: &ClaimedDelivery, headers: &[(String, String)]) -> worker::Result<Request> {
+fn build_request(d: &ClaimedDelivery, headers: &[(String, String)], body: worker::js_sys::Uint8Array) -> worker::Result<Request> {
     let h = Headers::new();
     for (name, value) in headers {
         h.set(name, value)?;
@@ -97,7 +109,7 @@ fn build_request(d: &ClaimedDelivery, headers: &[(String, String)]) -> worker::R
     init.with_method(Method::Post)
         .with_headers(h)
         .with_redirect(RequestRedirect::Manual)
-        .with_body(Some(wasm_bindgen::JsValue::from_str(&d.body)));
+        .with_body(Some(body.into()));
     Request::new_with_init(&d.url, &init)
 }
 
