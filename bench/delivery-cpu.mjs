@@ -12,7 +12,7 @@ import { startWorker, median, isMain, sleep, parseLogLines } from "./lib.mjs";
 const TICK_MS = 10; // USER_HZ = 100 on Linux
 
 /** pids of the workerd processes started by this node process (and their descendants). */
-function workerdPids() {
+export function workerdPids() {
   const parent = new Map();
   const comm = new Map();
   for (const d of readdirSync("/proc")) {
@@ -29,7 +29,7 @@ function workerdPids() {
 }
 
 /** utime + stime (ms) of the given processes. */
-function cpuMs(pids) {
+export function cpuMs(pids) {
   let ticks = 0;
   for (const p of pids) {
     try {
