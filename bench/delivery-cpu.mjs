@@ -4,6 +4,9 @@
 // (outboundService) runs in Node and is not counted. Linux only.
 //   node bench/delivery-cpu.mjs [--webhooks 1000] [--runs 3] [--batch 100] [--body 1024]
 //                               [--builds dirA,dirB]  (interleaved runs of several builds)
+// PERF_DATA=<file> records the workerd processes with `perf record` (cpu-clock) during
+// the fan-out, for `perf report` (native frames only: JIT code shows as addresses).
+import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { api, token } from "../tests/helpers.mjs";
@@ -75,6 +78,10 @@ export async function scenario({ webhooks = 1000, batch = 100, bodyBytes = 1024 
     await sleep(1000);
     const idlePerMs = (cpuMs(pids) - i0) / (performance.now() - it);
     logLines.length = 0;
+    const perf = process.env.PERF_DATA
+      ? spawn("perf", ["record", "-e", "cpu-clock", "-F", "1999", "-g", "-o", process.env.PERF_DATA, "-p", pids.join(",")], { stdio: "ignore" })
+      : null;
+    if (perf) await sleep(500);
     const c0 = cpuMs(pids);
     const t0 = performance.now();
     const res = await api(mf, "POST", "/api/v1/events", { auth, contract: false, body: { type: "flight.departed", data: payload(bodyBytes) } });
@@ -83,6 +90,7 @@ export async function scenario({ webhooks = 1000, batch = 100, bodyBytes = 1024 
     await sleep(200); // the last batch records after its sends
     const wall = performance.now() - t0;
     const used = cpuMs(pids) - c0 - idlePerMs * wall;
+    if (perf) { perf.kill("SIGINT"); await new Promise((r) => perf.on("exit", r)); }
     const batches = parseLogLines(logLines).filter((p) => p.msg === "delivery batch");
     return { delivered: arrivals, webhooks, cpuMs: used, perDeliveryMs: used / webhooks, wallMs: wall, idlePerS: idlePerMs * 1000,
       batches: batches.length, logLines: logLines.length };

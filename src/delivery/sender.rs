@@ -95,8 +95,13 @@ async fn attempt(d: &ClaimedDelivery, allow_private: bool, keys: &Keyring, attem
     let retry_after = response.headers().get("Retry-After").ok().flatten();
     let elapsed = (now_ms() - attempted_at).max(0) as u64;
     let remaining = u64::from(d.timeout_ms).saturating_sub(elapsed).max(250);
-    let excerpt = read_excerpt(response, Duration::from_millis(remaining)).await;
-    controller.abort();
+    let (excerpt, complete) = read_excerpt(response, Duration::from_millis(remaining)).await;
+    // Cancels the rest of an answer not read to its end. A finished one needs nothing, and
+    // `abort()` is not free: it builds an AbortError with a stack trace (≈ 2 % of the
+    // workerd CPU of a fan-out, measured with perf).
+    if !complete {
+        controller.abort();
+    }
     (AttemptResult::Response { status, retry_after }, excerpt)
 }
 
@@ -114,15 +119,21 @@ fn build_request(d: &ClaimedDelivery, headers: &[(String, String)], body: worker
 }
 
 /// The first 2 KiB of the body, read within `budget`; the rest is never downloaded.
-async fn read_excerpt(mut response: worker::Response, budget: Duration) -> Option<String> {
-    let mut stream = response.stream().ok()?;
+/// Also says whether the body was read to its end.
+async fn read_excerpt(mut response: worker::Response, budget: Duration) -> (Option<String>, bool) {
+    let Ok(mut stream) = response.stream() else { return (None, false) };
     let mut bytes: Vec<u8> = Vec::new();
+    let mut complete = false;
     {
         let reading = std::pin::pin!(async {
             while bytes.len() < RESPONSE_EXCERPT_BYTES {
                 match stream.next().await {
                     Some(Ok(chunk)) => bytes.extend_from_slice(&chunk),
-                    _ => break,
+                    None => {
+                        complete = true;
+                        break;
+                    }
+                    Some(Err(_)) => break,
                 }
             }
         });
@@ -130,5 +141,5 @@ async fn read_excerpt(mut response: worker::Response, budget: Duration) -> Optio
     }
     bytes.truncate(RESPONSE_EXCERPT_BYTES);
     let text = String::from_utf8_lossy(&bytes).into_owned();
-    Some(text)
+    (Some(text), complete)
 }
