@@ -1,5 +1,5 @@
-//! One HTTP attempt: open the webhook's sealed secrets and headers, sign (Web Crypto,
-//! `delivery::signing`), POST with `redirect: manual`, enforce `timeout_ms` with an abort
+//! One HTTP attempt: open the webhook's sealed secrets and headers, sign (`delivery::signing`
+//! says how), POST with `redirect: manual`, enforce `timeout_ms` with an abort
 //! signal, keep the first 2 KiB of the answer. Used by queued deliveries, test events and redeliveries alike.
 
 use std::time::Duration;
@@ -61,15 +61,20 @@ async fn attempt(d: &ClaimedDelivery, allow_private: bool, keys: &Keyring, attem
         test: d.test,
         custom: &custom,
     };
-    // Signed by Web Crypto (native HMAC); the Rust HMAC only if that ever fails.
+    // Small bodies are signed in wasm, larger ones by Web Crypto (see `signing`); the Rust
+    // HMAC also if Web Crypto ever fails.
     let plan = signing_plan(&headers_input);
     let body = signing::body_bytes(&d.body);
-    let tags = match signing::sign(&plan, &body).await {
-        Ok(tags) => tags,
-        Err(e) => {
-            log_event(serde_json::json!({"level": "warn", "msg": "Web Crypto signing failed; signed in wasm",
-                                         "delivery": d.log_id, "error": format!("{e:?}")}));
-            plan.sign(d.body.as_bytes())
+    let tags = if d.body.len() < signing::WEB_CRYPTO_FROM_BYTES {
+        plan.sign(d.body.as_bytes())
+    } else {
+        match signing::sign(&plan, &body).await {
+            Ok(tags) => tags,
+            Err(e) => {
+                log_event(serde_json::json!({"level": "warn", "msg": "Web Crypto signing failed; signed in wasm",
+                                             "delivery": d.log_id, "error": format!("{e:?}")}));
+                plan.sign(d.body.as_bytes())
+            }
         }
     };
     let request = match build_request(d, &signed_headers(&headers_input, &tags), body) {
