@@ -228,7 +228,7 @@ export async function run({ requests = 300, whatIf = true } = {}) {
     { figure: "CPU in workerd per delivery, fan-out 1 → 1,000", value: `${perDelivery.perDeliveryMs.toFixed(2)} ms (runs ${perDelivery.samples.map((x) => x.perDeliveryMs.toFixed(2)).join(", ")})`,
       how: "bench/delivery-cpu.mjs: user+system CPU of the workerd processes (/proc) from publish to the last arrival, ÷ 1,000; 1,000 webhooks made through the API (each signs), 1 KB event, batch 100; includes the publishing request and Miniflare's D1 and queue simulators; median of runs" },
     { figure: "signing one attempt, 256 KB: Web Crypto vs wasm (1 / 6 secrets)", value: (() => { const r = (n) => signing.find((x) => x.body === "256 KB" && x.secrets === n); return `${r(1)["Web Crypto, keys imported (µs)"]} vs ${r(1)["wasm (µs)"]} µs · ${r(6)["Web Crypto, keys imported (µs)"]} vs ${r(6)["wasm (µs)"]} µs`; })(),
-      how: "bench/sign-crossover.mjs in workerd: n attempts per request, workerd CPU from /proc minus an empty request; the sender signs with Web Crypto" },
+      how: "bench/sign-crossover.mjs in workerd: n attempts per request, workerd CPU from /proc minus an empty request, keys imported per attempt; the sender signs bodies from 2 KiB on with Web Crypto" },
     { figure: "in workerd: Stripe verify, 256 KB body", value: big && Number.isFinite(big.us) ? `${us(big.us * 1000)} (wrong v1 − no header)` : "n/a (route not available)", how: `median latency difference, ${requests} interleaved requests per variant, one warm Miniflare instance` },
   ];
   return {

@@ -1,6 +1,6 @@
 //! One HTTP attempt: open the webhook's sealed secrets and headers, sign (`delivery::signing`
-//! says how), POST with `redirect: manual`, enforce `timeout_ms` with an abort
-//! signal, keep the first 2 KiB of the answer. Used by queued deliveries, test events and redeliveries alike.
+//! says how), POST with `redirect: manual`, enforce `timeout_ms` with an abort signal, keep
+//! the first 2 KiB of the answer. Used by queued deliveries, test events and redeliveries alike.
 
 use std::time::Duration;
 
@@ -8,9 +8,8 @@ use futures_util::future::{select, Either};
 use futures_util::StreamExt;
 use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect};
 
-use super::{log_event, now_ms};
+use super::{log_event, now_ms, signing};
 use crate::core::crypto::Keyring;
-use super::signing;
 use crate::core::outbound::delivery::{signed_headers, signing_plan, AttemptResult, DeliveryHeadersInput, RESPONSE_EXCERPT_BYTES};
 use crate::core::outbound::ssrf::check_target_url;
 use crate::core::time::UnixMillis;
