@@ -9,12 +9,17 @@
 // (c) in workerd, end to end: the median latency difference between requests that do the
 //     work and requests rejected just before it (e.g. a wrong Stripe signature vs no
 //     Stripe-Signature header, same body), interleaved, on one warm instance.
+// (d) in workerd: CPU time of the workerd processes per delivery while one event fans out
+//     to 1,000 signed webhooks (bench/delivery-cpu.mjs), and signing one attempt with Web
+//     Crypto vs the Rust HMAC in wasm, 1–256 KB, 1 and 6 secrets (bench/sign-crossover.mjs).
 import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ROOT, STRIPE_SECRET, RESEND_SECRET, token } from "../tests/helpers.mjs";
 import { startWorker, median, us, isMain, stripeSignature, svixHeaders } from "./lib.mjs";
+import * as deliveryCpu from "./delivery-cpu.mjs";
+import * as crossover from "./sign-crossover.mjs";
 
 const CASES = ["stripe_verify_1k", "svix_verify_1k", "sign_outbound_1k", "sign_outbound_256k", "jwt_verify", "ssrf_check_url",
   "sign_attempt_1_secret_1k", "sign_attempt_6_secrets_1k", "sign_attempt_1_secret_256k", "sign_attempt_6_secrets_256k", "open_sealed_secrets"];
@@ -198,6 +203,8 @@ export async function run({ requests = 300, whatIf = true } = {}) {
     o3 = timeWasm(buildWasm(join(ROOT, "target/bench-o3"), ["profile.release.package.sha2.opt-level=3", "profile.release.package.hmac.opt-level=3"]));
   }
   const e2e = await inWorkerd(requests);
+  const perDelivery = await deliveryCpu.run({ webhooks: 1000, runs: whatIf ? 3 : 1, batch: 100, bodyBytes: 1024 });
+  const signing = await crossover.run({ build: false });
   const rows = CASES.map((c) => ({
     "per call": LABELS[c], "host (native)": us(h[c] * 1), "wasm in V8": us(w[c]),
     ...(o3 ? { "wasm, sha2+hmac opt-level 3": us(o3[c]) } : {}),
@@ -218,6 +225,10 @@ export async function run({ requests = 300, whatIf = true } = {}) {
     { figure: "CPU: signing one attempt, 1 / 6 secrets (1 KB · 256 KB)", value: `${pick("sign_attempt_1_secret_1k")} / ${pick("sign_attempt_6_secrets_1k")} · ${pick("sign_attempt_1_secret_256k")} / ${pick("sign_attempt_6_secrets_256k")}`, how: "request_headers(): X-Webhook-Signature + webhook-signature per secret (current + previous in grace)" },
     { figure: "CPU: opening sealed secrets", value: pick("open_sealed_secrets"), how: "AES-256-GCM decrypt of the secret set, once per delivery" },
     { figure: "CPU: JWT verify", value: pick("jwt_verify"), how: "core::jwt::verify on a 5-claim HS256 token" },
+    { figure: "CPU in workerd per delivery, fan-out 1 → 1,000", value: `${perDelivery.perDeliveryMs.toFixed(2)} ms (runs ${perDelivery.samples.map((x) => x.perDeliveryMs.toFixed(2)).join(", ")})`,
+      how: "bench/delivery-cpu.mjs: user+system CPU of the workerd processes (/proc) from publish to the last arrival, ÷ 1,000; 1,000 webhooks made through the API (each signs), 1 KB event, batch 100; includes the publishing request and Miniflare's D1 and queue simulators; median of runs" },
+    { figure: "signing one attempt, 256 KB: Web Crypto vs wasm (1 / 6 secrets)", value: (() => { const r = (n) => signing.find((x) => x.body === "256 KB" && x.secrets === n); return `${r(1)["Web Crypto, keys imported (µs)"]} vs ${r(1)["wasm (µs)"]} µs · ${r(6)["Web Crypto, keys imported (µs)"]} vs ${r(6)["wasm (µs)"]} µs`; })(),
+      how: "bench/sign-crossover.mjs in workerd: n attempts per request, workerd CPU from /proc minus an empty request, keys imported per attempt; the sender signs bodies from 2 KiB on with Web Crypto" },
     { figure: "in workerd: Stripe verify, 256 KB body", value: big && Number.isFinite(big.us) ? `${us(big.us * 1000)} (wrong v1 − no header)` : "n/a (route not available)", how: `median latency difference, ${requests} interleaved requests per variant, one warm Miniflare instance` },
   ];
   return {
@@ -225,8 +236,9 @@ export async function run({ requests = 300, whatIf = true } = {}) {
     tables: [
       { title: "CPU per call: host (native) and the same Rust compiled to wasm, timed in V8 (medians of 7 rounds)", rows },
       { title: `In workerd, end to end: median latency difference between request variants (${requests} interleaved requests each; median of 3 blocks)`, rows: e2eRows },
+      { title: "Signing one delivery attempt in workerd: Web Crypto vs the Rust HMAC in wasm (CPU µs per attempt; 2 HMACs per secret)", rows: signing },
     ],
-    json: { hostNs: h, wasmNs: w, wasmSha2O3Ns: o3, workerd: e2e },
+    json: { hostNs: h, wasmNs: w, wasmSha2O3Ns: o3, workerd: e2e, perDelivery, signing },
   };
 }
 

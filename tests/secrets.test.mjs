@@ -116,6 +116,28 @@ test("the README's JS, Python and Rust receivers accept real deliveries, dedupe 
   }
 });
 
+test("large bodies (signed by Web Crypto in the sender) verify the same way, with two secrets in grace", async () => {
+  const w = await hook();
+  const s0 = w.secret;
+  const r = await rotate(w, { grace_seconds: 3600, secret: "caller-chosen-large-secret-0123" });
+  assert.equal(r.status, 200);
+  for (const size of [3000, 100_000]) {
+    await publish(mf, { flight: "N9", note: "ünïcödé ✈", pad: "x".repeat(size) });
+  }
+  await waitFor(() => (received.get(w.path)?.length ?? 0) >= 2, { what: "2 large deliveries" });
+  for (const got of received.get(w.path)) {
+    assert.ok(got.body.length > 3000);
+    assert.equal(got.headers["webhook-signature"].split(" ").length, 2);
+    assert.ok(verifiesWith("caller-chosen-large-secret-0123", got), "current secret (UTF-8 bytes as key)");
+    assert.ok(verifiesWith(s0, got), "previous whsec_ secret");
+    new SvixWebhook(s0).verify(got.body.toString("utf8"), got.headers);
+    assert.ok(verifyWebhook(got.body, got.headers["x-webhook-signature"], "caller-chosen-large-secret-0123"), "seed snippet");
+    assert.equal(got.headers["x-webhook-signature-previous"], "sha256=" + createHmac("sha256", s0).update(got.body).digest("hex"));
+    assert.throws(() => new StandardWebhook(s0).verify(got.body.toString("utf8") + " ", got.headers));
+  }
+  assert.ok(!logLines.some((l) => l.includes("Web Crypto signing failed")), "signed by Web Crypto, not the fallback");
+});
+
 test("rotation: before, during (old and new both verify) and after the grace period", async () => {
   const w = await hook();
   const s0 = w.secret;

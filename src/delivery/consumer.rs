@@ -295,18 +295,21 @@ async fn deliver(env: &Env, db: &D1Database, config: &Config, ids: &[String]) ->
         }
     }
     // One line per batch: what it cost in D1 and in subrequests (each fetch, D1 round
-    // trip and queue send; Free allows 50 per invocation).
+    // trip and queue send; Free allows 50 per invocation), and its outcomes counted; a line
+    // per attempt only for those that failed (logging every success costs CPU per delivery).
     let fetches = reports.iter().filter(|r| r.fetched).count();
+    let succeeded = steps.values().filter(|s| **s == NextStep::Succeeded).count();
     log_event(json!({
         "msg": "delivery batch", "messages": ids.len(), "claimed": claimed_count, "postponed": plan.postponed.len(),
+        "succeeded": succeeded, "failed": plan.send.len() - succeeded,
         "subrequests": fetches + d1_round_trips + queue_calls, "fetches": fetches,
         "d1_round_trips": d1_round_trips, "queue_calls": queue_calls, "operational_events": event_count,
         "d1_statements": deliveries::CLAIM_STATEMENTS + deliveries::RECORD_STATEMENTS + attempts.len() + gone,
         "claim_ms": claimed_at - started, "send_ms": finished_at - claimed_at, "record_ms": recorded_at - finished_at,
     }));
-    for (d, report) in plan.send.iter().zip(reports.iter()) {
+    for (d, report) in plan.send.iter().zip(reports.iter()).filter(|(_, r)| r.result.error().is_some()) {
         log_event(json!({
-            "msg": "delivery attempt", "delivery": d.log_id, "webhook": d.webhook_id,
+            "level": "warn", "msg": "delivery attempt", "delivery": d.log_id, "webhook": d.webhook_id,
             "attempt": d.attempt, "status": report.result.status(), "error": report.result.error(),
             "duration_ms": report.duration_ms,
         }));

@@ -6,6 +6,7 @@ pub mod consumer;
 pub mod fanout;
 pub mod recover;
 pub mod sender;
+pub mod signing;
 pub mod sweeper;
 
 use serde::{Deserialize, Serialize};

@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 
 use crate::core::catalog::EventType;
 use crate::core::outbound::retry::{retry_after_secs, RetrySchedule};
-use crate::core::outbound::secrets::{legacy_signature, standard_signature, SecretSet};
+use crate::core::outbound::secrets::{
+    hmac_sha256, legacy_from_tag, legacy_signature, standard_from_tag, standard_key, standard_prefix, SecretSet,
+};
 use crate::core::time::{format_iso, UnixMillis};
 use crate::core::outbound::delivery_log::DeliveryLog;
 use crate::core::outbound::webhook::{StoredWebhook, WebhookSecret};
@@ -49,11 +51,55 @@ pub struct DeliveryHeadersInput<'a> {
     pub custom: &'a BTreeMap<String, String>,
 }
 
+/// The HMACs one attempt needs (SPEC §8.2): for each signing secret (current first, then
+/// those in their grace period) one tag over the body with the secret's UTF-8 bytes
+/// (`X-Webhook-Signature`) and one over `standard_prefix` + body with its Standard
+/// Webhooks key (`webhook-signature`). Whoever computes the tags (Rust here, Web Crypto in
+/// the sender) hands them to `signed_headers` in the same order.
+pub struct SigningPlan {
+    /// `"<webhook-id>.<webhook-timestamp>."`.
+    pub standard_prefix: String,
+    /// (legacy key, standard key) per secret.
+    pub keys: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// The (legacy, standard) tags of one secret.
+pub type SecretTags = ([u8; 32], [u8; 32]);
+
+pub fn signing_plan(input: &DeliveryHeadersInput<'_>) -> SigningPlan {
+    let standard_prefix = standard_prefix(input.delivery_id, input.attempt_at.div_euclid(1000));
+    let keys = match input.secrets {
+        Some(set) => std::iter::once(&set.current)
+            .chain(set.in_grace(input.attempt_at))
+            .map(|s| (s.expose().as_bytes().to_vec(), standard_key(s)))
+            .collect(),
+        None => Vec::new(),
+    };
+    SigningPlan { standard_prefix, keys }
+}
+
+impl SigningPlan {
+    /// The tags computed in Rust.
+    pub fn sign(&self, body: &[u8]) -> Vec<SecretTags> {
+        self.keys
+            .iter()
+            .map(|(legacy, standard)| {
+                (hmac_sha256(legacy, &[body]), hmac_sha256(standard, &[self.standard_prefix.as_bytes(), body]))
+            })
+            .collect()
+    }
+}
+
 /// Platform headers first, then the webhook's custom headers (validated at write time
 /// never to collide with the platform's). Every secret in its grace period signs too:
 /// one more `v1,` entry in `webhook-signature` and one `sha256=` entry in
 /// `X-Webhook-Signature-Previous` each.
 pub fn request_headers(input: &DeliveryHeadersInput<'_>, body: &[u8]) -> Vec<(String, String)> {
+    signed_headers(input, &signing_plan(input).sign(body))
+}
+
+/// `request_headers` with the tags of `signing_plan(input)` already computed.
+pub fn signed_headers(input: &DeliveryHeadersInput<'_>, tags: &[SecretTags]) -> Vec<(String, String)> {
     let mut headers = vec![
         ("Content-Type".to_string(), "application/json".to_string()),
         ("User-Agent".to_string(), USER_AGENT.to_string()),
@@ -66,22 +112,17 @@ pub fn request_headers(input: &DeliveryHeadersInput<'_>, body: &[u8]) -> Vec<(St
         headers.push(("X-Webhook-Test".to_string(), "true".to_string()));
     }
     let timestamp = input.attempt_at.div_euclid(1000);
-    let mut standard = Vec::new();
-    if let Some(set) = input.secrets {
-        headers.push(("X-Webhook-Signature".to_string(), legacy_signature(&set.current, body)));
-        standard.push(standard_signature(&set.current, input.delivery_id, timestamp, body));
-        let mut previous = Vec::new();
-        for secret in set.in_grace(input.attempt_at) {
-            previous.push(legacy_signature(secret, body));
-            standard.push(standard_signature(secret, input.delivery_id, timestamp, body));
-        }
+    if let Some(((current, _), previous)) = tags.split_first() {
+        headers.push(("X-Webhook-Signature".to_string(), legacy_from_tag(current)));
         if !previous.is_empty() {
+            let previous: Vec<String> = previous.iter().map(|(legacy, _)| legacy_from_tag(legacy)).collect();
             headers.push(("X-Webhook-Signature-Previous".to_string(), previous.join(",")));
         }
     }
     headers.push(("webhook-id".to_string(), input.delivery_id.to_string()));
     headers.push(("webhook-timestamp".to_string(), timestamp.to_string()));
-    if !standard.is_empty() {
+    if !tags.is_empty() {
+        let standard: Vec<String> = tags.iter().map(|(_, standard)| standard_from_tag(standard)).collect();
         headers.push(("webhook-signature".to_string(), standard.join(" ")));
     }
     headers.extend(input.custom.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -190,6 +231,7 @@ pub fn judge_attempt(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::outbound::secrets::standard_signature;
 
     fn secret(s: &str) -> WebhookSecret {
         WebhookSecret::from_stored(s.to_string())
@@ -298,5 +340,30 @@ mod tests {
         assert!(redirect.error().unwrap().contains("redirects are not followed"));
         assert_eq!(judge_attempt(&AttemptResult::Blocked("x".into()), 1, 4, &s, 0, 0.5), NextStep::GiveUp);
         assert_eq!(judge_attempt(&AttemptResult::Timeout { timeout_ms: 1000 }, 1, 2, &s, 0, 0.5), NextStep::RetryIn { secs: 10 });
+    }
+
+    #[test]
+    fn plan_lists_current_then_grace_keys_and_signs_like_the_single_functions() {
+        let mut set = SecretSet::new(secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"));
+        set.rotate(secret("a-plain-secret-of-some-length"), 3600, 1_700_000_000_000);
+        let custom = BTreeMap::new();
+        let input = DeliveryHeadersInput {
+            event_type: "flight.departed", webhook_id: "wh_1", delivery_id: "dlv_1", attempt_at: 1_700_000_000_500,
+            secrets: Some(&set), test: false, custom: &custom,
+        };
+        let plan = signing_plan(&input);
+        assert_eq!(plan.standard_prefix, "dlv_1.1700000000.");
+        assert_eq!(plan.keys.len(), 2);
+        assert_eq!(plan.keys[1].0, b"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_vec());
+        let headers = signed_headers(&input, &plan.sign(b"{}"));
+        let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+        assert_eq!(get("X-Webhook-Signature"), Some(legacy_signature(&set.current, b"{}")));
+        assert_eq!(get("X-Webhook-Signature-Previous"), Some(legacy_signature(&set.previous[0].secret, b"{}")));
+        assert_eq!(get("webhook-signature"), Some(format!("{} {}",
+            standard_signature(&set.current, "dlv_1", 1_700_000_000, b"{}"),
+            standard_signature(&set.previous[0].secret, "dlv_1", 1_700_000_000, b"{}"))));
+        // No secrets: no signature headers at all.
+        let bare = DeliveryHeadersInput { secrets: None, ..input };
+        assert!(signed_headers(&bare, &signing_plan(&bare).sign(b"{}")).iter().all(|(k, _)| !k.to_lowercase().contains("signature")));
     }
 }

@@ -66,17 +66,37 @@ fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
+/// HMAC-SHA256 of the concatenated `parts`, in Rust (the delivery path may use Web Crypto
+/// for the same tags; see `delivery::signing`).
+pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    hmac(key, parts)
+}
+
+/// `"<id>.<timestamp>."`: what the Standard Webhooks message puts before the body.
+pub fn standard_prefix(msg_id: &str, timestamp: i64) -> String {
+    format!("{msg_id}.{timestamp}.")
+}
+
+/// `v1,<base64 tag>`, a Standard Webhooks signature from its HMAC tag.
+pub fn standard_from_tag(tag: &[u8; 32]) -> String {
+    format!("v1,{}", STANDARD.encode(tag))
+}
+
+/// `sha256=<hex tag>`, the seed's signature from its HMAC tag.
+pub fn legacy_from_tag(tag: &[u8; 32]) -> String {
+    format!("sha256={}", hex::encode(tag))
+}
+
 /// `v1,<base64 HMAC-SHA256(key, "<id>.<timestamp>.<body>")>` for one secret.
 pub fn standard_signature(secret: &WebhookSecret, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
     let key = standard_key(secret);
-    let ts = timestamp.to_string();
-    let tag = hmac(&key, &[msg_id.as_bytes(), b".", ts.as_bytes(), b".", body]);
-    format!("v1,{}", STANDARD.encode(tag))
+    let prefix = standard_prefix(msg_id, timestamp);
+    standard_from_tag(&hmac(&key, &[prefix.as_bytes(), body]))
 }
 
 /// `sha256=<hex HMAC-SHA256(secret as UTF-8, body)>`, the seed's scheme.
 pub fn legacy_signature(secret: &WebhookSecret, body: &[u8]) -> String {
-    format!("sha256={}", hex::encode(hmac(secret.expose().as_bytes(), &[body])))
+    legacy_from_tag(&hmac(secret.expose().as_bytes(), &[body]))
 }
 
 /// A secret that still signs until `expires_at`.
