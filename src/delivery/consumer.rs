@@ -2,7 +2,11 @@
 //! webhooks' health), hold back those whose breaker is open, send the rest concurrently
 //! (up to the in-flight cap), record every outcome and the new health in one D1 batch,
 //! publish the batch's operational events together, then ack each message or retry it
-//! with the policy's delay. A recovery chunk message runs `delivery::recover`.
+//! with the policy's delay. A message naming several deliveries is acked and each of its
+//! retried deliveries queued anew with its own delay; deliveries beyond what one
+//! invocation may send (`packing`) are queued anew at once. A recovery chunk message runs
+//! `delivery::recover`. [`send_now`] runs the same steps for the first attempt of a small
+//! event, from the request that published it.
 
 use std::collections::{HashMap, HashSet};
 
@@ -13,7 +17,7 @@ use worker::{D1Database, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder
 use super::fanout::{enqueue_delayed, publish_operational};
 use super::sender::{send, SendReport};
 use super::{log_event, now_ms, recover, QueueBody};
-use crate::config::{Config, DEAD_LETTER_SUFFIX};
+use crate::config::{Config, DB_BINDING, DEAD_LETTER_SUFFIX};
 use crate::core::catalog::EventType;
 use crate::core::outbound::delivery::{judge_attempt, NextStep};
 use crate::core::outbound::delivery_log::DeliveryStatus;
@@ -42,7 +46,17 @@ pub async fn handle_batch(batch: MessageBatch<serde_json::Value>, env: &Env, db:
             (m, body)
         })
         .collect();
-    let ids: Vec<String> = messages.iter().filter_map(|(_, b)| b.as_ref().and_then(|b| b.log_id.clone())).collect();
+    let ids: Vec<String> = messages.iter().filter_map(|(_, b)| b.as_ref()).flat_map(|b| b.delivery_ids().cloned()).collect();
+    // A message that names one delivery carries its retry (so the queue's `max_retries`
+    // and dead-letter queue apply to it); the others' retries are new messages.
+    let alone: HashSet<String> = messages
+        .iter()
+        .filter_map(|(_, b)| b.as_ref())
+        .filter_map(|b| match (b.log_id.as_ref(), b.log_ids.as_slice()) {
+            (Some(id), []) | (None, [id]) => Some(id.clone()),
+            _ => None,
+        })
+        .collect();
     if batch.queue().ends_with(DEAD_LETTER_SUFFIX) {
         match deliveries::fail_dead_lettered(db, &ids, now_ms()).await {
             Ok(n) => {
@@ -56,7 +70,7 @@ pub async fn handle_batch(batch: MessageBatch<serde_json::Value>, env: &Env, db:
         }
         return;
     }
-    let next_steps = match deliver(env, db, config, &ids).await {
+    let next_steps = match deliver(env, db, config, &ids, &alone, messages.len()).await {
         Ok(steps) => steps,
         Err(e) => {
             log_event(json!({"level": "error", "msg": "delivery batch failed in storage", "error": e.to_string()}));
@@ -90,7 +104,8 @@ pub async fn handle_batch(batch: MessageBatch<serde_json::Value>, env: &Env, db:
             }
             continue;
         }
-        match body.as_ref().and_then(|b| b.log_id.as_ref()).and_then(|id| next_steps.remove(id)) {
+        let carried = body.as_ref().and_then(|b| b.delivery_ids().next().filter(|id| alone.contains(*id)));
+        match carried.and_then(|id| next_steps.remove(id)) {
             Some(NextStep::RetryIn { secs }) => {
                 message.retry_with_options(&QueueRetryOptionsBuilder::new().with_delay_seconds(secs).build())
             }
@@ -178,11 +193,32 @@ fn disabled_event(id: &str, w: &WebhookHealth, reason: &str, now: i64) -> Operat
     }
 }
 
-/// Claims, sends and records; returns the next step of every delivery sent.
-async fn deliver(env: &Env, db: &D1Database, config: &Config, ids: &[String]) -> worker::Result<HashMap<String, NextStep>> {
+/// Sends deliveries outside a queue batch: the first attempt of a small event, from
+/// the `waitUntil` of the request that published it. The same claim, send and record as
+/// a batch; retries go to the queue with their delay. If this fails or is cut off, the
+/// logs stay pending (or leased until their lease ends) and the cron re-enqueues them.
+pub async fn send_now(env: &Env, ids: &[String]) {
+    let config = Config::from_env(env);
+    let outcome = match env.d1(DB_BINDING) {
+        Ok(db) => deliver(env, &db, &config, ids, &HashSet::new(), 0).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = outcome {
+        log_event(json!({"level": "warn", "msg": "direct send failed in storage; cron will re-enqueue",
+                         "deliveries": ids.len(), "error": e.to_string()}));
+    }
+}
+
+/// Claims, sends and records; returns the next step of every delivery sent. Retries of
+/// deliveries not in `alone` (not alone in their message), postponed deliveries and
+/// those beyond the invocation's share are queued anew, in one call when they fit.
+/// `messages` is the batch's message count (0 for a direct send).
+async fn deliver(env: &Env, db: &D1Database, config: &Config, ids: &[String], alone: &HashSet<String>, messages: usize)
+    -> worker::Result<HashMap<String, NextStep>> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
+    let (ids, surplus) = ids.split_at(ids.len().min(config.deliveries_per_invocation.max(1)));
     let token = new_id("clm_");
     let started = now_ms();
     let lease = LeaseTerms {
@@ -277,28 +313,36 @@ async fn deliver(env: &Env, db: &D1Database, config: &Config, ids: &[String]) ->
     if !events.is_empty() {
         d1_round_trips += 1;
         match publish_operational(env, db, events, finished_at).await {
-            Ok(n) => queue_calls += n.div_ceil(super::fanout::MAX_MESSAGES_PER_SEND),
+            Ok(calls) => queue_calls += calls,
             Err(e) => log_event(json!({"level": "error", "msg": "operational events not published", "error": e.to_string()})),
         }
     }
     // Postponed deliveries come back as new messages at their time (a retry would use up
-    // the message's retries while the breaker stays open); the cron covers a failed send.
+    // the message's retries while the breaker stays open), as do retries of deliveries
+    // that shared their message, and the surplus at once; the cron covers a failed send.
+    let delay_until = |until: i64| ((until - finished_at).max(0) + 999).div_euclid(1000).clamp(1, MAX_QUEUE_DELAY_SECS) as u32;
+    let retried = steps.iter().filter(|(id, _)| !alone.contains(*id)).filter_map(|(id, step)| match step {
+        NextStep::RetryIn { secs } => Some((id.clone(), *secs)),
+        _ => None,
+    });
     let delayed: Vec<(String, u32)> = plan
         .postponed
         .iter()
-        .map(|(id, until)| (id.clone(), ((until - finished_at).max(0) + 999).div_euclid(1000).clamp(1, MAX_QUEUE_DELAY_SECS) as u32))
+        .map(|(id, until)| (id.clone(), delay_until(*until)))
+        .chain(retried)
+        .chain(surplus.iter().map(|id| (id.clone(), 0)))
         .collect();
-    if !delayed.is_empty() {
-        queue_calls += delayed.len().div_ceil(super::fanout::MAX_MESSAGES_PER_SEND);
-        if let Err(e) = enqueue_delayed(env, &delayed).await {
-            log_event(json!({"level": "warn", "msg": "postponed deliveries not re-queued; cron will", "error": e.to_string()}));
-        }
+    match enqueue_delayed(env, &delayed).await {
+        Ok(calls) => queue_calls += calls,
+        Err(e) => log_event(json!({"level": "warn", "msg": "deliveries not re-queued; cron will", "count": delayed.len(),
+                                   "error": e.to_string()})),
     }
     // One line per batch: what it cost in D1 and in subrequests (each fetch, D1 round
     // trip and queue send; Free allows 50 per invocation).
     let fetches = reports.iter().filter(|r| r.fetched).count();
     log_event(json!({
-        "msg": "delivery batch", "messages": ids.len(), "claimed": claimed_count, "postponed": plan.postponed.len(),
+        "msg": "delivery batch", "direct": messages == 0, "messages": messages,
+        "deliveries": ids.len(), "surplus": surplus.len(), "claimed": claimed_count, "postponed": plan.postponed.len(),
         "subrequests": fetches + d1_round_trips + queue_calls, "fetches": fetches,
         "d1_round_trips": d1_round_trips, "queue_calls": queue_calls, "operational_events": event_count,
         "d1_statements": deliveries::CLAIM_STATEMENTS + deliveries::RECORD_STATEMENTS + attempts.len() + gone,
