@@ -1,5 +1,5 @@
 // Latency at a steady rate: one webhook whose receiver is a real HTTP server on loopback
-// (`DEV_ALLOW_PRIVATE_TARGETS`, behind a 6-connection gate); events are published open
+// (`DEV_ALLOW_PRIVATE_TARGETS`); events are published open
 // loop at 20 and at 200 events/s, and each latency is its arrival at the receiver minus
 // the start of its `POST /api/v1/events`. p50/p95/p99 per delivery mode:
 //   queue, window 1 s   every delivery through the queue, `max_batch_timeout = 1` (before)
@@ -90,7 +90,7 @@ export async function run({ rates = [20, 200], seconds = 10, modes = ["window1",
   const figures = results.map((r) => ({
     figure: `publish → arrival, 1 webhook, ${r.rate} events/s, ${r.label}`,
     value: `p50 ${num(r.p50, 1)} ms, p95 ${num(r.p95, 1)} ms, p99 ${num(r.p99, 1)} ms${r.delivered < r.count ? ` — only ${r.delivered}/${r.count} arrived` : ""}`,
-    how: `open-loop publisher, ${r.count} events; loopback HTTP receiver behind a 6-connection gate; arrival − start of the POST${r.runs > 1 ? `; median of ${r.runs} fresh instances` : ""}`,
+    how: `open-loop publisher, ${r.count} events; loopback HTTP receiver; arrival − start of the POST${r.runs > 1 ? `; median of ${r.runs} fresh instances` : ""}`,
   }));
   return {
     id: "latency", title: "5. Latency", figures,

@@ -2,7 +2,7 @@
 // seeding, formatting. Nothing here asserts on time: benchmarks measure and report.
 import { createHmac } from "node:crypto";
 import http from "node:http";
-import { startWorker, connectionGate, PRODUCTION_CONNECTION_CAP } from "../tests/helpers.mjs";
+import { startWorker } from "../tests/helpers.mjs";
 
 export { startWorker };
 
@@ -98,26 +98,31 @@ export async function seedWebhooks(db, ws, count, { prefix = "wh_bench", timeout
 }
 
 /**
- * A real HTTP receiver on loopback, behind a TCP gate of `cap` connections (production's
- * 6 per invocation): `onRequest(body, req)` sees each request's text. Returns the URL the
- * webhooks point at (the gate), `count()` and `close()`.
+ * A real HTTP receiver on loopback (webhooks point at it with `DEV_ALLOW_PRIVATE_TARGETS`):
+ * `onRequest(body, req)` sees each request's text. No connection gate: the worker itself
+ * sends at most 6 at a time per invocation, and a gate shared by every invocation would
+ * hold slots with other invocations' idle keep-alive connections. `stats` has the most
+ * requests seen open at once. Returns the URL, `stats` and `close()`.
  */
-export async function loopbackReceiver(onRequest, { cap = PRODUCTION_CONNECTION_CAP } = {}) {
+export async function loopbackReceiver(onRequest) {
+  const stats = { open: 0, maxOpen: 0, total: 0 };
   const server = http.createServer((req, res) => {
+    stats.open++;
+    stats.total++;
+    stats.maxOpen = Math.max(stats.maxOpen, stats.open);
     const chunks = [];
     req.on("data", (c) => chunks.push(c));
     req.on("end", () => {
       onRequest(Buffer.concat(chunks).toString("utf8"), req);
+      stats.open--;
       res.writeHead(200, { "Content-Type": "text/plain" }).end("ok");
     });
   });
-  server.keepAliveTimeout = 30_000;
   await new Promise((r) => server.listen(0, "127.0.0.1", r));
-  const gate = await connectionGate(`127.0.0.1:${server.address().port}`, cap);
   return {
-    url: `http://${gate.address}/hook`,
-    stats: gate.stats,
-    close: async () => { await gate.close(); server.closeAllConnections?.(); await new Promise((r) => server.close(() => r())); },
+    url: `http://127.0.0.1:${server.address().port}/hook`,
+    stats,
+    close: async () => { server.closeAllConnections?.(); await new Promise((r) => server.close(() => r())); },
   };
 }
 

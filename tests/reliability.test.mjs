@@ -59,12 +59,12 @@ function expectedOutcome(id, maxAttempts) {
   return { status: "failed", attempts: maxAttempts };
 }
 
-async function seedWebhooks(db, count, { retryCount = 2, timeoutMs = 2500 } = {}) {
+async function seedWebhooks(db, count, { retryCount = 2, timeoutMs = 2500, workspaces = count } = {}) {
   const now = Date.now();
   const stmts = [];
   for (let i = 0; i < count; i++) {
     stmts.push(db.prepare("INSERT INTO webhooks (id, workspace_id, name, url, events, active, headers, retry_count, timeout_ms, created_at, updated_at) VALUES (?, ?, ?, ?, '[\"flight.departed\"]', 1, '{}', ?, ?, ?, ?)")
-      .bind(`wh_rel${String(i).padStart(4, "0")}`, `ws_rel${i}`, `rel ${i}`, `https://rel${i}.example.com/hook`, retryCount, timeoutMs, now, now));
+      .bind(`wh_rel${String(i).padStart(4, "0")}`, `ws_rel${i % workspaces}`, `rel ${i}`, `https://rel${i}.example.com/hook`, retryCount, timeoutMs, now, now));
   }
   await db.batch(stmts);
 }
@@ -98,16 +98,29 @@ async function checkLogs(db, seen, expectedCount, { exactReceiverCounts }) {
   return logs;
 }
 
-test("burst: 2,000 deliveries across 50 webhooks with random failures all end as the policy says", { timeout: 240_000 }, async () => {
+// Three ways deliveries travel: one id per message through the queue (the old form; 50
+// workspaces of one webhook), several ids per message through the queue, and
+// wrangler.toml's (first attempts sent by the publishing request, retries through the
+// queue, several ids per message); these two with 10 workspaces of 5 webhooks.
+const MODES = {
+  "one id per message": { workspaces: 50, bindings: { DELIVERIES_PER_MESSAGE: "1", DIRECT_SEND_MAX: "0" } },
+  "several ids per message": { workspaces: 10, bindings: { DELIVERIES_PER_MESSAGE: "10", DIRECT_SEND_MAX: "0" } },
+  "direct first attempts": { workspaces: 10, bindings: {} },
+};
+const modes = process.env.RELIABILITY_MODES ? process.env.RELIABILITY_MODES.split(",") : Object.keys(MODES);
+
+for (const mode of modes) {
+test(`burst (${mode}): 2,000 deliveries across 50 webhooks with random failures all end as the policy says`, { timeout: 240_000 }, async () => {
   const rx = await startReceiver();
   const { mf, db } = await startWorker({
     outbound: { external: { address: rx.address, http: {} } },
-    bindings: { RETRY_SCHEDULE: "1", DELIVERY_CONCURRENCY: "100" },
+    bindings: { RETRY_SCHEDULE: "1", DELIVERY_CONCURRENCY: "100", SUBREQUEST_LIMIT: "1000", ...MODES[mode].bindings },
     consumer: { maxBatchSize: 100 },
   });
   try {
-    await seedWebhooks(db, 50);
-    await publishMany(mf, 50, 40);
+    const { workspaces } = MODES[mode];
+    await seedWebhooks(db, 50, { workspaces });
+    await publishMany(mf, workspaces, 40);
     await waitFor(async () => (await db.prepare("SELECT COUNT(*) AS n FROM delivery_logs WHERE status = 'pending'").first()).n === 0,
       { timeoutMs: 200_000, intervalMs: 500, what: "every delivery to settle" });
     const logs = await checkLogs(db, rx.seen, 2000, { exactReceiverCounts: true });
@@ -118,6 +131,7 @@ test("burst: 2,000 deliveries across 50 webhooks with random failures all end as
     rx.server.close();
   }
 });
+}
 
 test("restart: a new instance on the same D1 finishes every queued and pending delivery", { timeout: 120_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), "pc-restart-"));
