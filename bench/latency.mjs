@@ -93,7 +93,7 @@ export async function run({ rates = [20, 200], seconds = 10, modes = ["window1",
     how: `open-loop publisher, ${r.count} events; loopback HTTP receiver; arrival − start of the POST${r.runs > 1 ? `; median of ${r.runs} fresh instances` : ""}`,
   }));
   return {
-    id: "latency", title: "5. Latency", figures,
+    id: "latency", title: "4b. Latency", figures,
     tables: [{ title: `Publish → arrival at a steady rate (1 webhook, loopback receiver, ${seconds} s per rate)`, rows }],
     json: { results },
   };

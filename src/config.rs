@@ -34,7 +34,7 @@ pub struct Config {
     /// deliveries has their first attempt sent from the publishing request (`waitUntil`)
     /// instead of through the queue.
     pub direct_send_max: usize,
-    /// `SUBREQUEST_LIMIT` (default 50, the Free plan's; Paid 1,000) turned into how many
+    /// `SUBREQUEST_LIMIT` (default 50, the Free plan's; Paid 10,000) turned into how many
     /// deliveries one consumer invocation takes on (`core::outbound::packing`).
     pub deliveries_per_invocation: usize,
     /// How late a pending delivery must be before the cron re-enqueues it.

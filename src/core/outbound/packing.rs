@@ -4,7 +4,7 @@
 //! A message names deliveries by id (`{"log_ids": [...]}`), so one queue operation can
 //! carry several. What bounds them is the invocation that consumes a batch of such
 //! messages: each delivery is one outbound fetch (a subrequest; Free allows 50 per
-//! invocation, Paid 1,000), and its sends run behind 6 connections within the 15 minutes
+//! invocation, Paid 10,000), and its sends run behind 6 connections within the 15 minutes
 //! a consumer invocation may last, under a lease that `lease.rs` makes cover them all.
 //! The consumer takes at most [`deliveries_per_invocation`] and re-queues the rest.
 //!
