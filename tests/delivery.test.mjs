@@ -576,3 +576,21 @@ test("several deliveries per message: each sent once, retries come back alone wi
     await w.mf.dispose();
   }
 });
+
+test("a direct send leaves a webhook whose timeout would outlast waitUntil to the queue, its attempt given back", async () => {
+  const lines = [];
+  const got = [];
+  const w = await startWorker({ receiver: async (req) => { got.push(new URL(req.url).pathname); return new Response("ok"); }, onLog: (l) => lines.push(l) });
+  try {
+    await createWebhook(w.mf, { url: "https://receiver.example.com/fast", timeout_ms: 10_000 });
+    await createWebhook(w.mf, { url: "https://receiver.example.com/slow", timeout_ms: 30_000 });
+    await api(w.mf, "POST", "/api/v1/events", { body: { type: "flight.departed", data: {} } });
+    await waitFor(async () => (await w.db.prepare("SELECT COUNT(*) AS n FROM delivery_logs WHERE status = 'success' AND attempts = 1").first()).n === 2,
+      { what: "both deliveries, one attempt each" });
+    assert.deepEqual(got.sort(), ["/fast", "/slow"]);
+    const batches = logLines(lines, "delivery batch");
+    assert.deepEqual(batches.map((b) => [b.direct, b.fetches, b.postponed]), [[true, 1, 1], [false, 1, 0]]);
+  } finally {
+    await w.mf.dispose();
+  }
+});

@@ -24,6 +24,7 @@ use crate::core::outbound::delivery_log::DeliveryStatus;
 use crate::core::outbound::health::{self, Admission, Attempt, HealthPolicy};
 use crate::core::ids::{new_id, random_unit};
 use crate::core::outbound::lease::send_rounds;
+use crate::core::outbound::packing::fits_direct_send;
 use crate::store::deliveries::{self, AttemptOutcome, ClaimMeta, ClaimedDelivery, HealthWrite, LeaseTerms, Postponed, WebhookHealth};
 use crate::store::events::OperationalEvent;
 
@@ -156,6 +157,22 @@ fn plan(
     p
 }
 
+/// Splits off the claimed deliveries too slow for a direct send (`packing::fits_direct_send`).
+fn split_too_slow(claimed: Vec<ClaimedDelivery>, meta: Vec<ClaimMeta>, now: i64)
+    -> (Vec<ClaimedDelivery>, Vec<ClaimMeta>, Vec<(String, i64)>) {
+    let mut kept = (Vec::new(), Vec::new());
+    let mut slow = Vec::new();
+    for (d, m) in claimed.into_iter().zip(meta) {
+        if fits_direct_send(d.timeout_ms) {
+            kept.0.push(d);
+            kept.1.push(m);
+        } else {
+            slow.push((d.log_id, now));
+        }
+    }
+    (kept.0, kept.1, slow)
+}
+
 /// The health writes of a batch, from the health read and the attempts made.
 fn health_writes(
     read: &HashMap<String, WebhookHealth>,
@@ -229,7 +246,11 @@ async fn deliver(env: &Env, db: &D1Database, config: &Config, ids: &[String], al
         deliveries::claim(db, ids, &token, started, &lease).await?;
     let claimed_at = now_ms();
     let claimed_count = claimed.len();
-    let plan = plan(claimed, meta, &read, started, &config.health);
+    // A direct send must end within `waitUntil`'s time: deliveries whose timeout would not
+    // fit go to the queue (postponed to now: the attempt is given back).
+    let (claimed, meta, too_slow) = if messages == 0 { split_too_slow(claimed, meta, started) } else { (claimed, meta, Vec::new()) };
+    let mut plan = plan(claimed, meta, &read, started, &config.health);
+    plan.postponed.extend(too_slow);
     let reports = send_all(&plan.send, config).await;
     let finished_at = now_ms();
     let mut steps = HashMap::new();

@@ -6,7 +6,8 @@
 //! messages: each delivery is one outbound fetch (a subrequest; Free allows 50 per
 //! invocation, Paid 10,000), and its sends run behind 6 connections within the 15 minutes
 //! a consumer invocation may last, under a lease that `lease.rs` makes cover them all.
-//! The consumer takes at most [`deliveries_per_invocation`] and re-queues the rest.
+//! The consumer takes at most [`deliveries_per_invocation`] and re-queues the rest. A
+//! direct send (from a publishing request's `waitUntil`) must end within 30 s.
 //!
 //! Not here: the message format (`delivery`), the sends (`delivery::consumer`).
 
@@ -40,6 +41,17 @@ pub fn deliveries_per_invocation(subrequest_limit: usize, concurrency: usize) ->
     let rounds = (CONSUMER_WALL_MS - WALL_MARGIN_MS) / (MAX_TIMEOUT_MS + SEND_SLACK_MS);
     let by_time = usize::try_from(rounds).unwrap_or(1).max(1) * concurrency.clamp(1, PRODUCTION_CONNECTIONS);
     by_budget.min(by_time)
+}
+
+/// Work handed to `waitUntil` may run this long after the response.
+pub const WAIT_UNTIL_MS: i64 = 30_000;
+/// A direct send's D1 round trips (claim, record, health) around its fetch, at most.
+const DIRECT_ROUND_TRIPS_MS: i64 = 3_000;
+
+/// Whether a delivery with this timeout can be sent from the publishing request's
+/// `waitUntil` (one round: at most 6 deliveries) and recorded before it is cut off.
+pub fn fits_direct_send(timeout_ms: u32) -> bool {
+    i64::from(timeout_ms) + SEND_SLACK_MS + DIRECT_ROUND_TRIPS_MS <= WAIT_UNTIL_MS
 }
 
 /// Splits `ids` into messages of at most `per_message` ids and [`MAX_MESSAGE_BYTES`].
@@ -83,6 +95,14 @@ mod tests {
         let n = deliveries_per_invocation(usize::MAX, 6);
         let lease = super::super::lease::batch_lease_ms(n, 6, MAX_TIMEOUT_MS as u32, 0);
         assert!(lease <= CONSUMER_WALL_MS - WALL_MARGIN_MS, "{lease}");
+    }
+
+    #[test]
+    fn direct_sends_fit_wait_until() {
+        assert!(fits_direct_send(10_000));
+        assert!(fits_direct_send(26_000));
+        assert!(!fits_direct_send(26_001));
+        assert!(!fits_direct_send(30_000));
     }
 
     #[test]
