@@ -9,7 +9,7 @@
 //   node bench/latency.mjs [--rates 20,200] [--seconds 10] [--modes direct,window0,window1]
 import { parseArgs } from "node:util";
 import { api, token } from "../tests/helpers.mjs";
-import { startWorker, seedWebhooks, loopbackReceiver, percentile, median, num, isMain, sleep } from "./lib.mjs";
+import { startWorker, seedWebhooks, loopbackReceiver, parseLogLines, percentile, median, num, isMain, sleep } from "./lib.mjs";
 
 export const MODES = {
   window1: { label: "queue, max_batch_timeout 1", bindings: { DIRECT_SEND_MAX: "0" }, consumer: { maxBatchTimeout: 1 } },
@@ -30,7 +30,8 @@ async function steady(mf, started, arrived, { rate, count, tag }) {
     const key = `${tag}:${k}`;
     started.set(key, performance.now());
     sends.push(api(mf, "POST", "/api/v1/events", { auth, body: { type: "flight.departed", data: { key } }, contract: false })
-      .then((r) => { statuses[r.status] = (statuses[r.status] ?? 0) + 1; }));
+      .then((r) => r.status, (e) => e.code ?? "error")
+      .then((status) => { statuses[status] = (statuses[status] ?? 0) + 1; }));
   }
   await Promise.all(sends);
   const deadline = performance.now() + 15_000;
@@ -47,10 +48,12 @@ export async function scenario({ mode, rates, seconds }) {
     const at = performance.now();
     try { const key = JSON.parse(body).data?.key; if (key && !arrived.has(key)) arrived.set(key, at); } catch { /* not ours */ }
   });
+  const lines = [];
   const { mf, db } = await startWorker({
     outbound: "network",
     bindings: { DEV_ALLOW_PRIVATE_TARGETS: "true", ...mode.bindings },
     consumer: mode.consumer,
+    onLog: (l) => lines.push(l),
   });
   try {
     await seedWebhooks(db, "ws_lat", 1, { url: () => rx.url });
@@ -58,8 +61,17 @@ export async function scenario({ mode, rates, seconds }) {
     const out = [];
     for (const rate of rates) {
       const count = Math.round(rate * seconds);
+      lines.length = 0;
       const r = await steady(mf, started, arrived, { rate, count, tag: `r${rate}` });
+      // Where the time goes, by the worker's own clock: the publishing request, and the
+      // claim / send / record of the batches (direct or queued) that carried the deliveries.
+      const parsed = parseLogLines(lines);
+      const requests = parsed.filter((p) => p.msg === "request" && p.path === "/api/v1/events").map((p) => p.ms);
+      const batches = parsed.filter((p) => p.msg === "delivery batch");
+      const p50 = (k) => percentile(batches.map((b) => b[k]), 50);
       out.push({ rate, count, delivered: r.latencies.length, statuses: r.statuses,
+        requestP50: percentile(requests, 50), claimP50: p50("claim_ms"), sendP50: p50("send_ms"), recordP50: p50("record_ms"),
+        batches: batches.length,
         p50: percentile(r.latencies, 50), p95: percentile(r.latencies, 95), p99: percentile(r.latencies, 99),
         max: Math.max(...r.latencies), achievedRate: count / (r.wallMs / 1000) });
     }
@@ -79,11 +91,14 @@ export async function run({ rates = [20, 200], seconds = 10, modes = ["window1",
     for (let r = 0; r < runs; r++) rs.push(await scenario({ mode, rates, seconds }));
     for (const [i, rate] of rates.entries()) {
       const m = (k) => median(rs.map((x) => x[i][k]));
-      const res = { mode: id, label: mode.label, rate, count: rs[0][i].count, delivered: m("delivered"), p50: m("p50"), p95: m("p95"), p99: m("p99"), max: m("max"), runs, samples: rs.map((x) => x[i]) };
+      const res = { mode: id, label: mode.label, rate, count: rs[0][i].count, delivered: m("delivered"), p50: m("p50"), p95: m("p95"), p99: m("p99"), max: m("max"),
+        requestP50: m("requestP50"), claimP50: m("claimP50"), sendP50: m("sendP50"), recordP50: m("recordP50"), batches: m("batches"), runs, samples: rs.map((x) => x[i]) };
       results.push(res);
       rows.push({
         mode: mode.label, "events/s": rate, delivered: `${num(res.delivered)}/${num(res.count)}`,
         "p50 (ms)": num(res.p50, 1), "p95 (ms)": num(res.p95, 1), "p99 (ms)": num(res.p99, 1), "max (ms)": num(res.max, 1),
+        "worker: publish request p50 (ms)": num(res.requestP50, 0),
+        "batches (claim / send / record p50, ms)": `${num(res.batches)} (${num(res.claimP50)} / ${num(res.sendP50)} / ${num(res.recordP50)})`,
       });
     }
   }

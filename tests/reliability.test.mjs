@@ -83,7 +83,7 @@ async function checkLogs(db, seen, expectedCount, { exactReceiverCounts }) {
   const logs = (await db.prepare("SELECT id, status, attempts, max_attempts, event_id, webhook_id FROM delivery_logs").all()).results;
   assert.equal(logs.length, expectedCount, "one log per (event, webhook): none missing, none extra");
   assert.equal(new Set(logs.map((l) => `${l.event_id}/${l.webhook_id}`)).size, expectedCount, "no duplicate logs");
-  const attemptRows = (await db.prepare("SELECT log_id, COUNT(*) AS n, MAX(attempt) AS last FROM delivery_attempts GROUP BY log_id").all()).results;
+  const attemptRows = (await db.prepare("SELECT log_id, COUNT(*) AS n, MAX(attempt) AS last, GROUP_CONCAT(attempt || ':' || COALESCE(response_status, error) || ':' || duration_ms, ' | ') AS seen FROM delivery_attempts GROUP BY log_id").all()).results;
   const attemptsByLog = new Map(attemptRows.map((r) => [r.log_id, r]));
   const mismatches = [];
   for (const log of logs) {
@@ -92,7 +92,7 @@ async function checkLogs(db, seen, expectedCount, { exactReceiverCounts }) {
     const received = seen.get(log.id) ?? 0;
     const ok = log.status === want.status && log.attempts === want.attempts && rows?.n === log.attempts && rows?.last === log.attempts
       && (exactReceiverCounts ? received === want.attempts : received >= 1);
-    if (!ok) mismatches.push({ id: log.id, got: { status: log.status, attempts: log.attempts, rows: rows?.n, received }, want });
+    if (!ok) mismatches.push({ id: log.id, got: { status: log.status, attempts: log.attempts, rows: rows?.n, received, seen: rows?.seen }, want });
   }
   assert.deepEqual(mismatches.slice(0, 5), [], `${mismatches.length} deliveries differ from the policy`);
   return logs;
