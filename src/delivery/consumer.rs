@@ -210,26 +210,39 @@ fn disabled_event(id: &str, w: &WebhookHealth, reason: &str, now: i64) -> Operat
     }
 }
 
-/// Sends deliveries outside a queue batch: the first attempt of a small event, from
-/// the `waitUntil` of the request that published it. The same claim, send and record as
-/// a batch; retries go to the queue with their delay. If this fails or is cut off, the
-/// logs stay pending (or leased until their lease ends) and the cron re-enqueues them.
-pub async fn send_now(env: &Env, ids: &[String]) {
+/// A claim made outside a queue batch: in the publish batch of an event with few
+/// deliveries (a direct send), to be sent and recorded by [`send_claimed`].
+pub struct Claimed {
+    pub claim: deliveries::Claim,
+    pub token: String,
+    /// When the claim was made (its lease runs from here), and when it came back.
+    pub started: i64,
+    pub claimed_at: i64,
+    /// Deliveries the claim asked for.
+    pub taken: usize,
+}
+
+/// Sends and records a direct send's claim, from the `waitUntil` of the request that
+/// published the event: the same steps as a queue batch; retries go to the queue with
+/// their delay. If this fails or is cut off, the leases expire and the cron re-enqueues
+/// the deliveries.
+pub async fn send_claimed(env: &Env, claimed: Claimed) {
     let config = Config::from_env(env);
+    let count = claimed.claim.deliveries.len();
     let outcome = match env.d1(DB_BINDING) {
-        Ok(db) => deliver(env, &db, &config, ids, &HashSet::new(), 0).await,
+        Ok(db) => send_and_record(env, &db, &config, claimed, &[], &HashSet::new(), 0).await,
         Err(e) => Err(e),
     };
     if let Err(e) = outcome {
         log_event(json!({"level": "warn", "msg": "direct send failed in storage; cron will re-enqueue",
-                         "deliveries": ids.len(), "error": e.to_string()}));
+                         "deliveries": count, "error": e.to_string()}));
     }
 }
 
 /// Claims, sends and records; returns the next step of every delivery sent. Retries of
 /// deliveries not in `alone` (not alone in their message), postponed deliveries and
 /// those beyond the invocation's share are queued anew, in one call when they fit.
-/// `messages` is the batch's message count (0 for a direct send).
+/// `messages` is the batch's message count.
 async fn deliver(env: &Env, db: &D1Database, config: &Config, ids: &[String], alone: &HashSet<String>, messages: usize)
     -> worker::Result<HashMap<String, NextStep>> {
     if ids.is_empty() {
@@ -242,9 +255,15 @@ async fn deliver(env: &Env, db: &D1Database, config: &Config, ids: &[String], al
         rounds: send_rounds(ids.len(), config.delivery_concurrency),
         margin_ms: config.lease_margin_ms,
     };
-    let deliveries::Claim { deliveries: claimed, meta, webhooks: read } =
-        deliveries::claim(db, ids, &token, started, &lease).await?;
-    let claimed_at = now_ms();
+    let claim = deliveries::claim(db, ids, &token, started, &lease).await?;
+    let claimed = Claimed { claim, token, started, claimed_at: now_ms(), taken: ids.len() };
+    send_and_record(env, db, config, claimed, surplus, alone, messages).await
+}
+
+/// Sends a claim's deliveries and records them; `messages` is 0 for a direct send.
+async fn send_and_record(env: &Env, db: &D1Database, config: &Config, claimed: Claimed, surplus: &[String],
+    alone: &HashSet<String>, messages: usize) -> worker::Result<HashMap<String, NextStep>> {
+    let Claimed { claim: deliveries::Claim { deliveries: claimed, meta, webhooks: read }, token, started, claimed_at, taken } = claimed;
     let claimed_count = claimed.len();
     // A direct send must end within `waitUntil`'s time: deliveries whose timeout would not
     // fit go to the queue (postponed to now: the attempt is given back).
@@ -286,7 +305,9 @@ async fn deliver(env: &Env, db: &D1Database, config: &Config, ids: &[String], al
     let recorded = deliveries::record_batch(db, &token, &outcomes, &postponed, &writes, finished_at).await?;
     let gone = outcomes.iter().filter(|o| o.disable_reason.is_some()).count();
     let recorded_at = now_ms();
-    let mut d1_round_trips = if outcomes.is_empty() && postponed.is_empty() { 1 } else { 2 };
+    // A direct send's claim travelled with the publish (counted there).
+    let claim_trips = usize::from(messages > 0);
+    let mut d1_round_trips = if outcomes.is_empty() && postponed.is_empty() { claim_trips } else { claim_trips + 1 };
 
     // Health rows changed meanwhile (another consumer, a PUT): re-read and re-apply.
     let mut landed: HashSet<String> = recorded.health_written.iter().cloned().collect();
@@ -363,7 +384,7 @@ async fn deliver(env: &Env, db: &D1Database, config: &Config, ids: &[String], al
     let fetches = reports.iter().filter(|r| r.fetched).count();
     log_event(json!({
         "msg": "delivery batch", "direct": messages == 0, "messages": messages,
-        "deliveries": ids.len(), "surplus": surplus.len(), "claimed": claimed_count, "postponed": plan.postponed.len(),
+        "deliveries": taken, "surplus": surplus.len(), "claimed": claimed_count, "postponed": plan.postponed.len(),
         "subrequests": fetches + d1_round_trips + queue_calls, "fetches": fetches,
         "d1_round_trips": d1_round_trips, "queue_calls": queue_calls, "operational_events": event_count,
         "d1_statements": deliveries::CLAIM_STATEMENTS + deliveries::RECORD_STATEMENTS + attempts.len() + gone,

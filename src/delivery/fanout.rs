@@ -10,8 +10,11 @@ use std::collections::BTreeMap;
 use serde_json::json;
 use worker::{Context, D1Database, Env};
 
-use super::{consumer, log_event, DeliveryJob, RecoverMessage};
-use crate::config::{deliveries_per_message, QUEUE_BINDING};
+use super::{consumer, log_event, now_ms, DeliveryJob, RecoverMessage};
+use crate::config::{deliveries_per_message, Config, QUEUE_BINDING};
+use crate::core::outbound::lease::send_rounds;
+use crate::store::deliveries::{LeaseTerms, CLAIM_STATEMENTS};
+use crate::store::events::DirectClaim;
 use crate::core::outbound::packing::pack;
 use crate::core::catalog::EventType;
 use crate::core::outbound::delivery::envelope;
@@ -37,19 +40,26 @@ pub async fn publish(env: &Env, db: &D1Database, r: &PublishRequest<'_>) -> work
     publish_with(env, db, r, None).await
 }
 
-/// Stores and fans out an event; an event with at most `direct_max` deliveries has them
-/// sent once the response is out, within the request's `waitUntil` (`POST /api/v1/events`).
-pub async fn publish_direct(env: &Env, db: &D1Database, r: &PublishRequest<'_>, wait: &Context, direct_max: usize)
+/// Stores and fans out an event; an event with at most `DIRECT_SEND_MAX` deliveries has
+/// them claimed in the same D1 round trip and sent once the response is out, within the
+/// request's `waitUntil` (`POST /api/v1/events`).
+pub async fn publish_direct(env: &Env, db: &D1Database, r: &PublishRequest<'_>, wait: &Context, config: &Config)
     -> worker::Result<Published> {
-    publish_with(env, db, r, Some((wait, direct_max))).await
+    publish_with(env, db, r, (config.direct_send_max > 0).then_some((wait, config))).await
 }
 
-async fn publish_with(env: &Env, db: &D1Database, r: &PublishRequest<'_>, direct: Option<(&Context, usize)>)
+async fn publish_with(env: &Env, db: &D1Database, r: &PublishRequest<'_>, direct: Option<(&Context, &Config)>)
     -> worker::Result<Published> {
     let event_id = new_id(EVENT_PREFIX);
     let body = envelope(&event_id, r.event_type, r.now, r.data_json);
     let fingerprint = r.idempotency_key.map(|_| idempotency::fingerprint(r.event_type.as_str(), r.data_json));
-    let published = events::publish(
+    let token = new_id("clm_");
+    let lease = direct.map(|(_, c)| LeaseTerms {
+        rounds: send_rounds(c.direct_send_max, c.delivery_concurrency),
+        margin_ms: c.lease_margin_ms,
+    });
+    let direct_claim = direct.zip(lease.as_ref()).map(|((_, c), lease)| DirectClaim { token: &token, max: c.direct_send_max, lease });
+    let (published, claim) = events::publish(
         db,
         &NewEvent {
             id: &event_id,
@@ -61,19 +71,24 @@ async fn publish_with(env: &Env, db: &D1Database, r: &PublishRequest<'_>, direct
             source: r.source,
             now: r.now,
         },
+        direct_claim.as_ref(),
     )
     .await?;
+    let claimed_at = now_ms();
     let ids = &published.new_delivery_ids;
-    let direct = direct.filter(|(_, max)| !ids.is_empty() && ids.len() <= *max).map(|(wait, _)| wait);
+    // Claimed in the publish batch (the event had at most `DIRECT_SEND_MAX` deliveries).
+    let direct = direct.zip(claim).filter(|(_, c)| !c.deliveries.is_empty());
     let per_message = deliveries_per_message(env);
-    let queue_calls = if direct.is_some() { 0 } else { queue_calls(ids.len(), per_message) };
+    let queued = direct.is_none();
     log_event(json!({"msg": "publish", "event": published.event_id, "created": published.created,
-                     "deliveries": ids.len(), "direct": direct.is_some(), "d1_round_trips": 1,
-                     "d1_statements": events::PUBLISH_STATEMENTS, "queue_calls": queue_calls,
-                     "queue_messages": if direct.is_some() { 0 } else { ids.len().div_ceil(per_message) }}));
-    if let Some(wait) = direct {
-        let (env, ids) = (env.clone(), ids.clone());
-        wait.wait_until(async move { consumer::send_now(&env, &ids).await });
+                     "deliveries": ids.len(), "direct": !queued, "d1_round_trips": 1,
+                     "d1_statements": events::PUBLISH_STATEMENTS + if direct_claim.is_some() { CLAIM_STATEMENTS } else { 0 },
+                     "queue_calls": if queued { queue_calls(ids.len(), per_message) } else { 0 },
+                     "queue_messages": if queued { ids.len().div_ceil(per_message) } else { 0 }}));
+    if let Some(((wait, _), claim)) = direct {
+        let env = env.clone();
+        let claimed = consumer::Claimed { taken: claim.deliveries.len(), claim, token, started: r.now, claimed_at };
+        wait.wait_until(async move { consumer::send_claimed(&env, claimed).await });
         return Ok(published);
     }
     if let Err(e) = enqueue(env, ids).await {

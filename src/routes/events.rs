@@ -102,7 +102,7 @@ pub async fn publish(ctx: &Ctx<'_>, req: &mut Request, p: &Principal) -> ApiResu
             now: ctx.now,
         },
         ctx.wait,
-        ctx.config.direct_send_max,
+        &ctx.config,
     )
     .await
     .or_internal("publish event")?;
