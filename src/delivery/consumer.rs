@@ -5,7 +5,7 @@
 //! with the policy's delay. A message naming several deliveries is acked and each of its
 //! retried deliveries queued anew with its own delay; deliveries beyond what one
 //! invocation may send (`packing`) are queued anew at once. A recovery chunk message runs
-//! `delivery::recover`. [`send_now`] runs the same steps for the first attempt of a small
+//! `delivery::recover`. [`send_claimed`] runs the same steps for the first attempt of a small
 //! event, from the request that published it.
 
 use std::collections::{HashMap, HashSet};
