@@ -13,10 +13,10 @@ import { startWorker, seedWebhooks, loopbackReceiver, parseLogLines, median, num
 
 // DELIVERY_CONCURRENCY is capped at 6 by the worker (production's connections per
 // invocation), and the harness holds the outboundService to 6 open requests too.
-// Free: wrangler.toml (4 messages of 10 ids per invocation); Paid: 16 messages of 10
+// Free: wrangler.toml (1 message of 10 ids per invocation); Paid: 16 messages of 10
 // ids under 10,000 subrequests (docs/operations.md).
 export const TUNINGS = {
-  free: { label: "Free defaults", batch: 4, concurrency: 6, perMessage: 10, subrequests: 50 },
+  free: { label: "Free defaults", batch: 1, concurrency: 6, perMessage: 10, subrequests: 50 },
   paid: { label: "Paid tuning", batch: 16, concurrency: 6, perMessage: 10, subrequests: 10000 },
   legacy: { label: "one id per message (before)", batch: 10, concurrency: 6, perMessage: 1, subrequests: 50 },
 };
