@@ -10,7 +10,9 @@ import { api, token } from "../tests/helpers.mjs";
 import { startWorker, seedWebhooks, percentile, median, ms, num, isMain, sleep } from "./lib.mjs";
 import { TUNINGS } from "./fanout.mjs";
 
-async function once({ healthy, withSlow, slowTimeoutMs, batch, concurrency }) {
+async function once({ healthy, withSlow, slowTimeoutMs, batch, concurrency, perMessage, subrequests }) {
+  // Deliveries one consumer invocation takes on (`core::outbound::packing`).
+  const perBatch = Math.min(batch * perMessage, subrequests - 10);
   const arrivals = [];
   const hosts = []; // r<i>.example.com: webhook i, the (i+1)-th in fan-out order after the slow one
   let slowSeenAt = NaN;
@@ -29,7 +31,7 @@ async function once({ healthy, withSlow, slowTimeoutMs, batch, concurrency }) {
       hosts.push(new URL(request.url).host);
       return new Response("ok");
     },
-    bindings: { DELIVERY_CONCURRENCY: String(concurrency) },
+    bindings: { DELIVERY_CONCURRENCY: String(concurrency), DELIVERIES_PER_MESSAGE: String(perMessage), SUBREQUEST_LIMIT: String(subrequests) },
     consumer: { maxBatchSize: batch },
   });
   try {
@@ -51,11 +53,11 @@ async function once({ healthy, withSlow, slowTimeoutMs, batch, concurrency }) {
       p50: percentile(lat, 50), p95: percentile(lat, 95), max: Math.max(...lat),
       slowStartedMs: slowSeenAt - t0,
       // Which consumer batch the slow one was in, counted from the healthy arrivals before it.
-      slowBatch: withSlow ? Math.floor(healthySeenBeforeSlow / batch) + 1 : null,
+      slowBatch: withSlow ? Math.floor(healthySeenBeforeSlow / perBatch) + 1 : null,
       // Healthy deliveries that waited for the slow one's timeout.
       // Split: those in the slow one's own batch (head-of-line in the batch) and later batches.
-      delayedSameBatch: withSlow ? arrivals.filter((a, i) => a - slowSeenAt >= slowTimeoutMs * 0.9 && Number(hosts[i].slice(1).split(".")[0]) < batch - 1).length : 0,
-      delayedLaterBatches: withSlow ? arrivals.filter((a, i) => a - slowSeenAt >= slowTimeoutMs * 0.9 && Number(hosts[i].slice(1).split(".")[0]) >= batch - 1).length : 0,
+      delayedSameBatch: withSlow ? arrivals.filter((a, i) => a - slowSeenAt >= slowTimeoutMs * 0.9 && Number(hosts[i].slice(1).split(".")[0]) < perBatch - 1).length : 0,
+      delayedLaterBatches: withSlow ? arrivals.filter((a, i) => a - slowSeenAt >= slowTimeoutMs * 0.9 && Number(hosts[i].slice(1).split(".")[0]) >= perBatch - 1).length : 0,
     };
   } finally {
     await mf.dispose();
@@ -70,7 +72,7 @@ export async function run({ runs = 3, healthy = 100, slowTimeoutMs = 5000, tunin
     const variants = {};
     for (const withSlow of [false, true]) {
       const rs = [];
-      for (let r = 0; r < runs; r++) rs.push(await once({ healthy, withSlow, slowTimeoutMs, batch: t.batch, concurrency: t.concurrency }));
+      for (let r = 0; r < runs; r++) rs.push(await once({ healthy, withSlow, slowTimeoutMs, batch: t.batch, concurrency: t.concurrency, perMessage: t.perMessage, subrequests: t.subrequests }));
       variants[withSlow ? "slow" : "base"] = rs;
       json.push({ tuning: t.label, batch: t.batch, concurrency: t.concurrency, withSlow, runs: rs });
       rows.push({
@@ -89,7 +91,7 @@ export async function run({ runs = 3, healthy = 100, slowTimeoutMs = 5000, tunin
     figures.push({
       figure: `slow receiver: healthy p95 without → with, ${t.label}`,
       value: `${ms(p95("base"), 0)} → ${ms(p95("slow"), 0)}`,
-      how: `1 event to ${healthy} instant receivers ± 1 hanging to its ${slowTimeoutMs} ms timeout; publish → arrival; consumer batch ${t.batch}, DELIVERY_CONCURRENCY ${t.concurrency}; median of ${runs} fresh instances`,
+      how: `1 event to ${healthy} instant receivers ± 1 hanging to its ${slowTimeoutMs} ms timeout; publish → arrival; consumer batch ${t.batch} × ${t.perMessage} ids, DELIVERY_CONCURRENCY ${t.concurrency}; median of ${runs} fresh instances`,
     });
   }
   return {

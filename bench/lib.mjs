@@ -1,6 +1,7 @@
 // Shared helpers of the benchmarks: statistics, closed-loop load, provider signing,
 // seeding, formatting. Nothing here asserts on time: benchmarks measure and report.
 import { createHmac } from "node:crypto";
+import http from "node:http";
 import { startWorker } from "../tests/helpers.mjs";
 
 export { startWorker };
@@ -76,7 +77,7 @@ export function svixHeaders(secret, id, body, ts = Math.floor(Date.now() / 1000)
 }
 
 /** Inserts `count` webhooks of workspace `ws` subscribed to flight.departed; returns their ids. */
-export async function seedWebhooks(db, ws, count, { prefix = "wh_bench", timeoutMs = 10000, retryCount = 3, offset = 0 } = {}) {
+export async function seedWebhooks(db, ws, count, { prefix = "wh_bench", timeoutMs = 10000, retryCount = 3, offset = 0, url = (i) => `https://r${i}.example.com/hook` } = {}) {
   const now = Date.now();
   const ids = [];
   const stmts = [];
@@ -89,11 +90,40 @@ export async function seedWebhooks(db, ws, count, { prefix = "wh_bench", timeout
           "INSERT INTO webhooks (id, workspace_id, name, url, events, active, headers, retry_count, timeout_ms, created_at, updated_at) " +
             "VALUES (?, ?, ?, ?, '[\"flight.departed\"]', 1, '{}', ?, ?, ?, ?)",
         )
-        .bind(id, ws, `bench ${offset + i}`, `https://r${offset + i}.example.com/hook`, retryCount, timeoutMs, now, now),
+        .bind(id, ws, `bench ${offset + i}`, url(offset + i), retryCount, timeoutMs, now, now),
     );
   }
   for (let i = 0; i < stmts.length; i += 500) await db.batch(stmts.slice(i, i + 500));
   return ids;
+}
+
+/**
+ * A real HTTP receiver on loopback (webhooks point at it with `DEV_ALLOW_PRIVATE_TARGETS`):
+ * `onRequest(body, req)` sees each request's text. No connection gate: the worker itself
+ * sends at most 6 at a time per invocation, and a gate shared by every invocation would
+ * hold slots with other invocations' idle keep-alive connections. `stats` has the most
+ * requests seen open at once. Returns the URL, `stats` and `close()`.
+ */
+export async function loopbackReceiver(onRequest) {
+  const stats = { open: 0, maxOpen: 0, total: 0 };
+  const server = http.createServer((req, res) => {
+    stats.open++;
+    stats.total++;
+    stats.maxOpen = Math.max(stats.maxOpen, stats.open);
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      onRequest(Buffer.concat(chunks).toString("utf8"), req);
+      stats.open--;
+      res.writeHead(200, { "Content-Type": "text/plain" }).end("ok");
+    });
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    url: `http://127.0.0.1:${server.address().port}/hook`,
+    stats,
+    close: async () => { server.closeAllConnections?.(); await new Promise((r) => server.close(() => r())); },
+  };
 }
 
 /** Parses the worker's structured log lines (those that are JSON). */

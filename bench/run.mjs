@@ -2,7 +2,7 @@
 // prints one summary table (plus the sub-tables behind it) and writes the same figures as
 // JSON to bench/results/latest.json. `npm run bench` builds first (bench/run.sh).
 //
-//   node bench/run.mjs [--quick] [--only size,inbound,management,fanout,isolation,cpu]
+//   node bench/run.mjs [--quick] [--only size,inbound,management,fanout,latency,isolation,cpu]
 //                      [--runs N] [--no-what-if] [--wait-idle SECONDS] [--out PATH] [--before DIR]
 //
 // --quick      fewer repetitions (1 run per scenario, fewer requests): ~2 min instead of ~8
@@ -25,6 +25,7 @@ import * as size from "./size.mjs";
 import * as inbound from "./inbound.mjs";
 import * as management from "./management.mjs";
 import * as fanout from "./fanout.mjs";
+import * as latency from "./latency.mjs";
 import * as isolation from "./isolation.mjs";
 import * as cpu from "./cpu.mjs";
 
@@ -46,6 +47,7 @@ const SECTIONS = {
   inbound: () => inbound.run({ requests: quick ? 100 : 600, runs, before: values.before }),
   management: () => management.run({ creates: 200, queries: quick ? 20 : 50, runs }),
   fanout: () => fanout.run({ runs }),
+  latency: () => latency.run({ seconds: quick ? 5 : 10 }),
   isolation: () => isolation.run({ runs }),
   cpu: () => cpu.run({ requests: quick ? 100 : 300, whatIf: !quick && !values["no-what-if"] }),
 };

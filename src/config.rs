@@ -11,6 +11,7 @@ use worker::Env;
 use crate::core::crypto::Keyring;
 use crate::core::outbound::health::{HealthPolicy, MAX_COOLDOWN_SECS};
 use crate::core::outbound::lease::PRODUCTION_CONNECTIONS;
+use crate::core::outbound::packing::{deliveries_per_invocation, FREE_SUBREQUESTS, MAX_DELIVERIES_PER_MESSAGE};
 use crate::core::outbound::retry::RetrySchedule;
 use crate::delivery::log_event;
 
@@ -29,6 +30,13 @@ pub struct Config {
     pub delivery_concurrency: usize,
     /// Slack of a consumer's lease beyond its sends, for the D1 round trips around them.
     pub lease_margin_ms: i64,
+    /// `DIRECT_SEND_MAX` (default 6, at most 6, 0 = off): an event with at most this many
+    /// deliveries has their first attempt sent from the publishing request (`waitUntil`)
+    /// instead of through the queue.
+    pub direct_send_max: usize,
+    /// `SUBREQUEST_LIMIT` (default 50, the Free plan's; Paid 10,000) turned into how many
+    /// deliveries one consumer invocation takes on (`core::outbound::packing`).
+    pub deliveries_per_invocation: usize,
     /// How late a pending delivery must be before the cron re-enqueues it.
     pub sweep_grace_secs: u32,
     pub jwt_secret: Option<String>,
@@ -78,6 +86,11 @@ impl Config {
             delivery_concurrency: number(env, "DELIVERY_CONCURRENCY")
                 .filter(|n| *n >= 1)
                 .map_or(PRODUCTION_CONNECTIONS, |n: usize| n.min(PRODUCTION_CONNECTIONS)),
+            direct_send_max: number(env, "DIRECT_SEND_MAX").map_or(PRODUCTION_CONNECTIONS, |n: usize| n.min(PRODUCTION_CONNECTIONS)),
+            deliveries_per_invocation: deliveries_per_invocation(
+                number(env, "SUBREQUEST_LIMIT").filter(|n| *n >= 1).unwrap_or(FREE_SUBREQUESTS),
+                number(env, "DELIVERY_CONCURRENCY").filter(|n| *n >= 1).unwrap_or(PRODUCTION_CONNECTIONS),
+            ),
             lease_margin_ms: number::<i64>(env, "LEASE_MARGIN_SECONDS").filter(|s| (1..=3600).contains(s)).unwrap_or(60) * 1000,
             sweep_grace_secs: number(env, "SWEEP_GRACE_SECONDS").unwrap_or(60),
             jwt_secret: text(env, "AUTH_JWT_SECRET"),
@@ -99,6 +112,13 @@ impl Config {
             ),
         }
     }
+}
+
+/// `DELIVERIES_PER_MESSAGE` (default 1, the format every consumer reads): delivery ids
+/// per queue message. Read on its own because every producer needs it, some without a
+/// whole `Config` (the inbound handlers publish through `delivery::fanout`).
+pub fn deliveries_per_message(env: &Env) -> usize {
+    number(env, "DELIVERIES_PER_MESSAGE").map_or(1, |n: usize| n.clamp(1, MAX_DELIVERIES_PER_MESSAGE))
 }
 
 /// `DEV_ALLOW_PRIVATE_TARGETS` is for local development only: say so, once per isolate,

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::json;
-use worker::{D1Database, Env, Headers, Request, ResponseBuilder};
+use worker::{Context, D1Database, Env, Headers, Request, ResponseBuilder};
 
 use crate::config::Config;
 use crate::core::api::auth::Principal;
@@ -19,6 +19,8 @@ use crate::delivery::log_event;
 /// What every handler gets.
 pub struct Ctx<'a> {
     pub env: &'a Env,
+    /// The request's execution context: work it hands to `waitUntil` (direct sends).
+    pub wait: &'a Context,
     pub db: D1Database,
     pub config: Config,
     pub now: i64,

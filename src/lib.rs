@@ -17,8 +17,8 @@ use worker::{event, Context, Env, MessageBatch, Request, Response, Result, Sched
 use config::{Config, DB_BINDING};
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    Ok(routes::handle(req, env).await)
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    Ok(routes::handle(req, env, &ctx).await)
 }
 
 #[event(queue)]

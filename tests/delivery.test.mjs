@@ -420,7 +420,8 @@ test("a failed queue send is recovered by the cron (outbox survives a restart)",
   const got = [];
   const rx = async (req) => { got.push(await req.text()); return new Response("ok"); };
   try {
-    const broken = await startWorker({ receiver: rx, queue: false, persist: dir });
+    // Through the queue (no direct send), whose producer is missing.
+    const broken = await startWorker({ receiver: rx, queue: false, persist: dir, bindings: { DIRECT_SEND_MAX: "0" } });
     await createWebhook(broken.mf, { url: "https://receiver.example.com/outbox" });
     const res = await api(broken.mf, "POST", "/api/v1/events", { body: { type: "flight.departed", data: { n: 1 } } });
     assert.equal(res.status, 202, "publishing succeeds: the outbox holds the delivery");
@@ -464,7 +465,9 @@ test("cron purges logs older than LOG_RETENTION_DAYS and fails interrupted deliv
 test("a message the queue gives up on (dead-letter queue) ends failed with a clear error", async () => {
   // The queue allows 1 retry here while the webhook wants 5: the second failure dead-letters.
   let hits = 0;
-  const dlq = await startWorker({ receiver: () => { hits++; return new Response("no", { status: 500 }); }, consumer: { maxRetries: 1 } });
+  // Every attempt through the queue (the first is not sent directly), one id per message.
+  const dlq = await startWorker({ receiver: () => { hits++; return new Response("no", { status: 500 }); }, consumer: { maxRetries: 1 },
+    bindings: { DIRECT_SEND_MAX: "0" } });
   try {
     const w = await createWebhook(dlq.mf, { retry_count: 5 });
     await api(dlq.mf, "POST", "/api/v1/events", { body: { type: "flight.departed", data: {} } });
@@ -477,5 +480,117 @@ test("a message the queue gives up on (dead-letter queue) ends failed with a cle
     assert.equal(hits, 2);
   } finally {
     await dlq.mf.dispose();
+  }
+});
+
+test("a dead-lettered message naming several deliveries fails every one of them", async () => {
+  const now = Date.now();
+  const ids = ["dlv_dlq_a", "dlv_dlq_b", "dlv_dlq_c"];
+  await db.batch(ids.map((id) => db.prepare("INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, status, attempts, max_attempts, next_attempt_at, created_at, updated_at) VALUES (?, 'ws_dlq', 'wh_x', 'evt_dlq', 'flight.departed', 'pending', 1, 3, ?, ?, ?)").bind(id, now, now, now)));
+  const worker = await mf.getWorker();
+  await worker.queue("webhook-deliveries-dlq", [
+    { id: "m1", timestamp: new Date(), body: { log_ids: ids.slice(0, 2) }, attempts: 1 },
+    { id: "m2", timestamp: new Date(), body: { log_id: ids[2] }, attempts: 1 },
+  ]);
+  const rows = (await db.prepare("SELECT id, status, error FROM delivery_logs WHERE workspace_id = 'ws_dlq' ORDER BY id").all()).results;
+  assert.deepEqual(rows.map((r) => r.status), ["failed", "failed", "failed"]);
+  for (const r of rows) assert.match(r.error, /dead-lettered/);
+});
+
+/** The worker's JSON log lines with this `msg`. */
+const logLines = (lines, msg) => lines.flatMap((l) => { try { const v = JSON.parse(l); return v.msg === msg ? [v] : []; } catch { return []; } });
+
+test("an event with at most DIRECT_SEND_MAX deliveries is sent by the publishing request, without a queue message", async () => {
+  for (const direct of [true, false]) {
+    const lines = [];
+    const got = [];
+    const w = await startWorker({
+      receiver: async (req) => { got.push(await req.text()); return new Response("ok"); },
+      bindings: direct ? {} : { DIRECT_SEND_MAX: "0" },
+      onLog: (l) => lines.push(l),
+    });
+    try {
+      await createWebhook(w.mf, { url: "https://receiver.example.com/d1" });
+      await createWebhook(w.mf, { url: "https://receiver.example.com/d2" });
+      const res = await api(w.mf, "POST", "/api/v1/events", { body: { type: "flight.departed", data: { direct } } });
+      assert.equal(res.status, 202);
+      assert.equal(res.json.deliveries, 2);
+      await waitFor(async () => (await w.db.prepare("SELECT COUNT(*) AS n FROM delivery_logs WHERE status = 'success' AND attempts = 1").first()).n === 2,
+        { what: "both deliveries" });
+      await sleep(300);
+      assert.equal(got.length, 2);
+      const [pub] = logLines(lines, "publish");
+      assert.equal(pub.direct, direct);
+      assert.equal(pub.queue_calls, direct ? 0 : 1);
+      const batches = logLines(lines, "delivery batch");
+      assert.equal(batches.length, 1, "both in one invocation");
+      assert.equal(batches[0].direct, direct);
+      assert.equal(batches[0].deliveries, 2);
+      assert.equal(batches[0].messages, direct ? 0 : 1, "one message names both deliveries");
+      assert.equal(batches[0].subrequests, batches[0].fetches + batches[0].d1_round_trips);
+    } finally {
+      await w.mf.dispose();
+    }
+  }
+});
+
+test("several deliveries per message: each sent once, retries come back alone with their delay, the surplus of an invocation is re-queued", async () => {
+  // SUBREQUEST_LIMIT 15 leaves 5 deliveries per invocation: 12 deliveries in messages of
+  // 10 are sent 5 at a time, the rest re-queued each time.
+  const lines = [];
+  const hits = new Map();
+  const w = await startWorker({
+    receiver: (req) => {
+      const path = new URL(req.url).pathname;
+      const n = (hits.get(path) ?? 0) + 1;
+      hits.set(path, n);
+      return new Response(path === "/m0" && n === 1 ? "later" : "ok", { status: path === "/m0" && n === 1 ? 503 : 200 });
+    },
+    bindings: { SUBREQUEST_LIMIT: "15" },
+    onLog: (l) => lines.push(l),
+  });
+  try {
+    for (let i = 0; i < 12; i++) await createWebhook(w.mf, { url: `https://receiver.example.com/m${i}`, retry_count: 1 });
+    const res = await api(w.mf, "POST", "/api/v1/events", { body: { type: "flight.departed", data: {} } });
+    assert.equal(res.json.deliveries, 12);
+    await waitFor(async () => (await w.db.prepare("SELECT COUNT(*) AS n FROM delivery_logs WHERE status = 'pending'").first()).n === 0,
+      { what: "every delivery to settle", timeoutMs: 30_000 });
+    const logs = (await w.db.prepare("SELECT l.id, l.status, l.attempts, w.url FROM delivery_logs l JOIN webhooks w ON w.id = l.webhook_id").all()).results;
+    for (const l of logs) {
+      assert.equal(l.status, "success", l.url);
+      assert.equal(l.attempts, l.url.endsWith("/m0") ? 2 : 1, l.url);
+    }
+    const [pub] = logLines(lines, "publish");
+    assert.equal(pub.direct, false);
+    assert.equal(pub.queue_messages, 2, "12 ids in messages of 10");
+    const batches = logLines(lines, "delivery batch");
+    assert.ok(batches.every((b) => b.deliveries <= 5 && b.subrequests <= 15), JSON.stringify(batches.map((b) => [b.deliveries, b.subrequests])));
+    assert.ok(batches.some((b) => b.surplus > 0), "some invocation re-queued its surplus");
+    // The same message again, with a duplicate id: nothing is sent twice.
+    const producer = await w.mf.getQueueProducer("DELIVERY_QUEUE");
+    await producer.send({ log_ids: [...logs.map((l) => l.id), logs[0].id] });
+    await sleep(2500);
+    assert.equal([...hits.values()].reduce((a, b) => a + b, 0), 13, "12 deliveries, one retried once");
+    assert.equal(hits.get("/m0"), 2);
+  } finally {
+    await w.mf.dispose();
+  }
+});
+
+test("a direct send leaves a webhook whose timeout would outlast waitUntil to the queue, its attempt given back", async () => {
+  const lines = [];
+  const got = [];
+  const w = await startWorker({ receiver: async (req) => { got.push(new URL(req.url).pathname); return new Response("ok"); }, onLog: (l) => lines.push(l) });
+  try {
+    await createWebhook(w.mf, { url: "https://receiver.example.com/fast", timeout_ms: 10_000 });
+    await createWebhook(w.mf, { url: "https://receiver.example.com/slow", timeout_ms: 30_000 });
+    await api(w.mf, "POST", "/api/v1/events", { body: { type: "flight.departed", data: {} } });
+    await waitFor(async () => (await w.db.prepare("SELECT COUNT(*) AS n FROM delivery_logs WHERE status = 'success' AND attempts = 1").first()).n === 2,
+      { what: "both deliveries, one attempt each" });
+    assert.deepEqual(got.sort(), ["/fast", "/slow"]);
+    const batches = logLines(lines, "delivery batch");
+    assert.deepEqual(batches.map((b) => [b.direct, b.fetches, b.postponed]), [[true, 1, 1], [false, 1, 0]]);
+  } finally {
+    await w.mf.dispose();
   }
 });

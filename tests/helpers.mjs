@@ -128,7 +128,9 @@ export async function connectionGate(target, cap, stats = { open: 0, maxOpen: 0,
 /**
  * Starts the worker with the options of `wrangler.toml`, overriding only what a test
  * must: `receiver(request)` answers every outbound fetch (default 200), or `outbound` is a
- * Miniflare `outboundService` / `{ external: { address } }`; `bindings` override vars and
+ * Miniflare `outboundService` / `{ external: { address } }` / `"network"` (no service: the
+ * worker's fetches go to the real network, e.g. a loopback receiver with
+ * `DEV_ALLOW_PRIVATE_TARGETS`; cap them with `connectionGate`); `bindings` override vars and
  * provide test secrets; `consumer` overrides the delivery consumer's settings; `queue:
  * false` removes the producer binding (a failing queue send). Outbound requests are capped
  * at production's 6 open at once unless `connectionCap` says otherwise (`Infinity`).
@@ -140,7 +142,9 @@ export async function startWorker({ receiver, outbound, bindings = {}, queue = t
   const capped = Number.isFinite(connectionCap);
   let outboundService;
   let gate;
-  if (outbound?.external) {
+  if (outbound === "network") {
+    outboundService = undefined;
+  } else if (outbound?.external) {
     // A real receiver: capped at the TCP level, so resets stay real resets.
     gate = capped ? await connectionGate(outbound.external.address, connectionCap) : undefined;
     outboundService = gate ? { external: { ...outbound.external, address: gate.address } } : outbound;

@@ -59,12 +59,12 @@ function expectedOutcome(id, maxAttempts) {
   return { status: "failed", attempts: maxAttempts };
 }
 
-async function seedWebhooks(db, count, { retryCount = 2, timeoutMs = 2500 } = {}) {
+async function seedWebhooks(db, count, { retryCount = 2, timeoutMs = 2500, workspaces = count } = {}) {
   const now = Date.now();
   const stmts = [];
   for (let i = 0; i < count; i++) {
     stmts.push(db.prepare("INSERT INTO webhooks (id, workspace_id, name, url, events, active, headers, retry_count, timeout_ms, created_at, updated_at) VALUES (?, ?, ?, ?, '[\"flight.departed\"]', 1, '{}', ?, ?, ?, ?)")
-      .bind(`wh_rel${String(i).padStart(4, "0")}`, `ws_rel${i}`, `rel ${i}`, `https://rel${i}.example.com/hook`, retryCount, timeoutMs, now, now));
+      .bind(`wh_rel${String(i).padStart(4, "0")}`, `ws_rel${i % workspaces}`, `rel ${i}`, `https://rel${i}.example.com/hook`, retryCount, timeoutMs, now, now));
   }
   await db.batch(stmts);
 }
@@ -83,7 +83,7 @@ async function checkLogs(db, seen, expectedCount, { exactReceiverCounts }) {
   const logs = (await db.prepare("SELECT id, status, attempts, max_attempts, event_id, webhook_id FROM delivery_logs").all()).results;
   assert.equal(logs.length, expectedCount, "one log per (event, webhook): none missing, none extra");
   assert.equal(new Set(logs.map((l) => `${l.event_id}/${l.webhook_id}`)).size, expectedCount, "no duplicate logs");
-  const attemptRows = (await db.prepare("SELECT log_id, COUNT(*) AS n, MAX(attempt) AS last FROM delivery_attempts GROUP BY log_id").all()).results;
+  const attemptRows = (await db.prepare("SELECT log_id, COUNT(*) AS n, MAX(attempt) AS last, GROUP_CONCAT(attempt || ':' || COALESCE(response_status, error) || ':' || duration_ms, ' | ') AS seen FROM delivery_attempts GROUP BY log_id").all()).results;
   const attemptsByLog = new Map(attemptRows.map((r) => [r.log_id, r]));
   const mismatches = [];
   for (const log of logs) {
@@ -92,22 +92,39 @@ async function checkLogs(db, seen, expectedCount, { exactReceiverCounts }) {
     const received = seen.get(log.id) ?? 0;
     const ok = log.status === want.status && log.attempts === want.attempts && rows?.n === log.attempts && rows?.last === log.attempts
       && (exactReceiverCounts ? received === want.attempts : received >= 1);
-    if (!ok) mismatches.push({ id: log.id, got: { status: log.status, attempts: log.attempts, rows: rows?.n, received }, want });
+    if (!ok) mismatches.push({ id: log.id, got: { status: log.status, attempts: log.attempts, rows: rows?.n, received, seen: rows?.seen }, want });
   }
   assert.deepEqual(mismatches.slice(0, 5), [], `${mismatches.length} deliveries differ from the policy`);
   return logs;
 }
 
-test("burst: 2,000 deliveries across 50 webhooks with random failures all end as the policy says", { timeout: 240_000 }, async () => {
+// Three ways deliveries travel: one id per message through the queue (the old form; 50
+// workspaces of one webhook), several ids per message through the queue, and
+// wrangler.toml's (first attempts sent by the publishing request, retries through the
+// queue, several ids per message); these two with 10 workspaces of 5 webhooks.
+const MODES = {
+  "one id per message": { workspaces: 50, bindings: { DELIVERIES_PER_MESSAGE: "1", DIRECT_SEND_MAX: "0" } },
+  "several ids per message": { workspaces: 10, bindings: { DELIVERIES_PER_MESSAGE: "10", DIRECT_SEND_MAX: "0" } },
+  // Production's 6 connections are per invocation: the harness's one gate for the whole
+  // instance models the consumer (Miniflare runs its batches one at a time), not 25
+  // publishing requests sending at once, each capped at 6 by the worker itself.
+  "direct first attempts": { workspaces: 10, bindings: {}, connectionCap: Infinity },
+};
+const modes = process.env.RELIABILITY_MODES ? process.env.RELIABILITY_MODES.split(",") : Object.keys(MODES);
+
+for (const mode of modes) {
+test(`burst (${mode}): 2,000 deliveries across 50 webhooks with random failures all end as the policy says`, { timeout: 240_000 }, async () => {
   const rx = await startReceiver();
   const { mf, db } = await startWorker({
     outbound: { external: { address: rx.address, http: {} } },
-    bindings: { RETRY_SCHEDULE: "1", DELIVERY_CONCURRENCY: "100" },
+    bindings: { RETRY_SCHEDULE: "1", DELIVERY_CONCURRENCY: "100", SUBREQUEST_LIMIT: "1000", ...MODES[mode].bindings },
     consumer: { maxBatchSize: 100 },
+    ...(MODES[mode].connectionCap ? { connectionCap: MODES[mode].connectionCap } : {}),
   });
   try {
-    await seedWebhooks(db, 50);
-    await publishMany(mf, 50, 40);
+    const { workspaces } = MODES[mode];
+    await seedWebhooks(db, 50, { workspaces });
+    await publishMany(mf, workspaces, 40);
     await waitFor(async () => (await db.prepare("SELECT COUNT(*) AS n FROM delivery_logs WHERE status = 'pending'").first()).n === 0,
       { timeoutMs: 200_000, intervalMs: 500, what: "every delivery to settle" });
     const logs = await checkLogs(db, rx.seen, 2000, { exactReceiverCounts: true });
@@ -118,6 +135,7 @@ test("burst: 2,000 deliveries across 50 webhooks with random failures all end as
     rx.server.close();
   }
 });
+}
 
 test("restart: a new instance on the same D1 finishes every queued and pending delivery", { timeout: 120_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), "pc-restart-"));
@@ -131,6 +149,7 @@ test("restart: a new instance on the same D1 finishes every queued and pending d
     await waitFor(() => rx.seen.size >= 10, { what: "some deliveries in flight" });
     await first.mf.dispose(); // a hard stop: in-flight sends are cut, queued messages stay queued
     const pendingAtStop = rx.seen.size;
+    const stoppedAt = Date.now();
 
     const second = await startWorker({ outbound, bindings, persist: dir, consumer: { maxBatchSize: 10 } });
     try {
@@ -138,7 +157,8 @@ test("restart: a new instance on the same D1 finishes every queued and pending d
       assert.ok(left > 0, `deliveries were still pending at the stop (${pendingAtStop} started)`);
       // Time passes: leases taken by the stopped instance expire (simulated), the cron sweeps.
       await waitFor(async () => {
-        await second.db.prepare("UPDATE delivery_logs SET lease_until = 0, next_attempt_at = MIN(COALESCE(next_attempt_at, 0), ?) WHERE status = 'pending' AND lease_until IS NOT NULL").bind(Date.now()).run();
+        // Only the stopped instance's leases (claimed before the stop), not the live consumer's.
+        await second.db.prepare("UPDATE delivery_logs SET lease_until = 0, next_attempt_at = MIN(COALESCE(next_attempt_at, 0), ?) WHERE status = 'pending' AND lease_until IS NOT NULL AND updated_at < ?").bind(Date.now(), stoppedAt).run();
         await runCron(second.mf);
         await sleep(1000);
         return (await second.db.prepare("SELECT COUNT(*) AS n FROM delivery_logs WHERE status = 'pending'").first()).n === 0;

@@ -2,7 +2,11 @@
 //! webhooks' health), hold back those whose breaker is open, send the rest concurrently
 //! (up to the in-flight cap), record every outcome and the new health in one D1 batch,
 //! publish the batch's operational events together, then ack each message or retry it
-//! with the policy's delay. A recovery chunk message runs `delivery::recover`.
+//! with the policy's delay. A message naming several deliveries is acked and each of its
+//! retried deliveries queued anew with its own delay; deliveries beyond what one
+//! invocation may send (`packing`) are queued anew at once. A recovery chunk message runs
+//! `delivery::recover`. [`send_claimed`] runs the same steps for the first attempt of a small
+//! event, from the request that published it.
 
 use std::collections::{HashMap, HashSet};
 
@@ -13,13 +17,14 @@ use worker::{D1Database, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder
 use super::fanout::{enqueue_delayed, publish_operational};
 use super::sender::{send, SendReport};
 use super::{log_event, now_ms, recover, QueueBody};
-use crate::config::{Config, DEAD_LETTER_SUFFIX};
+use crate::config::{Config, DB_BINDING, DEAD_LETTER_SUFFIX};
 use crate::core::catalog::EventType;
 use crate::core::outbound::delivery::{judge_attempt, NextStep};
 use crate::core::outbound::delivery_log::DeliveryStatus;
 use crate::core::outbound::health::{self, Admission, Attempt, HealthPolicy};
 use crate::core::ids::{new_id, random_unit};
 use crate::core::outbound::lease::send_rounds;
+use crate::core::outbound::packing::fits_direct_send;
 use crate::store::deliveries::{self, AttemptOutcome, ClaimMeta, ClaimedDelivery, HealthWrite, LeaseTerms, Postponed, WebhookHealth};
 use crate::store::events::OperationalEvent;
 
@@ -42,7 +47,17 @@ pub async fn handle_batch(batch: MessageBatch<serde_json::Value>, env: &Env, db:
             (m, body)
         })
         .collect();
-    let ids: Vec<String> = messages.iter().filter_map(|(_, b)| b.as_ref().and_then(|b| b.log_id.clone())).collect();
+    let ids: Vec<String> = messages.iter().filter_map(|(_, b)| b.as_ref()).flat_map(|b| b.delivery_ids().cloned()).collect();
+    // A message that names one delivery carries its retry (so the queue's `max_retries`
+    // and dead-letter queue apply to it); the others' retries are new messages.
+    let alone: HashSet<String> = messages
+        .iter()
+        .filter_map(|(_, b)| b.as_ref())
+        .filter_map(|b| match (b.log_id.as_ref(), b.log_ids.as_slice()) {
+            (Some(id), []) | (None, [id]) => Some(id.clone()),
+            _ => None,
+        })
+        .collect();
     if batch.queue().ends_with(DEAD_LETTER_SUFFIX) {
         match deliveries::fail_dead_lettered(db, &ids, now_ms()).await {
             Ok(n) => {
@@ -56,7 +71,7 @@ pub async fn handle_batch(batch: MessageBatch<serde_json::Value>, env: &Env, db:
         }
         return;
     }
-    let next_steps = match deliver(env, db, config, &ids).await {
+    let next_steps = match deliver(env, db, config, &ids, &alone, messages.len()).await {
         Ok(steps) => steps,
         Err(e) => {
             log_event(json!({"level": "error", "msg": "delivery batch failed in storage", "error": e.to_string()}));
@@ -90,7 +105,8 @@ pub async fn handle_batch(batch: MessageBatch<serde_json::Value>, env: &Env, db:
             }
             continue;
         }
-        match body.as_ref().and_then(|b| b.log_id.as_ref()).and_then(|id| next_steps.remove(id)) {
+        let carried = body.as_ref().and_then(|b| b.delivery_ids().next().filter(|id| alone.contains(*id)));
+        match carried.and_then(|id| next_steps.remove(id)) {
             Some(NextStep::RetryIn { secs }) => {
                 message.retry_with_options(&QueueRetryOptionsBuilder::new().with_delay_seconds(secs).build())
             }
@@ -141,6 +157,22 @@ fn plan(
     p
 }
 
+/// Splits off the claimed deliveries too slow for a direct send (`packing::fits_direct_send`).
+fn split_too_slow(claimed: Vec<ClaimedDelivery>, meta: Vec<ClaimMeta>, now: i64)
+    -> (Vec<ClaimedDelivery>, Vec<ClaimMeta>, Vec<(String, i64)>) {
+    let mut kept = (Vec::new(), Vec::new());
+    let mut slow = Vec::new();
+    for (d, m) in claimed.into_iter().zip(meta) {
+        if fits_direct_send(d.timeout_ms) {
+            kept.0.push(d);
+            kept.1.push(m);
+        } else {
+            slow.push((d.log_id, now));
+        }
+    }
+    (kept.0, kept.1, slow)
+}
+
 /// The health writes of a batch, from the health read and the attempts made.
 fn health_writes(
     read: &HashMap<String, WebhookHealth>,
@@ -178,22 +210,66 @@ fn disabled_event(id: &str, w: &WebhookHealth, reason: &str, now: i64) -> Operat
     }
 }
 
-/// Claims, sends and records; returns the next step of every delivery sent.
-async fn deliver(env: &Env, db: &D1Database, config: &Config, ids: &[String]) -> worker::Result<HashMap<String, NextStep>> {
+/// A claim made outside a queue batch: in the publish batch of an event with few
+/// deliveries (a direct send), to be sent and recorded by [`send_claimed`].
+pub struct Claimed {
+    pub claim: deliveries::Claim,
+    pub token: String,
+    /// When the claim was made (its lease runs from here), and when it came back.
+    pub started: i64,
+    pub claimed_at: i64,
+    /// Deliveries the claim asked for.
+    pub taken: usize,
+}
+
+/// Sends and records a direct send's claim, from the `waitUntil` of the request that
+/// published the event: the same steps as a queue batch; retries go to the queue with
+/// their delay. If this fails or is cut off, the leases expire and the cron re-enqueues
+/// the deliveries.
+pub async fn send_claimed(env: &Env, claimed: Claimed) {
+    let config = Config::from_env(env);
+    let count = claimed.claim.deliveries.len();
+    let outcome = match env.d1(DB_BINDING) {
+        Ok(db) => send_and_record(env, &db, &config, claimed, &[], &HashSet::new(), 0).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = outcome {
+        log_event(json!({"level": "warn", "msg": "direct send failed in storage; cron will re-enqueue",
+                         "deliveries": count, "error": e.to_string()}));
+    }
+}
+
+/// Claims, sends and records; returns the next step of every delivery sent. Retries of
+/// deliveries not in `alone` (not alone in their message), postponed deliveries and
+/// those beyond the invocation's share are queued anew, in one call when they fit.
+/// `messages` is the batch's message count.
+async fn deliver(env: &Env, db: &D1Database, config: &Config, ids: &[String], alone: &HashSet<String>, messages: usize)
+    -> worker::Result<HashMap<String, NextStep>> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
+    let (ids, surplus) = ids.split_at(ids.len().min(config.deliveries_per_invocation.max(1)));
     let token = new_id("clm_");
     let started = now_ms();
     let lease = LeaseTerms {
         rounds: send_rounds(ids.len(), config.delivery_concurrency),
         margin_ms: config.lease_margin_ms,
     };
-    let deliveries::Claim { deliveries: claimed, meta, webhooks: read } =
-        deliveries::claim(db, ids, &token, started, &lease).await?;
-    let claimed_at = now_ms();
+    let claim = deliveries::claim(db, ids, &token, started, &lease).await?;
+    let claimed = Claimed { claim, token, started, claimed_at: now_ms(), taken: ids.len() };
+    send_and_record(env, db, config, claimed, surplus, alone, messages).await
+}
+
+/// Sends a claim's deliveries and records them; `messages` is 0 for a direct send.
+async fn send_and_record(env: &Env, db: &D1Database, config: &Config, claimed: Claimed, surplus: &[String],
+    alone: &HashSet<String>, messages: usize) -> worker::Result<HashMap<String, NextStep>> {
+    let Claimed { claim: deliveries::Claim { deliveries: claimed, meta, webhooks: read }, token, started, claimed_at, taken } = claimed;
     let claimed_count = claimed.len();
-    let plan = plan(claimed, meta, &read, started, &config.health);
+    // A direct send must end within `waitUntil`'s time: deliveries whose timeout would not
+    // fit go to the queue (postponed to now: the attempt is given back).
+    let (claimed, meta, too_slow) = if messages == 0 { split_too_slow(claimed, meta, started) } else { (claimed, meta, Vec::new()) };
+    let mut plan = plan(claimed, meta, &read, started, &config.health);
+    plan.postponed.extend(too_slow);
     let reports = send_all(&plan.send, config).await;
     let finished_at = now_ms();
     let mut steps = HashMap::new();
@@ -229,7 +305,9 @@ async fn deliver(env: &Env, db: &D1Database, config: &Config, ids: &[String]) ->
     let recorded = deliveries::record_batch(db, &token, &outcomes, &postponed, &writes, finished_at).await?;
     let gone = outcomes.iter().filter(|o| o.disable_reason.is_some()).count();
     let recorded_at = now_ms();
-    let mut d1_round_trips = if outcomes.is_empty() && postponed.is_empty() { 1 } else { 2 };
+    // A direct send's claim travelled with the publish (counted there).
+    let claim_trips = usize::from(messages > 0);
+    let mut d1_round_trips = if outcomes.is_empty() && postponed.is_empty() { claim_trips } else { claim_trips + 1 };
 
     // Health rows changed meanwhile (another consumer, a PUT): re-read and re-apply.
     let mut landed: HashSet<String> = recorded.health_written.iter().cloned().collect();
@@ -277,22 +355,29 @@ async fn deliver(env: &Env, db: &D1Database, config: &Config, ids: &[String]) ->
     if !events.is_empty() {
         d1_round_trips += 1;
         match publish_operational(env, db, events, finished_at).await {
-            Ok(n) => queue_calls += n.div_ceil(super::fanout::MAX_MESSAGES_PER_SEND),
+            Ok(calls) => queue_calls += calls,
             Err(e) => log_event(json!({"level": "error", "msg": "operational events not published", "error": e.to_string()})),
         }
     }
     // Postponed deliveries come back as new messages at their time (a retry would use up
-    // the message's retries while the breaker stays open); the cron covers a failed send.
+    // the message's retries while the breaker stays open), as do retries of deliveries
+    // that shared their message, and the surplus at once; the cron covers a failed send.
+    let delay_until = |until: i64| ((until - finished_at).max(0) + 999).div_euclid(1000).clamp(1, MAX_QUEUE_DELAY_SECS) as u32;
+    let retried = steps.iter().filter(|(id, _)| !alone.contains(*id)).filter_map(|(id, step)| match step {
+        NextStep::RetryIn { secs } => Some((id.clone(), *secs)),
+        _ => None,
+    });
     let delayed: Vec<(String, u32)> = plan
         .postponed
         .iter()
-        .map(|(id, until)| (id.clone(), ((until - finished_at).max(0) + 999).div_euclid(1000).clamp(1, MAX_QUEUE_DELAY_SECS) as u32))
+        .map(|(id, until)| (id.clone(), delay_until(*until)))
+        .chain(retried)
+        .chain(surplus.iter().map(|id| (id.clone(), 0)))
         .collect();
-    if !delayed.is_empty() {
-        queue_calls += delayed.len().div_ceil(super::fanout::MAX_MESSAGES_PER_SEND);
-        if let Err(e) = enqueue_delayed(env, &delayed).await {
-            log_event(json!({"level": "warn", "msg": "postponed deliveries not re-queued; cron will", "error": e.to_string()}));
-        }
+    match enqueue_delayed(env, &delayed).await {
+        Ok(calls) => queue_calls += calls,
+        Err(e) => log_event(json!({"level": "warn", "msg": "deliveries not re-queued; cron will", "count": delayed.len(),
+                                   "error": e.to_string()})),
     }
     // One line per batch: what it cost in D1 and in subrequests (each fetch, D1 round
     // trip and queue send; Free allows 50 per invocation), and its outcomes counted; a line
@@ -300,7 +385,8 @@ async fn deliver(env: &Env, db: &D1Database, config: &Config, ids: &[String]) ->
     let fetches = reports.iter().filter(|r| r.fetched).count();
     let succeeded = steps.values().filter(|s| **s == NextStep::Succeeded).count();
     log_event(json!({
-        "msg": "delivery batch", "messages": ids.len(), "claimed": claimed_count, "postponed": plan.postponed.len(),
+        "msg": "delivery batch", "direct": messages == 0, "messages": messages,
+        "deliveries": taken, "surplus": surplus.len(), "claimed": claimed_count, "postponed": plan.postponed.len(),
         "succeeded": succeeded, "failed": plan.send.len() - succeeded,
         "subrequests": fetches + d1_round_trips + queue_calls, "fetches": fetches,
         "d1_round_trips": d1_round_trips, "queue_calls": queue_calls, "operational_events": event_count,

@@ -13,11 +13,24 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::outbound::recover::Cursor;
 
-/// A queue message names a delivery log; the payload stays in D1 (messages are
-/// limited to 128 KB, payloads may be 256 KB).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DeliveryJob {
-    pub log_id: String,
+/// A queue message names delivery logs; the payload stays in D1 (messages are limited
+/// to 128 KB, payloads may be 256 KB): `{"log_id": …}` for one (the only form before
+/// `DELIVERIES_PER_MESSAGE`), `{"log_ids": [...]}` for several.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryJob<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub log_ids: &'a [String],
+}
+
+impl<'a> DeliveryJob<'a> {
+    pub fn new(ids: &'a [String]) -> Self {
+        match ids {
+            [one] => DeliveryJob { log_id: Some(one), log_ids: &[] },
+            _ => DeliveryJob { log_id: None, log_ids: ids },
+        }
+    }
 }
 
 /// The other kind of message on the same queue: `{"recover": {…}}`, one chunk of a
@@ -39,14 +52,22 @@ pub struct RecoverJob {
     pub after: Option<Cursor>,
 }
 
-/// Any message of the delivery queue: `{log_id}` (every message before recoveries
-/// existed, and still nearly all) or `{recover}`.
+/// Any message of the delivery queue: `{log_id}`, `{log_ids}` or `{recover}`.
 #[derive(Debug, Deserialize)]
 pub struct QueueBody {
     #[serde(default)]
     pub log_id: Option<String>,
     #[serde(default)]
+    pub log_ids: Vec<String>,
+    #[serde(default)]
     pub recover: Option<RecoverJob>,
+}
+
+impl QueueBody {
+    /// The deliveries the message names, in either form.
+    pub fn delivery_ids(&self) -> impl Iterator<Item = &String> {
+        self.log_id.iter().chain(self.log_ids.iter())
+    }
 }
 
 /// The clock of the runtime (`SystemTime::now()` panics on wasm).

@@ -5,7 +5,7 @@
 use serde_json::json;
 use worker::{D1Database, Env};
 
-use super::fanout::{enqueue, enqueue_recover, MAX_MESSAGES_PER_SEND};
+use super::fanout::{enqueue, enqueue_recover};
 use super::{log_event, now_ms, RecoverJob, RecoverMessage};
 use crate::core::outbound::recover::Window;
 use crate::store::recover::{run_chunk, ChunkRequest};
@@ -30,11 +30,11 @@ pub async fn run(env: &Env, db: &D1Database, job: &RecoverJob) -> worker::Result
     if let Some(next) = done.next {
         enqueue_recover(env, &RecoverMessage { recover: RecoverJob { after: Some(next), ..job.clone() } }).await?;
     }
-    enqueue(env, &done.redelivery_ids).await?;
+    let calls = enqueue(env, &done.redelivery_ids).await?;
     log_event(json!({
         "msg": "recover chunk", "job": job.job, "webhook": job.webhook_id, "redeliveries": done.redelivery_ids.len(),
         "more": more, "d1_round_trips": 1,
-        "queue_calls": done.redelivery_ids.len().div_ceil(MAX_MESSAGES_PER_SEND) + usize::from(more),
+        "queue_calls": calls + usize::from(more),
         "ms": now_ms() - started,
     }));
     Ok(())

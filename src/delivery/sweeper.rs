@@ -30,7 +30,7 @@ pub async fn run(env: &Env, db: &D1Database, config: &Config) -> worker::Result<
         "interrupted_failed": report.interrupted_failed, "purged_logs": report.purged_logs,
     }));
     let resealed = reseal(db, config, now).await;
-    enqueued.and(resealed)
+    enqueued.map(|_| ()).and(resealed)
 }
 
 /// Seals legacy rows (clear secret and headers, from before migration 0004; one without

@@ -13,7 +13,7 @@ use crate::core::catalog::{EventType, CATALOG};
 use crate::core::api::error::{ApiError, FieldErrors};
 use crate::core::api::json_body::{is_json_content_type, MAX_PUBLISH_BODY};
 use crate::core::outbound::idempotency;
-use crate::delivery::fanout::{publish as fan_out, PublishRequest};
+use crate::delivery::fanout::{publish_direct, PublishRequest};
 use crate::store::events::EventSource;
 
 /// Largest `data` object an event may carry.
@@ -90,7 +90,7 @@ pub async fn publish(ctx: &Ctx<'_>, req: &mut Request, p: &Principal) -> ApiResu
     }
     // The caller's key lives in the API's own namespace, apart from the service's keys.
     let stored_key = body.idempotency_key.as_deref().map(idempotency::api_key);
-    let published = fan_out(
+    let published = publish_direct(
         ctx.env,
         &ctx.db,
         &PublishRequest {
@@ -101,6 +101,8 @@ pub async fn publish(ctx: &Ctx<'_>, req: &mut Request, p: &Principal) -> ApiResu
             source: EventSource::Api,
             now: ctx.now,
         },
+        ctx.wait,
+        &ctx.config,
     )
     .await
     .or_internal("publish event")?;

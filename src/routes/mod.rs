@@ -8,7 +8,7 @@ pub mod system;
 pub mod webhooks;
 
 use serde_json::json;
-use worker::{Env, Request, Response};
+use worker::{Context, Env, Request, Response};
 
 use crate::config::{Config, DB_BINDING};
 use crate::core::api::auth::{allowed_roles, authorize, Principal};
@@ -19,11 +19,11 @@ use crate::inbound;
 use crate::http::{authenticate, error_response, ApiResult, Ctx};
 
 /// Entry point for every HTTP request; always answers, never panics on input.
-pub async fn handle(mut req: Request, env: Env) -> Response {
+pub async fn handle(mut req: Request, env: Env, wait: &Context) -> Response {
     let started = now_ms();
     let method = req.method().to_string();
     let path = req.path();
-    let result = dispatch(&mut req, &env, &method, &path, started).await;
+    let result = dispatch(&mut req, &env, wait, &method, &path, started).await;
     let response = match result {
         Ok(r) => r,
         Err(e) => error_response(&e),
@@ -39,7 +39,7 @@ pub async fn handle(mut req: Request, env: Env) -> Response {
     response
 }
 
-async fn dispatch(req: &mut Request, env: &Env, method: &str, path: &str, now: i64) -> ApiResult {
+async fn dispatch(req: &mut Request, env: &Env, wait: &Context, method: &str, path: &str, now: i64) -> ApiResult {
     let Matched { route, id } = match match_route(method, path) {
         Ok(m) => m,
         Err(RouteMiss::NotFound) => return Err(ApiError::not_found("route")),
@@ -51,7 +51,7 @@ async fn dispatch(req: &mut Request, env: &Env, method: &str, path: &str, now: i
         log_event(json!({"level": "error", "msg": "D1 binding DB is missing"}));
         ApiError::internal()
     })?;
-    let ctx = Ctx { env, db, config, now };
+    let ctx = Ctx { env, wait, db, config, now };
     let principal = match allowed_roles(route) {
         Some(_) => {
             let p = authenticate(req, &ctx.config, now)?;

@@ -162,71 +162,111 @@ pub struct LeaseTerms {
     pub margin_ms: i64,
 }
 
-/// In one round trip: fail the deliveries whose webhook was deactivated, claim the due
-/// ones among `ids` for this invocation (`token`) under a lease that covers the whole
-/// batch, take the probe slot of each half-open webhook among them that no live consumer
-/// holds, and load what sending them needs with their webhooks' health. Rows that are
-/// final, gone, not due or leased elsewhere are simply not returned.
-pub async fn claim(db: &D1Database, ids: &[String], token: &str, now: UnixMillis, lease: &LeaseTerms) -> Result<Claim> {
-    let ids_json = json_ids(ids);
-    let results = db
-        .batch(vec![
-            statement(
-                db,
-                "UPDATE delivery_logs SET status = 'failed', error = 'webhook was deactivated before delivery', \
-                   next_attempt_at = NULL, lease_until = NULL, claim_token = NULL, updated_at = ?2 \
-                 WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'pending' \
-                   AND NOT EXISTS (SELECT 1 FROM webhooks w WHERE w.id = delivery_logs.webhook_id AND w.active = 1)",
-                &[&ids_json, &now],
-            )?,
-            statement(
-                db,
-                // `lease::batch_lease_ms` evaluated with the batch's largest timeout.
-                "UPDATE delivery_logs SET attempts = attempts + 1, claim_token = ?3, updated_at = ?2, \
-                   lease_until = ?2 + ?7 + ?5 * (?6 + COALESCE((SELECT MAX(w.timeout_ms) \
-                     FROM delivery_logs d JOIN webhooks w ON w.id = d.webhook_id \
-                     WHERE d.id IN (SELECT value FROM json_each(?1))), 30000)) \
-                 WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'pending' \
-                   AND attempts < max_attempts \
-                   AND (next_attempt_at IS NULL OR next_attempt_at <= ?2 + ?4) \
-                   AND (lease_until IS NULL OR lease_until < ?2)",
-                &[&ids_json, &now, &token, &EARLY_ARRIVAL_SLACK_MS, &lease.rounds, &SEND_SLACK_MS, &lease.margin_ms],
-            )?,
-            // Half-open breakers: one consumer at a time probes, until its lease ends.
-            statement(
-                db,
-                "UPDATE webhooks SET probe_token = ?2, probe_until = (SELECT MAX(lease_until) FROM delivery_logs \
-                     WHERE id IN (SELECT value FROM json_each(?1)) AND claim_token = ?2) \
-                 WHERE id IN (SELECT webhook_id FROM delivery_logs \
-                     WHERE id IN (SELECT value FROM json_each(?1)) AND claim_token = ?2) \
-                   AND breaker_open_until IS NOT NULL AND breaker_open_until <= ?3 \
-                   AND (probe_until IS NULL OR probe_until < ?3)",
-                &[&ids_json, &token, &now],
-            )?,
-            statement(
-                db,
-                "SELECT l.id, l.webhook_id, l.event_type, l.attempts, l.max_attempts, \
-                   w.url, w.secret, w.headers, w.secrets_enc, w.headers_enc, w.enc_key_id, w.timeout_ms, l.event_id, \
-                   l.workspace_id \
-                 FROM delivery_logs l JOIN webhooks w ON w.id = l.webhook_id \
-                 WHERE l.id IN (SELECT value FROM json_each(?2)) AND l.claim_token = ?1",
-                &[&token, &ids_json],
-            )?,
-            // Each event body once, however many deliveries of the batch share it.
-            statement(
-                db,
-                "SELECT id, body FROM events WHERE id IN (SELECT DISTINCT event_id FROM delivery_logs \
-                   WHERE id IN (SELECT value FROM json_each(?2)) AND claim_token = ?1)",
-                &[&token, &ids_json],
-            )?,
-            statement(
-                db,
-                &format!("{HEALTH_SELECT} WHERE id IN (SELECT webhook_id FROM delivery_logs \
-                   WHERE id IN (SELECT value FROM json_each(?1)) AND claim_token = ?2)"),
-                &[&ids_json, &token],
-            )?,
-        ])
-        .await?;
+/// Which deliveries a claim takes: those a queue batch names, or those of an event just
+/// published (a direct send), if it has at most `max` of them.
+#[derive(Clone, Copy)]
+pub enum ClaimScope<'a> {
+    Ids(&'a [String]),
+    Event { id: &'a str, max: usize },
+}
+
+impl ClaimScope<'_> {
+    /// The scope's first parameter: the ids as JSON, or the event id.
+    fn param(&self) -> String {
+        match self {
+            ClaimScope::Ids(ids) => json_ids(ids),
+            ClaimScope::Event { id, .. } => (*id).to_string(),
+        }
+    }
+
+    /// A subquery of the delivery ids in scope, reading parameter `?{n}`.
+    fn ids_sql(&self, n: u8) -> String {
+        match self {
+            ClaimScope::Ids(_) => format!("SELECT value FROM json_each(?{n})"),
+            ClaimScope::Event { .. } => format!("SELECT id FROM delivery_logs WHERE event_id = ?{n}"),
+        }
+    }
+
+    /// A condition on the whole scope, reading parameter `?{n}`: an event with more
+    /// deliveries than `max` is left to the queue.
+    fn guard_sql(&self, n: u8) -> String {
+        match self {
+            ClaimScope::Ids(_) => String::new(),
+            ClaimScope::Event { max, .. } => format!(" AND (SELECT COUNT(*) FROM delivery_logs WHERE event_id = ?{n}) <= {max}"),
+        }
+    }
+}
+
+/// The claim's statements, to run in one batch (alone, or after a publish): fail the
+/// deliveries in scope whose webhook was deactivated, claim the due ones for this
+/// invocation (`token`) under a lease that covers the whole batch, take the probe slot of
+/// each half-open webhook among them that no live consumer holds, and load what sending
+/// them needs with their webhooks' health. Rows that are final, gone, not due or leased
+/// elsewhere are simply not returned. Read the results with [`read_claim`].
+pub fn claim_statements(db: &D1Database, scope: ClaimScope<'_>, token: &str, now: UnixMillis, lease: &LeaseTerms)
+    -> Result<Vec<worker::D1PreparedStatement>> {
+    let param = scope.param();
+    let (ids1, ids2) = (scope.ids_sql(1), scope.ids_sql(2));
+    Ok(vec![
+        statement(
+            db,
+            &format!("UPDATE delivery_logs SET status = 'failed', error = 'webhook was deactivated before delivery', \
+               next_attempt_at = NULL, lease_until = NULL, claim_token = NULL, updated_at = ?2 \
+             WHERE id IN ({ids1}) AND status = 'pending' \
+               AND NOT EXISTS (SELECT 1 FROM webhooks w WHERE w.id = delivery_logs.webhook_id AND w.active = 1)"),
+            &[&param, &now],
+        )?,
+        statement(
+            db,
+            // `lease::batch_lease_ms` evaluated with the batch's largest timeout.
+            &format!("UPDATE delivery_logs SET attempts = attempts + 1, claim_token = ?3, updated_at = ?2, \
+               lease_until = ?2 + ?7 + ?5 * (?6 + COALESCE((SELECT MAX(w.timeout_ms) \
+                 FROM delivery_logs d JOIN webhooks w ON w.id = d.webhook_id \
+                 WHERE d.id IN ({ids1})), 30000)) \
+             WHERE id IN ({ids1}) AND status = 'pending' \
+               AND attempts < max_attempts \
+               AND (next_attempt_at IS NULL OR next_attempt_at <= ?2 + ?4) \
+               AND (lease_until IS NULL OR lease_until < ?2){}", scope.guard_sql(1)),
+            &[&param, &now, &token, &EARLY_ARRIVAL_SLACK_MS, &lease.rounds, &SEND_SLACK_MS, &lease.margin_ms],
+        )?,
+        // Half-open breakers: one consumer at a time probes, until its lease ends.
+        statement(
+            db,
+            &format!("UPDATE webhooks SET probe_token = ?2, probe_until = (SELECT MAX(lease_until) FROM delivery_logs \
+                 WHERE id IN ({ids1}) AND claim_token = ?2) \
+             WHERE id IN (SELECT webhook_id FROM delivery_logs \
+                 WHERE id IN ({ids1}) AND claim_token = ?2) \
+               AND breaker_open_until IS NOT NULL AND breaker_open_until <= ?3 \
+               AND (probe_until IS NULL OR probe_until < ?3)"),
+            &[&param, &token, &now],
+        )?,
+        statement(
+            db,
+            &format!("SELECT l.id, l.webhook_id, l.event_type, l.attempts, l.max_attempts, \
+               w.url, w.secret, w.headers, w.secrets_enc, w.headers_enc, w.enc_key_id, w.timeout_ms, l.event_id, \
+               l.workspace_id \
+             FROM delivery_logs l JOIN webhooks w ON w.id = l.webhook_id \
+             WHERE l.id IN ({ids2}) AND l.claim_token = ?1"),
+            &[&token, &param],
+        )?,
+        // Each event body once, however many deliveries of the batch share it.
+        statement(
+            db,
+            &format!("SELECT id, body FROM events WHERE id IN (SELECT DISTINCT event_id FROM delivery_logs \
+               WHERE id IN ({ids2}) AND claim_token = ?1)"),
+            &[&token, &param],
+        )?,
+        statement(
+            db,
+            &format!("{HEALTH_SELECT} WHERE id IN (SELECT webhook_id FROM delivery_logs \
+               WHERE id IN ({ids1}) AND claim_token = ?2)"),
+            &[&param, &token],
+        )?,
+    ])
+}
+
+/// Reads a claim from the results of its [`CLAIM_STATEMENTS`] statements.
+pub fn read_claim(results: &[worker::D1Result]) -> Result<Claim> {
     let (Some(rows), Some(bodies), Some(health)) = (results.get(3), results.get(4), results.get(5)) else {
         return Ok(Claim { deliveries: Vec::new(), meta: Vec::new(), webhooks: HashMap::new() });
     };
@@ -235,6 +275,12 @@ pub async fn claim(db: &D1Database, ids: &[String], token: &str, now: UnixMillis
     let (deliveries, meta) = rows.results::<ClaimedRow>()?.into_iter().map(|r| r.into_claimed(&bodies)).unzip();
     let webhooks = health.results::<HealthRowRead>()?.into_iter().map(HealthRowRead::into_pair).collect();
     Ok(Claim { deliveries, meta, webhooks })
+}
+
+/// Claims the due deliveries among `ids` in one round trip ([`claim_statements`]).
+pub async fn claim(db: &D1Database, ids: &[String], token: &str, now: UnixMillis, lease: &LeaseTerms) -> Result<Claim> {
+    let results = db.batch(claim_statements(db, ClaimScope::Ids(ids), token, now, lease)?).await?;
+    read_claim(&results)
 }
 
 /// Re-reads the health of `webhook_ids` (after a guarded write found it changed).

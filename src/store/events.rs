@@ -2,11 +2,13 @@
 //!
 //! Publishing is one D1 batch: store the event (or find the one that holds the same
 //! idempotency key), insert one `pending` log per subscribed active webhook with a single
-//! `INSERT … SELECT`, and read back what was created. The queue is fed afterwards.
+//! `INSERT … SELECT`, and read back what was created; for a direct send, also claim the
+//! new deliveries. The queue is fed afterwards.
 
 use serde::Deserialize;
 use worker::{D1Database, Result};
 
+use super::deliveries::{claim_statements, read_claim, Claim, ClaimScope, LeaseTerms};
 use super::{changes, statement};
 use crate::core::outbound::idempotency::same_request;
 use crate::core::time::{UnixMillis, MS_PER_DAY};
@@ -69,51 +71,66 @@ struct IdRow {
 /// Statements in the publish batch (reported by the fan-out's log line).
 pub const PUBLISH_STATEMENTS: usize = 5;
 
-/// Stores the event and fans it out to subscribed active webhooks, atomically.
-pub async fn publish(db: &D1Database, e: &NewEvent<'_>) -> Result<Published> {
+/// A direct send's claim, made in the publish batch itself: the new event's deliveries,
+/// if at most `max`, leased to `token` (`deliveries::claim_statements`).
+pub struct DirectClaim<'a> {
+    pub token: &'a str,
+    pub max: usize,
+    pub lease: &'a LeaseTerms,
+}
+
+/// Stores the event and fans it out to subscribed active webhooks, atomically; with
+/// `direct`, claims the new deliveries in the same round trip.
+pub async fn publish(db: &D1Database, e: &NewEvent<'_>, direct: Option<&DirectClaim<'_>>) -> Result<(Published, Option<Claim>)> {
     let key_expired_before = e.now - MS_PER_DAY;
-    let results = db
-        .batch(vec![
-            // An API idempotency key is remembered for 24 hours (SPEC §4.4). Keys of internal
-            // publishers (e.g. one `invoice.paid` per invoice) are kept while the event is.
-            statement(
-                db,
-                "UPDATE events SET idempotency_key = NULL \
-                 WHERE workspace_id = ?1 AND idempotency_key = ?2 AND created_at < ?3 AND source = 'api'",
-                &[&e.workspace, &e.idempotency_key, &key_expired_before],
-            )?,
-            statement(
-                db,
-                "INSERT INTO events (id, workspace_id, type, body, idempotency_key, source, created_at, \
-                   idempotency_fingerprint) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
-                &[&e.id, &e.workspace, &e.event_type, &e.body, &e.idempotency_key, &e.source.as_str(), &e.now,
-                  &e.fingerprint],
-            )?,
-            // Runs only if the insert above happened (the EXISTS on the new id).
-            statement(
-                db,
-                "INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, status, \
-                   attempts, max_attempts, next_attempt_at, created_at, updated_at) \
-                 SELECT 'dlv_' || lower(hex(randomblob(12))), w.workspace_id, w.id, ?1, ?2, 'pending', \
-                   0, w.retry_count + 1, ?3, ?3, ?3 \
-                 FROM webhooks w \
-                 WHERE w.workspace_id = ?4 AND w.active = 1 \
-                   AND EXISTS (SELECT 1 FROM json_each(w.events) WHERE json_each.value = ?2) \
-                   AND EXISTS (SELECT 1 FROM events WHERE id = ?1)",
-                &[&e.id, &e.event_type, &e.now, &e.workspace],
-            )?,
-            statement(
-                db,
-                "SELECT ev.id, ev.idempotency_fingerprint, (SELECT COUNT(*) FROM delivery_logs l WHERE l.event_id = ev.id \
-                   AND l.redelivery_of IS NULL) AS deliveries \
-                 FROM events ev WHERE ev.id = ?1 OR (ev.workspace_id = ?2 AND ev.idempotency_key = ?3) \
-                 ORDER BY ev.created_at LIMIT 1",
-                &[&e.id, &e.workspace, &e.idempotency_key],
-            )?,
-            statement(db, "SELECT id FROM delivery_logs WHERE event_id = ?1", &[&e.id])?,
-        ])
-        .await?;
+    let mut batch = vec![
+        // An API idempotency key is remembered for 24 hours (SPEC §4.4). Keys of internal
+        // publishers (e.g. one `invoice.paid` per invoice) are kept while the event is.
+        statement(
+            db,
+            "UPDATE events SET idempotency_key = NULL \
+             WHERE workspace_id = ?1 AND idempotency_key = ?2 AND created_at < ?3 AND source = 'api'",
+            &[&e.workspace, &e.idempotency_key, &key_expired_before],
+        )?,
+        statement(
+            db,
+            "INSERT INTO events (id, workspace_id, type, body, idempotency_key, source, created_at, \
+               idempotency_fingerprint) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
+            &[&e.id, &e.workspace, &e.event_type, &e.body, &e.idempotency_key, &e.source.as_str(), &e.now,
+              &e.fingerprint],
+        )?,
+        // Runs only if the insert above happened (the EXISTS on the new id).
+        statement(
+            db,
+            "INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, status, \
+               attempts, max_attempts, next_attempt_at, created_at, updated_at) \
+             SELECT 'dlv_' || lower(hex(randomblob(12))), w.workspace_id, w.id, ?1, ?2, 'pending', \
+               0, w.retry_count + 1, ?3, ?3, ?3 \
+             FROM webhooks w \
+             WHERE w.workspace_id = ?4 AND w.active = 1 \
+               AND EXISTS (SELECT 1 FROM json_each(w.events) WHERE json_each.value = ?2) \
+               AND EXISTS (SELECT 1 FROM events WHERE id = ?1)",
+            &[&e.id, &e.event_type, &e.now, &e.workspace],
+        )?,
+        statement(
+            db,
+            "SELECT ev.id, ev.idempotency_fingerprint, (SELECT COUNT(*) FROM delivery_logs l WHERE l.event_id = ev.id \
+               AND l.redelivery_of IS NULL) AS deliveries \
+             FROM events ev WHERE ev.id = ?1 OR (ev.workspace_id = ?2 AND ev.idempotency_key = ?3) \
+             ORDER BY ev.created_at LIMIT 1",
+            &[&e.id, &e.workspace, &e.idempotency_key],
+        )?,
+        statement(db, "SELECT id FROM delivery_logs WHERE event_id = ?1", &[&e.id])?,
+    ];
+    if let Some(d) = direct {
+        batch.extend(claim_statements(db, ClaimScope::Event { id: e.id, max: d.max }, d.token, e.now, d.lease)?);
+    }
+    let results = db.batch(batch).await?;
+    let claim = match direct {
+        Some(_) => Some(read_claim(results.get(PUBLISH_STATEMENTS..).unwrap_or_default())?),
+        None => None,
+    };
     let created = results.get(1).map(changes).unwrap_or(0) > 0;
     let standing = results
         .get(3)
@@ -126,13 +143,14 @@ pub async fn publish(db: &D1Database, e: &NewEvent<'_>) -> Result<Published> {
         _ => Vec::new(),
     };
     let same_request = created || same_request(standing.idempotency_fingerprint.as_deref(), e.fingerprint);
-    Ok(Published {
+    let published = Published {
         event_id: standing.id,
         deliveries: standing.deliveries.max(0) as u64,
         created,
         new_delivery_ids,
         same_request,
-    })
+    };
+    Ok((published, claim))
 }
 
 /// The fan-out of an event stored earlier in the same batch: one `pending` log per

@@ -3,7 +3,8 @@
 //! when to try again (`retry`), log filters (`delivery_log`) and renderings (`views`);
 //! signing secrets and their rotation (`secrets`) and how they are kept at rest (`sealed`);
 //! endpoint health and the breaker (`health`), recovery windows (`recover`) and stats
-//! (`stats`); publish idempotency keys and fingerprints (`idempotency`).
+//! (`stats`); publish idempotency keys and fingerprints (`idempotency`); consumer leases
+//! (`lease`) and how many deliveries a message and an invocation carry (`packing`).
 
 pub mod delivery;
 pub mod delivery_log;
@@ -11,6 +12,7 @@ pub mod health;
 pub mod idempotency;
 pub mod lease;
 pub mod masking;
+pub mod packing;
 pub mod recover;
 pub mod retry;
 pub mod sealed;
