@@ -259,4 +259,32 @@ mod tests {
         assert_eq!(r.seal(b"x", b"").unwrap_err(), KeyError::Missing);
         assert!(!format!("{:?}", ring(Some(KEY_A), None)).contains(KEY_A));
     }
+
+    #[test]
+    fn empty_values_seal_and_short_blobs_are_malformed() {
+        let r = ring(Some(KEY_A), None);
+        let empty = r.seal(b"", b"aad").unwrap();
+        assert_eq!(r.open(&empty, b"aad").unwrap(), b"", "12-byte nonce + 16-byte tag, nothing else");
+        let kid = r.current().unwrap().id().to_string();
+        let short = format!("v1:{kid}:{}", STANDARD.encode([0u8; 27]));
+        assert_eq!(r.open(&short, b"aad"), Err(OpenError::Malformed));
+        // A key id is 8 hex digits: anything else is not the sealed form, whatever follows.
+        assert_eq!(r.open(&format!("v1:zzzzzzzz:{}", STANDARD.encode([0u8; 40])), b"aad"), Err(OpenError::Malformed));
+        assert_eq!(r.open(&format!("v1:{}:{}", &kid[..7], STANDARD.encode([0u8; 40])), b"aad"), Err(OpenError::Malformed));
+        assert_eq!(sealed_key_id("v1:zzzzzzzz:AAAA"), None);
+        assert_eq!(sealed_key_id(&empty), Some(kid.as_str()));
+    }
+
+    #[test]
+    fn errors_name_the_setting_and_debug_only_the_key_id() {
+        assert_eq!(KeyError::Missing.to_string(), "WEBHOOK_ENCRYPTION_KEY is not configured");
+        assert_eq!(KeyError::NotBase64.to_string(), "WEBHOOK_ENCRYPTION_KEY is not base64");
+        assert_eq!(KeyError::WrongLength(5).to_string(), "WEBHOOK_ENCRYPTION_KEY decodes to 5 bytes, not 32");
+        assert_eq!(OpenError::Malformed.to_string(), "stored ciphertext is malformed");
+        assert_eq!(OpenError::UnknownKey("0badc0de".into()).to_string(), "stored ciphertext uses key 0badc0de, which is not configured");
+        assert_eq!(OpenError::Tampered.to_string(), "stored ciphertext failed authentication (tampered or wrong key)");
+        let key = DataKey::parse(Some(KEY_A)).unwrap();
+        assert_eq!(format!("{key:?}"), format!("DataKey({})", key.id()));
+        assert_eq!(key.id().len(), 8);
+    }
 }

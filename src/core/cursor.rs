@@ -131,6 +131,19 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_page_continues_from_its_cursor() {
+        let c = Cursor { created_at: 1_767_225_600_000, id: "wh_01".into() };
+        let page = parse_page_request([("cursor", c.encode().as_str()), ("limit", "1")]).unwrap();
+        assert_eq!(page, PageRequest { limit: 1, cursor: Some(c) });
+        let e = parse_page_request([("cursor", "x")]).unwrap_err();
+        assert_eq!(e.fields.unwrap()["cursor"], "must be a next_cursor from a previous page");
+        let e = parse_page_request([("limit", "0")]).unwrap_err();
+        assert_eq!(e.fields.unwrap()["limit"], "must be an integer from 1 to 100");
+        let e = parse_page_request([("offset", "0")]).unwrap_err();
+        assert_eq!(e.fields.unwrap()["offset"], "unknown query parameter");
+    }
+
     proptest! {
         #[test]
         fn any_text_decodes_or_is_refused_without_panicking(s in ".{0,300}") {

@@ -106,8 +106,22 @@ mod tests {
 
     #[test]
     fn public_routes_need_no_token() {
-        for route in [Route::Health, Route::OpenApi, Route::InboundStripe, Route::InboundResend] {
-            assert!(allowed_roles(route).is_none());
+        for route in [Route::Health, Route::OpenApi, Route::InboundStripe, Route::InboundStripeConnect, Route::InboundResend, Route::Portal] {
+            assert!(allowed_roles(route).is_none(), "{route:?}");
+            for role in [Admin, Manager, Member, Service] {
+                assert!(can(role, route), "{role:?} on {route:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn roles_are_the_four_lowercase_names_of_the_spec() {
+        assert_eq!(Role::parse("admin"), Some(Admin));
+        assert_eq!(Role::parse("manager"), Some(Manager));
+        assert_eq!(Role::parse("member"), Some(Member));
+        assert_eq!(Role::parse("service"), Some(Service));
+        for other in ["", "Admin", "ADMIN", " admin", "admin ", "owner", "superadmin", "managers", "root"] {
+            assert_eq!(Role::parse(other), None, "{other:?}");
         }
     }
 

@@ -349,6 +349,97 @@ mod tests {
         assert!(verify(&token(&c), SECRET, NOW).is_ok(), "not configured: not checked");
     }
 
+    #[test]
+    fn expiry_and_not_before_boundaries() {
+        let mut c = claims();
+        for (exp, ok) in [(NOW - 3600, false), (NOW - 1, false), (NOW, false), (NOW + 1, true)] {
+            c["exp"] = json!(exp);
+            assert_eq!(verify(&token(&c), SECRET, NOW).is_ok(), ok, "exp {exp}");
+        }
+        c["exp"] = json!(NOW - 1);
+        assert_eq!(verify(&token(&c), SECRET, NOW), Err(TokenError::Expired));
+        c["exp"] = json!(NOW as f64 + 0.5);
+        assert!(verify(&token(&c), SECRET, NOW).is_ok(), "fractional seconds are allowed (RFC 7519 NumericDate)");
+        let mut c = claims();
+        for (nbf, ok) in [(NOW - 3600, true), (NOW, true), (NOW + 1, false), (NOW + 3600, false)] {
+            c["nbf"] = json!(nbf);
+            assert_eq!(verify(&token(&c), SECRET, NOW).is_ok(), ok, "nbf {nbf}");
+        }
+    }
+
+    #[test]
+    fn workspace_ids_are_1_to_128_characters_without_control_characters() {
+        let mut c = claims();
+        for (workspace, ok) in [
+            ("w".to_string(), true),
+            ("w".repeat(128), true),
+            ("w".repeat(129), false),
+            ("ws\u{0}a".to_string(), false),
+            ("ws\na".to_string(), false),
+            ("ws\u{7f}".to_string(), false),
+        ] {
+            c["workspace_id"] = json!(workspace);
+            let got = verify(&token(&c), SECRET, NOW);
+            if ok {
+                assert_eq!(got.map(|p| p.workspace_id), Ok(workspace.clone()));
+            } else {
+                assert_eq!(got, Err(TokenError::MissingClaim("workspace_id")), "{workspace:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn tokens_up_to_8_kib_are_read_longer_ones_refused_unread() {
+        // A valid token padded with an extra claim to exactly `len` bytes.
+        let padded = |len: usize| {
+            let mut n = len * 3 / 4 - 200; // base64 makes 4 bytes of 3: start just below (the lengths assert checks)
+            loop {
+                let mut c = claims();
+                c["pad"] = json!("p".repeat(n));
+                let t = token(&c);
+                if t.len() >= len {
+                    return t;
+                }
+                n += 1;
+            }
+        };
+        let (ok, too_long) = (padded(8192), padded(8193));
+        assert_eq!((ok.len(), too_long.len()), (8192, 8193));
+        assert!(verify(&ok, SECRET, NOW).is_ok(), "{} bytes", ok.len());
+        assert_eq!(verify(&too_long, SECRET, NOW), Err(TokenError::Malformed), "{} bytes", too_long.len());
+    }
+
+    #[test]
+    fn errors_explain_themselves() {
+        let cases = [
+            (TokenError::Malformed, "token is not a well-formed JWT"),
+            (TokenError::UnsupportedAlgorithm, "token algorithm must be HS256"),
+            (TokenError::BadSignature, "token signature is invalid"),
+            (TokenError::Expired, "token has expired"),
+            (TokenError::NotYetValid, "token is not valid yet"),
+            (TokenError::MissingClaim("exp"), "token lacks the `exp` claim"),
+            (TokenError::UnknownRole, "token role is not one of admin, manager, member, service"),
+            (TokenError::CriticalHeader, "token has a `crit` header; no extension is supported"),
+            (TokenError::WrongIssuer, "token issuer (`iss`) is not the expected one"),
+            (TokenError::WrongAudience, "token audience (`aud`) does not include this service"),
+        ];
+        for (error, text) in cases {
+            assert_eq!(error.to_string(), text);
+        }
+    }
+
+    #[test]
+    fn every_role_of_the_spec_is_accepted() {
+        for (name, role) in [("admin", Role::Admin), ("manager", Role::Manager), ("member", Role::Member), ("service", Role::Service)] {
+            let mut c = claims();
+            c["role"] = json!(name);
+            assert_eq!(verify(&token(&c), SECRET, NOW).map(|p| p.role), Ok(role));
+        }
+        let mut c = claims();
+        c.as_object_mut().unwrap().remove("sub");
+        assert_eq!(verify(&token(&c), SECRET, NOW).map(|p| p.user_id), Ok(None), "`sub` is optional");
+    }
+
     proptest::proptest! {
         #[test]
         fn never_panics_on_arbitrary_input(s in ".{0,300}") {

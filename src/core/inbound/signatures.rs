@@ -662,7 +662,7 @@ mod tests {
         while at_cap.len() < MAX_HEADER_LEN {
             at_cap.push(' ');
         }
-        assert_eq!(at_cap.len(), MAX_HEADER_LEN);
+        assert_eq!(at_cap.len(), 8192, "8 KiB");
         assert_eq!(stripe(&at_cap, v.timestamp), Ok(()));
         at_cap.push(' ');
         assert_eq!(stripe(&at_cap, v.timestamp), Err(SignatureError::Malformed));
@@ -956,6 +956,33 @@ mod tests {
                 "{h:?}"
             );
         }
+    }
+
+    /// Each Svix header is read up to 8192 bytes (8 KiB): a genuine message whose header is
+    /// exactly that long verifies; one byte more is refused unread.
+    #[test]
+    fn svix_headers_of_exactly_8_kib_are_read() {
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let key = decode_svix_secret(secret).unwrap();
+        let body = b"{}";
+        let t = 1_700_000_000i64;
+        let sign = |id: &str, ts: &str| format!("v1,{}", STANDARD.encode(hmac_sha256(&key, &[id.as_bytes(), b".", ts.as_bytes(), b".", body])));
+        let verify = |id: &str, ts: &str, sig: &str| {
+            verify_svix(secret, &SvixHeaders { id: Some(id), timestamp: Some(ts), signature: Some(sig) }, body, t, TOL)
+        };
+        let ts = t.to_string();
+        for len in [8192, 8193] {
+            let expected = if len == 8192 { Ok(()) } else { Err(SignatureError::Malformed) };
+            let id = "m".repeat(len);
+            assert_eq!(verify(&id, &ts, &sign(&id, &ts)), expected, "svix-id of {len} bytes");
+            // Leading zeros keep the value: the timestamp is signed as written.
+            let long_ts = format!("{}{ts}", "0".repeat(len - ts.len()));
+            assert_eq!(verify("msg_1", &long_ts, &sign("msg_1", &long_ts)), expected, "svix-timestamp of {len} bytes");
+            let sig = sign("msg_1", &ts);
+            let padded = format!("{sig}{}", " ".repeat(len - sig.len()));
+            assert_eq!(verify("msg_1", &ts, &padded), expected, "svix-signature of {len} bytes");
+        }
+        assert_eq!(MAX_HEADER_LEN, 8192);
     }
 
     #[test]

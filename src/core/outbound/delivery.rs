@@ -366,4 +366,136 @@ mod tests {
         let bare = DeliveryHeadersInput { secrets: None, ..input };
         assert!(signed_headers(&bare, &signing_plan(&bare).sign(b"{}")).iter().all(|(k, _)| !k.to_lowercase().contains("signature")));
     }
+
+    #[test]
+    fn the_log_records_the_status_and_error_of_each_kind_of_attempt() {
+        let response = |status| AttemptResult::Response { status, retry_after: None };
+        assert_eq!(response(503).status(), Some(503));
+        assert_eq!(response(200).status(), Some(200));
+        for other in [
+            AttemptResult::Timeout { timeout_ms: 1000 },
+            AttemptResult::NetworkError("x".into()),
+            AttemptResult::Blocked("x".into()),
+            AttemptResult::NotSent("x".into()),
+        ] {
+            assert_eq!(other.status(), None, "{other:?}");
+        }
+        for ok in [200, 201, 204, 299] {
+            assert_eq!(response(ok).error(), None, "{ok}");
+        }
+        assert_eq!(response(300).error().as_deref(), Some("receiver answered 300 (redirects are not followed)"));
+        assert_eq!(response(399).error().as_deref(), Some("receiver answered 399 (redirects are not followed)"));
+        assert_eq!(response(199).error().as_deref(), Some("receiver answered 199"));
+        assert_eq!(response(400).error().as_deref(), Some("receiver answered 400"));
+        assert_eq!(response(500).error().as_deref(), Some("receiver answered 500"));
+        assert_eq!(AttemptResult::Timeout { timeout_ms: 1500 }.error().as_deref(), Some("timed out after 1500 ms"));
+        assert_eq!(AttemptResult::NetworkError("refused".into()).error().as_deref(), Some("network error: refused"));
+        assert_eq!(AttemptResult::Blocked("private address".into()).error().as_deref(), Some("target blocked: private address"));
+        assert_eq!(AttemptResult::NotSent("no key".into()).error().as_deref(), Some("not sent: no key"));
+    }
+
+    #[test]
+    fn only_2xx_succeeds_and_410_disables_at_any_attempt() {
+        let s = RetrySchedule::parse("10,20").unwrap();
+        let judge = |status, made, max| judge_attempt(&AttemptResult::Response { status, retry_after: None }, made, max, &s, 0, 0.5);
+        for ok in [200, 204, 299] {
+            assert_eq!(judge(ok, 1, 4), NextStep::Succeeded, "{ok}");
+            assert_eq!(judge(ok, 4, 4), NextStep::Succeeded, "{ok} on the last attempt");
+        }
+        for failed in [100, 199, 300, 302, 400, 404, 408, 409, 429, 500, 502, 503] {
+            assert_eq!(judge(failed, 1, 4), NextStep::RetryIn { secs: 10 }, "{failed}");
+            assert_eq!(judge(failed, 4, 4), NextStep::GiveUp, "{failed} on the last attempt");
+        }
+        assert_eq!(judge(410, 1, 4), NextStep::DisableWebhook);
+        assert_eq!(judge(410, 4, 4), NextStep::DisableWebhook, "410 on the last attempt still disables");
+    }
+
+    #[test]
+    fn retrying_ends_after_the_last_attempt_and_never_for_blocked_targets() {
+        let s = RetrySchedule::parse("10,20").unwrap();
+        let failure = AttemptResult::NetworkError("reset".into());
+        assert_eq!(judge_attempt(&failure, 1, 3, &s, 0, 0.5), NextStep::RetryIn { secs: 10 });
+        assert_eq!(judge_attempt(&failure, 2, 3, &s, 0, 0.5), NextStep::RetryIn { secs: 20 });
+        assert_eq!(judge_attempt(&failure, 3, 3, &s, 0, 0.5), NextStep::GiveUp);
+        assert_eq!(judge_attempt(&failure, 5, 3, &s, 0, 0.5), NextStep::GiveUp, "past the last attempt (a redelivery)");
+        assert_eq!(judge_attempt(&failure, 1, 1, &s, 0, 0.5), NextStep::GiveUp, "retry_count 0: one attempt");
+        assert_eq!(judge_attempt(&AttemptResult::NotSent("no key".into()), 1, 2, &s, 0, 0.5), NextStep::RetryIn { secs: 10 });
+        assert_eq!(judge_attempt(&AttemptResult::Timeout { timeout_ms: 1 }, 2, 3, &s, 0, 0.5), NextStep::RetryIn { secs: 20 });
+        assert_eq!(judge_attempt(&AttemptResult::Blocked("x".into()), 1, 10, &s, 0, 0.5), NextStep::GiveUp);
+        // The schedule's delay is jittered by ±20 %.
+        let default = RetrySchedule::default();
+        assert_eq!(judge_attempt(&failure, 2, 10, &default, 0, 0.0), NextStep::RetryIn { secs: 240 });
+        assert_eq!(judge_attempt(&failure, 2, 10, &default, 0, 1.0), NextStep::RetryIn { secs: 360 });
+    }
+
+    #[test]
+    fn retry_after_is_honoured_on_429_and_503_only() {
+        let s = RetrySchedule::parse("10,20").unwrap();
+        let with = |status: u16, value: &str| AttemptResult::Response { status, retry_after: Some(value.to_string()) };
+        assert_eq!(judge_attempt(&with(429, "7"), 1, 4, &s, 0, 0.5), NextStep::RetryIn { secs: 7 });
+        assert_eq!(judge_attempt(&with(503, "7"), 1, 4, &s, 0, 0.5), NextStep::RetryIn { secs: 7 });
+        assert_eq!(judge_attempt(&with(503, "0"), 1, 4, &s, 0, 0.5), NextStep::RetryIn { secs: 0 });
+        assert_eq!(judge_attempt(&with(429, "999999"), 1, 4, &s, 0, 0.5), NextStep::RetryIn { secs: 43_200 });
+        for status in [500, 502, 504, 400, 408, 301] {
+            assert_eq!(judge_attempt(&with(status, "7"), 1, 4, &s, 0, 0.5), NextStep::RetryIn { secs: 10 }, "{status}");
+        }
+        assert_eq!(judge_attempt(&with(429, "soon"), 1, 4, &s, 0, 0.5), NextStep::RetryIn { secs: 10 }, "unreadable: the schedule");
+        let at = crate::core::time::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+        assert_eq!(judge_attempt(&with(503, "Sun, 06 Nov 1994 08:50:37 GMT"), 1, 4, &s, at, 0.5), NextStep::RetryIn { secs: 60 });
+        assert_eq!(judge_attempt(&with(429, "7"), 4, 4, &s, 0, 0.5), NextStep::GiveUp, "no attempt left");
+        assert_eq!(judge_attempt(&with(200, "7"), 1, 4, &s, 0, 0.5), NextStep::Succeeded);
+        assert_eq!(judge_attempt(&with(410, "7"), 1, 4, &s, 0, 0.5), NextStep::DisableWebhook);
+    }
+
+    fn stored_webhook(secret_hint: Option<&str>, headers: BTreeMap<String, String>) -> StoredWebhook {
+        StoredWebhook {
+            id: "wh_1".into(),
+            config: crate::core::outbound::webhook::WebhookConfig {
+                name: "n".into(), url: "https://example.com".into(), events: vec![], active: true, headers,
+                retry_count: 3, timeout_ms: 10_000,
+            },
+            secret_hint: secret_hint.map(str::to_string),
+            disabled_reason: None,
+            created_by: None,
+            updated_by: None,
+            created_at: 0,
+            updated_at: 0,
+            health: Default::default(),
+        }
+    }
+
+    fn log_with_history(attempted_at: &[UnixMillis]) -> DeliveryLog {
+        use crate::core::outbound::delivery_log::{AttemptRecord, DeliveryStatus};
+        DeliveryLog {
+            id: "dlv_1".into(), webhook_id: "wh_1".into(), event_id: "evt_1".into(), event_type: "flight.departed".into(),
+            status: DeliveryStatus::Failed, attempts: attempted_at.len() as u32, max_attempts: 4, response_status: None,
+            response_body: None, error: None, duration_ms: None, next_attempt_at: None, redelivery_of: None, test: false,
+            created_at: 1_700_000_000_000, updated_at: 1_700_000_000_000, payload: None,
+            history: attempted_at
+                .iter()
+                .enumerate()
+                .map(|(i, &at)| AttemptRecord { attempt: i as u32 + 1, attempted_at: at, response_status: Some(500), error: None, duration_ms: 5, response_body: None })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_detail_shows_the_latest_attempts_headers_with_signatures_masked() {
+        let custom = BTreeMap::from([("X-Tenant".to_string(), "a".to_string())]);
+        let webhook = stored_webhook(Some("…abcd"), custom.clone());
+        let headers = latest_attempt_headers(&log_with_history(&[1_700_000_005_000, 1_700_000_305_500]), &webhook);
+        assert_eq!(names(&headers), ["Content-Type", "User-Agent", "X-Webhook-Event", "X-Webhook-Timestamp", "X-Webhook-ID", "X-Webhook-Delivery", "webhook-id", "webhook-timestamp", "X-Webhook-Signature", "webhook-signature", "X-Tenant"]);
+        assert_eq!(get(&headers, "X-Webhook-Timestamp"), Some("2023-11-14T22:18:25.500Z"), "the latest attempt's time");
+        assert_eq!(get(&headers, "webhook-timestamp"), Some("1700000305"));
+        assert_eq!(get(&headers, "X-Webhook-ID"), Some("wh_1"));
+        assert_eq!(get(&headers, "X-Webhook-Delivery"), Some("dlv_1"));
+        assert_eq!(get(&headers, "X-Webhook-Event"), Some("flight.departed"));
+        assert_eq!(get(&headers, "X-Webhook-Signature"), Some(""));
+        assert_eq!(get(&headers, "webhook-signature"), Some(""));
+        assert_eq!(get(&headers, "X-Tenant"), Some("a"));
+
+        let never_sent = latest_attempt_headers(&log_with_history(&[]), &stored_webhook(None, BTreeMap::new()));
+        assert_eq!(names(&never_sent), ["Content-Type", "User-Agent", "X-Webhook-Event", "X-Webhook-Timestamp", "X-Webhook-ID", "X-Webhook-Delivery", "webhook-id", "webhook-timestamp"]);
+        assert_eq!(get(&never_sent, "webhook-timestamp"), Some("1700000000"), "the log's creation before any attempt");
+    }
 }

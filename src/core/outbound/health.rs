@@ -277,6 +277,39 @@ mod tests {
         assert!(record(&h, &[], false, true, long, &p).disable_reason.is_none());
     }
 
+    #[test]
+    fn failures_after_a_success_in_the_same_batch_reopen_for_the_base_cooldown() {
+        let p = policy();
+        let open = Health { consecutive_failures: 7, failing_since: Some(0), breaker_open_until: Some(500), breaker_opens: 3, ..Health::default() };
+        let r = record(&open, &[ok(1_000), fail(1_100), fail(1_200), fail(1_300)], true, true, 2_000, &p);
+        assert_eq!(r.health.consecutive_failures, 3);
+        assert_eq!(r.health.failing_since, Some(1_100));
+        assert_eq!(r.health.breaker_open_until, Some(2_000 + 60_000), "the first cooldown again, not a doubled one");
+        assert_eq!(r.health.breaker_opens, 1);
+        assert!(r.opened && !r.closed);
+        assert_eq!(state(&r.health, true), "breaker_open");
+        // Two failures after the success: below the threshold of 3, closed.
+        let r = record(&open, &[ok(1_000), fail(1_100), fail(1_200)], true, true, 2_000, &p);
+        assert_eq!((r.health.breaker_open_until, r.health.breaker_opens, r.opened, r.closed), (None, 0, false, true));
+    }
+
+    #[test]
+    fn the_default_policy_is_the_spec_one() {
+        // SPEC §8.4: 10 failures, 60 s doubling up to 3600 s, 120 h with at least 10 failures.
+        let d = HealthPolicy::default();
+        let secs: Vec<i64> = (0..8).map(|n| d.cooldown_ms(n) / 1000).collect();
+        assert_eq!(secs, [60, 120, 240, 480, 960, 1920, 3600, 3600]);
+        assert_eq!(AUTO_DISABLE_MIN_FAILURES, 10);
+        let nine = record(&Health::default(), &[fail(1); 9], false, true, 2, &d);
+        assert!(!nine.opened);
+        let ten = record(&nine.health, &[fail(3)], false, true, 4, &d);
+        assert_eq!(ten.health.breaker_open_until, Some(4 + 60_000));
+        let hours = |h: i64| h * 3_600_000;
+        let failing = Health { consecutive_failures: 20, failing_since: Some(0), ..Health::default() };
+        assert!(record(&failing, &[fail(hours(120) - 1)], false, true, hours(120) - 1, &d).disable_reason.is_none());
+        assert!(record(&failing, &[fail(hours(120))], false, true, hours(120), &d).disable_reason.is_some());
+    }
+
     fn arb_attempts() -> impl Strategy<Value = Vec<(bool, i64)>> {
         prop::collection::vec((any::<bool>(), 0i64..1_000_000), 0..30)
     }

@@ -95,6 +95,15 @@ mod tests {
     }
 
     #[test]
+    fn a_window_of_one_instant_is_allowed() {
+        let at = "2026-03-01T12:00:00.000Z";
+        let w = parse_window(&obj(json!({"since": at, "until": at})), NOW).unwrap();
+        assert_eq!(w, Window { since: 1_772_366_400_000, until: 1_772_366_400_000 });
+        let e = parse_window(&obj(json!({"since": at, "until": "2026-03-01T11:59:59.999Z"})), NOW).unwrap_err();
+        assert_eq!(e.get("until").map(String::as_str), Some("must not be before since"));
+    }
+
+    #[test]
     fn bad_windows_name_the_field() {
         for (body, field) in [
             (json!({}), "since"),

@@ -62,7 +62,21 @@ mod tests {
         assert_eq!(RetrySchedule::parse("1, 2,3"), Some(RetrySchedule(vec![1, 2, 3])));
         assert_eq!(RetrySchedule::parse("1,,3"), None);
         assert_eq!(RetrySchedule::parse("-1"), None);
-        assert_eq!(RetrySchedule::parse("999999"), Some(RetrySchedule(vec![MAX_DELAY_SECS])));
+        assert_eq!(RetrySchedule::parse("999999"), Some(RetrySchedule(vec![43_200])), "capped at the queue's 12 h");
+        assert_eq!(RetrySchedule::parse("43200,43201"), Some(RetrySchedule(vec![43_200, 43_200])));
+        assert_eq!(RetrySchedule::parse(" 0 "), Some(RetrySchedule(vec![0])));
+        assert_eq!(RetrySchedule::parse(""), None);
+        assert_eq!(RetrySchedule::parse("5;300"), None);
+    }
+
+    #[test]
+    fn default_schedule_is_the_spec_one() {
+        // SPEC §4.5: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 12 h, 12 h, 12 h, 12 h.
+        let s = RetrySchedule::default();
+        let delays: Vec<u32> = (1..=12).map(|retry| s.base_delay(retry)).collect();
+        assert_eq!(delays, [5, 300, 1800, 7200, 18_000, 36_000, 43_200, 43_200, 43_200, 43_200, 43_200, 43_200]);
+        assert_eq!(s.base_delay(0), 5, "retry 0 is read as the first");
+        assert_eq!(MAX_DELAY_SECS, 43_200, "Cloudflare Queues' longest delay: 12 h");
     }
 
     #[test]
@@ -82,16 +96,33 @@ mod tests {
         assert_eq!(s.delay_with_jitter(2, 0.0), 240);
         assert_eq!(s.delay_with_jitter(2, 0.5), 300);
         assert!(s.delay_with_jitter(2, 0.999_999) <= 360);
-        assert_eq!(s.delay_with_jitter(10, 1.0), MAX_DELAY_SECS, "never past the queue's limit");
+        assert_eq!(s.delay_with_jitter(1, 0.0), 4);
+        assert_eq!(s.delay_with_jitter(1, 1.0), 6);
+        assert_eq!(s.delay_with_jitter(3, 0.25), 1620, "1800 × (0.8 + 0.4 × 0.25)");
+        assert_eq!(s.delay_with_jitter(4, 0.75), 7920, "7200 × (0.8 + 0.4 × 0.75)");
+        assert_eq!(s.delay_with_jitter(2, -3.0), 240, "samples are clamped to [0, 1]");
+        assert_eq!(s.delay_with_jitter(2, 7.0), 360);
+        assert_eq!(s.delay_with_jitter(10, 1.0), 43_200, "never past the queue's 12 h");
+        assert_eq!(s.delay_with_jitter(6, 1.0), 43_200, "10 h + 20 % is just 12 h");
+        assert_eq!(s.delay_with_jitter(6, 0.0), 28_800);
     }
 
     #[test]
     fn retry_after_forms() {
         assert_eq!(retry_after_secs("120", 0), Some(120));
-        assert_eq!(retry_after_secs("99999999", 0), Some(MAX_DELAY_SECS));
+        assert_eq!(retry_after_secs(" 30 ", 0), Some(30));
+        assert_eq!(retry_after_secs("0", 0), Some(0));
+        assert_eq!(retry_after_secs("43200", 0), Some(43_200));
+        assert_eq!(retry_after_secs("43201", 0), Some(43_200));
+        assert_eq!(retry_after_secs("99999999", 0), Some(43_200));
         let now = crate::core::time::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
         assert_eq!(retry_after_secs("Sun, 06 Nov 1994 08:50:37 GMT", now), Some(60));
         assert_eq!(retry_after_secs("Sun, 06 Nov 1994 08:40:37 GMT", now), Some(0));
+        assert_eq!(retry_after_secs("Sun, 06 Nov 1994 08:49:38 GMT", now + 1), Some(0), "999 ms round down");
+        assert_eq!(retry_after_secs("Sun, 06 Nov 1994 08:49:38 GMT", now - 1500), Some(2));
+        assert_eq!(retry_after_secs("Mon, 07 Nov 1994 08:49:37 GMT", now), Some(43_200), "a day away: capped at 12 h");
+        assert_eq!(retry_after_secs("Sun, 06 Nov 1994 20:49:37 GMT", now), Some(43_200));
+        assert_eq!(retry_after_secs("Sun, 06 Nov 1994 20:49:36 GMT", now), Some(43_199));
         assert_eq!(retry_after_secs("soon", now), None);
         assert_eq!(retry_after_secs("-5", now), None);
     }

@@ -326,7 +326,45 @@ mod tests {
     fn replace_has_no_grace() {
         let mut set = SecretSet::new(s("old-secret-xxxxxxxx"));
         set.replace(s("new-secret-xxxxxxxx"), 0);
+        assert_eq!(set.current.expose(), "new-secret-xxxxxxxx");
         assert!(set.previous.is_empty());
+        // Previous secrets in their grace keep it; expired ones are pruned.
+        let mut set = SecretSet::new(s("a-secret-xxxxxxxxxx"));
+        set.rotate(s("b-secret-xxxxxxxxxx"), 10, 0);
+        set.rotate(s("c-secret-xxxxxxxxxx"), 60, 0);
+        set.replace(s("d-secret-xxxxxxxxxx"), 10_000);
+        assert_eq!(set.current.expose(), "d-secret-xxxxxxxxxx");
+        let left: Vec<(&str, UnixMillis)> = set.previous.iter().map(|p| (p.secret.expose(), p.expires_at)).collect();
+        assert_eq!(left, [("b-secret-xxxxxxxxxx", 60_000)]);
+    }
+
+    #[test]
+    fn spec_limits_of_secrets() {
+        // SPEC §8.1: 32 random bytes, grace 0–604800 s (default 86400), at most 5 previous.
+        assert_eq!((GENERATED_BYTES, DEFAULT_GRACE_SECONDS, MAX_GRACE_SECONDS, MAX_PREVIOUS), (32, 86_400, 604_800, 5));
+        let mut set = SecretSet::new(s("secret-0-xxxxxxxxxx"));
+        for i in 1..=6 {
+            set.rotate(s(&format!("secret-{i}-xxxxxxxxxx")), 604_800, 0);
+        }
+        assert_eq!(set.previous.len(), 5);
+        assert_eq!(set.previous[4].expires_at, 604_800_000);
+    }
+
+    #[test]
+    fn rotate_body_errors_say_what_is_expected() {
+        let obj = |v: Value| v.as_object().unwrap().clone();
+        let message = |body: Value| parse_rotate(Some(&obj(body))).unwrap_err().get("grace_seconds").cloned();
+        for out_of_range in [json!(-1), json!(604_801), json!(1.5), json!(1e10)] {
+            assert_eq!(message(json!({ "grace_seconds": out_of_range })).as_deref(), Some("must be an integer from 0 to 604800"));
+        }
+        assert_eq!(message(json!({"grace_seconds": "60"})).as_deref(), Some("must be an integer, not a string"));
+        assert_eq!(message(json!({"grace_seconds": null})).as_deref(), Some("must be an integer, not null"));
+        assert_eq!(message(json!({"grace_seconds": true})).as_deref(), Some("must be an integer, not a boolean"));
+        let both = parse_rotate(Some(&obj(json!({"secret": "short", "grace_seconds": 60})))).unwrap_err();
+        assert_eq!(both.len(), 1, "{both:?}");
+        let secret = "s".repeat(16);
+        let ok = parse_rotate(Some(&obj(json!({"secret": secret})))).unwrap();
+        assert_eq!(ok, RotateRequest { secret: Some(WebhookSecret::from_stored("s".repeat(16))), grace_seconds: 86_400 });
     }
 
     #[test]
