@@ -2,7 +2,7 @@
 // unviable and % killed = (caught + timeout) / (caught + missed + timeout). Unviable mutants
 // (they do not compile) and the equivalent ones excluded in .cargo/mutants.toml never count.
 // Then the missed mutants, which are the tests still to write.
-// After `--iterate`, the mutants caught by earlier runs (previously_caught.txt) count as caught.
+// After `--iterate`, the mutants caught by earlier runs (previously_caught.txt) count too.
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 
@@ -17,11 +17,12 @@ const row = (module) => {
   if (!modules.has(module)) modules.set(module, { caught: 0, missed: 0, timeout: 0, unviable: 0 });
   return modules.get(module);
 };
-const previously = join(dirname(path), "previously_caught.txt");
-if (existsSync(previously)) {
-  for (const line of readFileSync(previously, "utf8").split("\n").filter(Boolean)) {
-    row(moduleOf(line.split(":")[0])).caught += 1;
-  }
+const lines = (file) => (existsSync(file) ? readFileSync(file, "utf8").split("\n").filter(Boolean) : []);
+// cargo-mutants lists unviable mutants among the previously caught; scripts/mutants.sh
+// keeps the earlier unviable list beside it.
+const unviableBefore = new Set(lines(join(dirname(path), "previously_unviable.txt")));
+for (const name of lines(join(dirname(path), "previously_caught.txt"))) {
+  row(moduleOf(name.split(":")[0]))[unviableBefore.has(name) ? "unviable" : "caught"] += 1;
 }
 for (const outcome of outcomes) {
   const mutant = outcome.scenario?.Mutant;
@@ -41,7 +42,7 @@ const killedPercent = (r) => {
   return viable === 0 ? "—" : `${((100 * (r.caught + r.timeout)) / viable).toFixed(1)} %`;
 };
 const total = { caught: 0, missed: 0, timeout: 0, unviable: 0 };
-const lines = [
+const table = [
   "| module | caught | missed | timeout | unviable | killed |",
   "|---|--:|--:|--:|--:|--:|",
 ];
@@ -49,10 +50,10 @@ for (const [module, r] of [...modules].sort(([a], [b]) => a.localeCompare(b))) {
   for (const key of Object.keys(total)) total[key] += r[key];
   const viable = r.caught + r.missed + r.timeout;
   const flag = viable > 0 && (r.caught + r.timeout) / viable < 0.95 ? " ✗ (< 95 %)" : "";
-  lines.push(`| ${module} | ${r.caught} | ${r.missed} | ${r.timeout} | ${r.unviable} | ${killedPercent(r)}${flag} |`);
+  table.push(`| ${module} | ${r.caught} | ${r.missed} | ${r.timeout} | ${r.unviable} | ${killedPercent(r)}${flag} |`);
 }
-lines.push(`| **all ${modules.size} modules** | ${total.caught} | ${total.missed} | ${total.timeout} | ${total.unviable} | ${killedPercent(total)} |`);
-console.log(lines.join("\n"));
+table.push(`| **all ${modules.size} modules** | ${total.caught} | ${total.missed} | ${total.timeout} | ${total.unviable} | ${killedPercent(total)} |`);
+console.log(table.join("\n"));
 if (startTime && endTime) {
   const minutes = (Date.parse(endTime) - Date.parse(startTime)) / 60_000;
   console.log(`\n${outcomes.length - 1} mutants tested in ${minutes.toFixed(1)} min (${startTime} → ${endTime})`);

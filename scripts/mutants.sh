@@ -24,10 +24,20 @@ fi
 # Every run builds in a fresh copy of the tree; a shared target directory keeps the
 # dependencies built once (a run's baseline then takes ~1 min instead of ~5).
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+# `--iterate` lists the mutants it skips as previously caught, unviable ones included:
+# keep the earlier unviable list so the table can tell them apart.
+unviable_before="$(mktemp)"
+trap 'rm -f "$unviable_before"' EXIT
+if [[ " $* " == *" --iterate "* ]]; then
+  cat mutants.out/unviable.txt mutants.out/previously_unviable.txt 2>/dev/null | sort -u > "$unviable_before" || true
+fi
 started=$(date +%s)
 status=0
 # Exit code 2 means some mutants were missed: the table below says which modules.
 cargo mutants --no-shuffle "$@" || status=$?
+if [ -s "$unviable_before" ] && [ -d mutants.out ]; then
+  cp "$unviable_before" mutants.out/previously_unviable.txt
+fi
 say "run time: $(( $(date +%s) - started )) s"
 node scripts/mutants-summary.mjs mutants.out/outcomes.json
 exit "$status"
