@@ -153,18 +153,26 @@ pub async fn publish(db: &D1Database, e: &NewEvent<'_>, direct: Option<&DirectCl
     Ok((published, claim))
 }
 
+/// One `pending` log (created and due at ?2) per row of webhook `w` and event `ev` the
+/// query's `FROM` and `WHERE` name.
+const PENDING_LOGS_FOR_EVENTS: &str = "INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, \
+       status, attempts, max_attempts, next_attempt_at, created_at, updated_at) \
+     SELECT 'dlv_' || lower(hex(randomblob(12))), w.workspace_id, w.id, ev.id, ev.type, 'pending', \
+       0, w.retry_count + 1, ?2, ?2, ?2";
+
+/// Webhook `w` subscribes to event `ev`'s type.
+const SUBSCRIBED: &str = "EXISTS (SELECT 1 FROM json_each(w.events) t WHERE t.value = ev.type)";
+
 /// The fan-out of an event stored earlier in the same batch: one `pending` log per
 /// active webhook of its workspace subscribed to its type; nothing when the event is not
 /// there (the guarded insert before it did not happen).
 pub fn fan_out(db: &D1Database, event_id: &str, now: UnixMillis) -> Result<worker::D1PreparedStatement> {
     statement(
         db,
-        "INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, status, \
-           attempts, max_attempts, next_attempt_at, created_at, updated_at) \
-         SELECT 'dlv_' || lower(hex(randomblob(12))), w.workspace_id, w.id, ev.id, ev.type, 'pending', \
-           0, w.retry_count + 1, ?2, ?2, ?2 \
-         FROM events ev JOIN webhooks w ON w.workspace_id = ev.workspace_id AND w.active = 1 \
-         WHERE ev.id = ?1 AND EXISTS (SELECT 1 FROM json_each(w.events) t WHERE t.value = ev.type)",
+        &format!(
+            "{PENDING_LOGS_FOR_EVENTS} FROM events ev JOIN webhooks w ON w.workspace_id = ev.workspace_id AND w.active = 1 \
+             WHERE ev.id = ?1 AND {SUBSCRIBED}"
+        ),
         &[&event_id, &now],
     )
 }
@@ -268,15 +276,13 @@ pub async fn publish_operational(db: &D1Database, events: &[OperationalEvent], n
             // Only events inserted just now (an event whose key was taken kept its old id).
             statement(
                 db,
-                "INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, status, \
-                   attempts, max_attempts, next_attempt_at, created_at, updated_at) \
-                 SELECT 'dlv_' || lower(hex(randomblob(12))), w.workspace_id, w.id, ev.id, ev.type, 'pending', \
-                   0, w.retry_count + 1, ?2, ?2, ?2 \
-                 FROM json_each(?1) e \
-                 JOIN events ev ON ev.id = json_extract(e.value, '$.id') AND ev.created_at = ?2 \
-                 JOIN webhooks w ON w.workspace_id = ev.workspace_id AND w.active = 1 \
-                   AND w.id <> json_extract(e.value, '$.about') \
-                 WHERE EXISTS (SELECT 1 FROM json_each(w.events) t WHERE t.value = ev.type)",
+                &format!(
+                    "{PENDING_LOGS_FOR_EVENTS} FROM json_each(?1) e \
+                     JOIN events ev ON ev.id = json_extract(e.value, '$.id') AND ev.created_at = ?2 \
+                     JOIN webhooks w ON w.workspace_id = ev.workspace_id AND w.active = 1 \
+                       AND w.id <> json_extract(e.value, '$.about') \
+                     WHERE {SUBSCRIBED}"
+                ),
                 &[&json, &now],
             )?,
             statement(
