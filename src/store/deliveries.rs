@@ -297,12 +297,7 @@ pub async fn read_health(db: &D1Database, webhook_ids: &[String], token: &str) -
 pub struct HealthWrite {
     pub id: String,
     pub version: i64,
-    pub consecutive_failures: u32,
-    pub failing_since: Option<UnixMillis>,
-    pub last_success_at: Option<UnixMillis>,
-    pub last_failure_at: Option<UnixMillis>,
-    pub breaker_open_until: Option<UnixMillis>,
-    pub breaker_opens: u32,
+    pub health: Health,
     /// This batch probed: free the slot.
     pub release_probe: bool,
     /// Auto-disable, with the reason.
@@ -311,24 +306,14 @@ pub struct HealthWrite {
 
 impl HealthWrite {
     pub fn new(id: &str, version: i64, h: &Health, release_probe: bool, disable_reason: Option<String>) -> Self {
-        HealthWrite {
-            id: id.to_string(),
-            version,
-            consecutive_failures: h.consecutive_failures,
-            failing_since: h.failing_since,
-            last_success_at: h.last_success_at,
-            last_failure_at: h.last_failure_at,
-            breaker_open_until: h.breaker_open_until,
-            breaker_opens: h.breaker_opens,
-            release_probe,
-            disable_reason,
-        }
+        HealthWrite { id: id.to_string(), version, health: h.clone(), release_probe, disable_reason }
     }
 }
 
 /// One statement per webhook, so that each one's `changes` says whether it landed (the
 /// version guard held).
 fn health_write_statement(db: &D1Database, token: &str, w: &HealthWrite, now: UnixMillis) -> Result<worker::D1PreparedStatement> {
+    let h = &w.health;
     statement(
         db,
         "UPDATE webhooks SET consecutive_failures = ?3, failing_since = ?4, last_success_at = ?5, \
@@ -340,8 +325,8 @@ fn health_write_statement(db: &D1Database, token: &str, w: &HealthWrite, now: Un
            updated_at = CASE WHEN ?11 IS NOT NULL THEN ?12 ELSE updated_at END, \
            health_version = health_version + 1 \
          WHERE id = ?1 AND health_version = ?2",
-        &[&w.id, &w.version, &w.consecutive_failures, &w.failing_since, &w.last_success_at, &w.last_failure_at,
-          &w.breaker_open_until, &w.breaker_opens, &w.release_probe, &token, &w.disable_reason, &now],
+        &[&w.id, &w.version, &h.consecutive_failures, &h.failing_since, &h.last_success_at, &h.last_failure_at,
+          &h.breaker_open_until, &h.breaker_opens, &w.release_probe, &token, &w.disable_reason, &now],
     )
 }
 
