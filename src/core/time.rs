@@ -218,4 +218,177 @@ mod tests {
         assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), None);
         assert_eq!(parse_http_date("120"), None);
     }
+
+    // The rules above, checked against an independent calendar (chrono) and at every
+    // boundary of the grammar.
+
+    use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, TimeZone};
+    use proptest::prelude::*;
+
+    /// chrono counts days from 0001-01-01 (day 1); 1970-01-01 is its day 719,163.
+    const CE_DAY_OF_EPOCH: i64 = 719_163;
+
+    fn chrono_date(days: i64) -> NaiveDate {
+        NaiveDate::from_num_days_from_ce_opt((days + CE_DAY_OF_EPOCH) as i32).unwrap()
+    }
+
+    #[test]
+    fn days_in_month_matches_the_gregorian_calendar() {
+        for year in -800..=2800 {
+            for month in 1..=12 {
+                let first = NaiveDate::from_ymd_opt(year as i32, month as u32, 1).unwrap();
+                let next = if month == 12 {
+                    NaiveDate::from_ymd_opt(year as i32 + 1, 1, 1)
+                } else {
+                    NaiveDate::from_ymd_opt(year as i32, month as u32 + 1, 1)
+                }
+                .unwrap();
+                assert_eq!(days_in_month(year, month), (next - first).num_days(), "{year}-{month}");
+            }
+        }
+        assert_eq!(days_in_month(2024, 0), 0);
+        assert_eq!(days_in_month(2024, 13), 0);
+    }
+
+    #[test]
+    fn leap_days_by_the_century_rules() {
+        assert!(parse_iso("2000-02-29", DateBound::StartOfDay).is_some());
+        assert!(parse_iso("2024-02-29", DateBound::StartOfDay).is_some());
+        assert_eq!(parse_iso("1900-02-29", DateBound::StartOfDay), None);
+        assert_eq!(parse_iso("2100-02-29", DateBound::StartOfDay), None);
+        assert_eq!(parse_iso("2023-02-29", DateBound::StartOfDay), None);
+        assert_eq!(parse_iso("2026-04-31", DateBound::StartOfDay), None);
+        assert_eq!(parse_iso("2026-01-00", DateBound::StartOfDay), None);
+        assert_eq!(parse_iso("2026-00-10", DateBound::StartOfDay), None);
+        assert_eq!(parse_iso("2026-12-31", DateBound::StartOfDay), Some(1_798_675_200_000));
+        assert_eq!(parse_iso("2026-01-01", DateBound::StartOfDay), Some(1_767_225_600_000));
+    }
+
+    #[test]
+    fn fixed_instants() {
+        assert_eq!(format_iso(-1), "1969-12-31T23:59:59.999Z");
+        assert_eq!(format_iso(-62_167_219_200_000), "0000-01-01T00:00:00.000Z");
+        assert_eq!(format_iso(253_402_300_799_999), "9999-12-31T23:59:59.999Z");
+        assert_eq!(format_iso(1_764_451_865_123), "2025-11-29T21:31:05.123Z");
+        assert_eq!(parse_iso("0000-01-01", DateBound::StartOfDay), Some(-62_167_219_200_000));
+        assert_eq!(parse_iso("0000-02-29", DateBound::EndOfDay), Some(-62_162_035_200_001));
+        assert_eq!(parse_iso("1969-12-31", DateBound::EndOfDay), Some(-1));
+        assert_eq!(parse_iso("2026-11-29T23:59:59.999Z", DateBound::StartOfDay), Some(1_795_996_799_999));
+    }
+
+    #[test]
+    fn field_boundaries() {
+        let at = |s: &str| parse_iso(s, DateBound::StartOfDay);
+        let base = at("2026-11-29T00:00:00Z").unwrap();
+        assert_eq!(at("2026-11-29T23:59:59Z"), Some(base + 86_399_000));
+        assert_eq!(at("2026-11-29T01:02:03Z"), Some(base + 3_723_000));
+        for bad in ["2026-11-29T24:00:00Z", "2026-11-29T10:60:00Z", "2026-11-29T10:00:60Z"] {
+            assert_eq!(at(bad), None, "{bad}");
+        }
+        // Fractions: 1 to 9 digits, milliseconds kept, the rest dropped.
+        assert_eq!(at("2026-11-29T00:00:00.1Z"), Some(base + 100));
+        assert_eq!(at("2026-11-29T00:00:00.12Z"), Some(base + 120));
+        assert_eq!(at("2026-11-29T00:00:00.123456789Z"), Some(base + 123));
+        assert_eq!(at("2026-11-29T00:00:00.999999999Z"), Some(base + 999));
+        assert_eq!(at("2026-11-29T00:00:00.1a3Z"), None);
+        assert_eq!(at("2026-11-29T00:00:00.+12Z"), None);
+        // Offsets: ±HH:MM up to 23:59, a lowercase z, and the three separators.
+        assert_eq!(at("2026-11-29T23:59:00+23:59"), Some(base));
+        assert_eq!(at("2026-11-28T00:01:00-23:59"), Some(base));
+        assert_eq!(at("2026-11-29T05:30-05:30"), Some(base + 11 * 3_600_000));
+        assert_eq!(at("2026-11-29t00:00:00z"), Some(base));
+        assert_eq!(at("2026-11-29 00:00:00Z"), Some(base));
+        for bad in [
+            "2026-11-29T00:00:00+24:00", "2026-11-29T00:00:00+00:60", "2026-11-29T00:00:00+0000",
+            "2026-11-29T00:00:00+1:00", "2026-11-29T00:00:00+01:0", "2026-11-29T00:00:00+a1:00",
+            "2026-11-29T00:00:00+01:+1", "2026-11-29T00:00:00+",
+        ] {
+            assert_eq!(at(bad), None, "{bad}");
+        }
+        // Digits only, exactly as many as the field takes.
+        for bad in [
+            "2026-+1-29", "+026-11-29", "2026-11-+9", "2026-11-29T+1:00", "2026-11-29T10:+1",
+            "2026-11-29T10:00:+1", "2026-11-29T1:00", "2026-11-29T10:0", "2026-11-29T10:00:0",
+            "2026-11-29T10:00:000", "2026-11-29T10:00:00:00", "2026-11-29-01", "20261-11-29",
+            "2026-011-29", "2026-11-029", "2026-11-29T10", "2026-11-29T",
+        ] {
+            assert_eq!(at(bad), None, "{bad}");
+        }
+        assert_eq!(digits("+5"), None);
+        assert_eq!(digits(""), None);
+        assert_eq!(digits("07"), Some(7));
+    }
+
+    #[test]
+    fn http_dates_for_every_month() {
+        for (i, name) in
+            ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+                .iter()
+                .enumerate()
+        {
+            let text = format!("Tue, 09 {name} 2025 07:08:09 GMT");
+            let want = NaiveDate::from_ymd_opt(2025, i as u32 + 1, 9).unwrap()
+                .and_hms_opt(7, 8, 9).unwrap().and_utc().timestamp_millis();
+            assert_eq!(parse_http_date(&text), Some(want), "{text}");
+        }
+        assert_eq!(parse_http_date(" Sun, 06 Nov 1994 08:49:37 GMT "), Some(784_111_777_000));
+        for bad in [
+            "Sun, 06 Nov 1994 08:49:37 UTC", "Sun, 06 Nov 1994 08:49:37 GMT extra",
+            "Sun, 06 Nov 94 08:49:37 GMT", "Sun, 06 Nov 19945 08:49:37 GMT", "Sun, 06 nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 08:49:37", "Sun, 06 Nov 1994", "Sun, 06 Nov", "Sun, 06", "Sun, xx Nov 1994 08:49:37 GMT",
+        ] {
+            assert_eq!(parse_http_date(bad), None, "{bad}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn civil_dates_match_chrono(days in -95_000_000i64..95_000_000) {
+            let date = chrono_date(days);
+            let want = (i64::from(date.year()), i64::from(date.month()), i64::from(date.day()));
+            prop_assert_eq!(civil_from_days(days), want);
+            prop_assert_eq!(days_from_civil(want.0, want.1, want.2), days);
+        }
+
+        #[test]
+        fn civil_dates_match_chrono_near_year_zero(days in -800_000i64..-700_000) {
+            let date = chrono_date(days);
+            let want = (i64::from(date.year()), i64::from(date.month()), i64::from(date.day()));
+            prop_assert_eq!(civil_from_days(days), want);
+            prop_assert_eq!(days_from_civil(want.0, want.1, want.2), days);
+        }
+
+        #[test]
+        fn format_matches_chrono(ms in -62_167_219_200_000i64..253_402_300_800_000) {
+            let want = DateTime::from_timestamp_millis(ms).unwrap()
+                .format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+            prop_assert_eq!(format_iso(ms), want);
+        }
+
+        #[test]
+        fn parse_matches_chrono(
+            ms in 0i64..253_402_300_800_000,
+            offset_minutes in -(23 * 60 + 59)..=(23 * 60 + 59),
+            fraction_digits in 0usize..=9,
+            separator in prop::sample::select(vec!['T', 't', ' ']),
+        ) {
+            let zone = FixedOffset::east_opt(offset_minutes * 60).unwrap();
+            let local = zone.timestamp_millis_opt(ms).unwrap();
+            if local.year() < 0 || local.year() > 9999 {
+                return Ok(());
+            }
+            let fraction = match fraction_digits {
+                0 => String::new(),
+                n => format!(".{}", &format!("{:09}", local.timestamp_subsec_nanos())[..n]),
+            };
+            let text = format!(
+                "{}{separator}{}{fraction}{}",
+                local.format("%Y-%m-%d"), local.format("%H:%M:%S"), local.format("%:z"),
+            );
+            // Digits past the third are dropped, never rounded.
+            let step = [1000, 100, 10, 1][fraction_digits.min(3)];
+            let want = ms - ms.rem_euclid(step);
+            prop_assert_eq!(parse_iso(&text, DateBound::StartOfDay), Some(want), "{}", text);
+        }
+    }
 }

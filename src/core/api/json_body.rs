@@ -119,4 +119,27 @@ mod tests {
         assert_eq!(errors.get("colour").map(String::as_str), Some("unknown field"));
         assert_eq!(errors.len(), 1);
     }
+
+    #[test]
+    fn limits_in_bytes() {
+        // SPEC §5: 1 MiB for provider webhooks; 64 KiB for management bodies; a 256 KiB
+        // `data` object plus 4 KiB of envelope for a published event.
+        assert_eq!(MAX_INBOUND_BODY, 1_048_576);
+        assert_eq!(MAX_MANAGEMENT_BODY, 65_536);
+        assert_eq!(MAX_PUBLISH_BODY, 266_240);
+    }
+
+    #[test]
+    fn a_body_of_exactly_the_limit_is_read_one_byte_more_is_refused() {
+        let body = br#"{"a":"xxxx"}"#; // 12 bytes
+        assert!(parse_object(CT, body, 12).unwrap().is_some());
+        let err = parse_object(CT, body, 11).unwrap_err();
+        assert_eq!((err.status, err.code), (413, "payload_too_large"));
+        assert!(check_declared_length(Some("12"), 12).is_ok());
+        assert!(check_declared_length(Some(" 12 "), 12).is_ok());
+        assert!(check_declared_length(Some("0"), 12).is_ok());
+        assert!(check_declared_length(None, 12).is_ok());
+        let err = check_declared_length(Some("13"), 12).unwrap_err();
+        assert_eq!((err.status, err.code), (413, "payload_too_large"));
+    }
 }

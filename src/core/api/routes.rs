@@ -149,8 +149,13 @@ mod tests {
 
     #[test]
     fn static_segments_win_over_ids() {
-        assert_eq!(match_route("GET", "/api/v1/webhooks/events").unwrap().route, Route::EventCatalog);
-        assert_eq!(match_route("GET", "/api/v1/webhooks/logs").unwrap().route, Route::QueryLogs);
+        // The static routes carry no id: "events" and "logs" are never taken for one.
+        let catalog = Matched { route: Route::EventCatalog, id: None };
+        assert_eq!(match_route("GET", "/api/v1/webhooks/events"), Ok(catalog));
+        assert_eq!(match_route("GET", "/api/v1/webhooks/logs"), Ok(Matched { route: Route::QueryLogs, id: None }));
+        let m = match_route("GET", "/api/v1/invoices/in_42").unwrap();
+        assert_eq!((m.route, m.id), (Route::GetInvoice, Some("in_42")));
+        assert_eq!(match_route("GET", "/api/v1/invoices/"), Err(RouteMiss::NotFound));
         let m = match_route("GET", "/api/v1/webhooks/wh_1").unwrap();
         assert_eq!((m.route, m.id), (Route::GetWebhook, Some("wh_1")));
         assert_eq!(
