@@ -9,7 +9,39 @@
 //   node bench/latency.mjs [--rates 20,200] [--seconds 10] [--modes direct,window0,window1]
 import { parseArgs } from "node:util";
 import { api, token } from "../tests/helpers.mjs";
+import { readdirSync, readFileSync } from "node:fs";
 import { startWorker, seedWebhooks, loopbackReceiver, parseLogLines, percentile, median, num, isMain, sleep } from "./lib.mjs";
+import { workerdPids } from "./delivery-cpu.mjs";
+
+/** utime + stime (ms) of every thread of the workerd processes, by thread id. */
+function threadCpuMs() {
+  const out = new Map();
+  for (const pid of workerdPids()) {
+    let tids = [];
+    try { tids = readdirSync(`/proc/${pid}/task`); } catch { continue; }
+    for (const tid of tids) {
+      try {
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        out.set(tid, (Number(f[11]) + Number(f[12])) * 10); // USER_HZ = 100
+      } catch { /* gone */ }
+    }
+  }
+  return out;
+}
+
+/** workerd's CPU over an interval: all threads, and the busiest one (one isolate runs on one thread). */
+function cpuSince(before, wallMs) {
+  const after = threadCpuMs();
+  let total = 0;
+  let busiest = 0;
+  for (const [tid, ms] of after) {
+    const d = ms - (before.get(tid) ?? 0);
+    total += d;
+    busiest = Math.max(busiest, d);
+  }
+  return { cpuMs: total, busiestThreadShare: busiest / wallMs };
+}
 
 export const MODES = {
   window1: { label: "queue, max_batch_timeout 1", bindings: { DIRECT_SEND_MAX: "0" }, consumer: { maxBatchTimeout: 1 } },
@@ -62,7 +94,9 @@ export async function scenario({ mode, rates, seconds }) {
     for (const rate of rates) {
       const count = Math.round(rate * seconds);
       lines.length = 0;
+      const cpuBefore = threadCpuMs();
       const r = await steady(mf, started, arrived, { rate, count, tag: `r${rate}` });
+      const cpu = cpuSince(cpuBefore, r.wallMs);
       // Where the time goes, by the worker's own clock: the publishing request, and the
       // claim / send / record of the batches (direct or queued) that carried the deliveries.
       const parsed = parseLogLines(lines);
@@ -73,7 +107,10 @@ export async function scenario({ mode, rates, seconds }) {
         requestP50: percentile(requests, 50), claimP50: p50("claim_ms"), sendP50: p50("send_ms"), recordP50: p50("record_ms"),
         batches: batches.length,
         p50: percentile(r.latencies, 50), p95: percentile(r.latencies, 95), p99: percentile(r.latencies, 99),
-        max: Math.max(...r.latencies), achievedRate: count / (r.wallMs / 1000) });
+        max: Math.max(...r.latencies), achievedRate: count / (r.wallMs / 1000),
+        // Whether the local harness keeps up: workerd CPU per event, and how busy its
+        // busiest thread was (1.0 = saturated: requests queue behind each other).
+        workerdCpuPerEvent: cpu.cpuMs / count, busiestThread: cpu.busiestThreadShare });
     }
     return out;
   } finally {
@@ -92,13 +129,16 @@ export async function run({ rates = [20, 200], seconds = 10, modes = ["window1",
     for (const [i, rate] of rates.entries()) {
       const m = (k) => median(rs.map((x) => x[i][k]));
       const res = { mode: id, label: mode.label, rate, count: rs[0][i].count, delivered: m("delivered"), p50: m("p50"), p95: m("p95"), p99: m("p99"), max: m("max"),
-        requestP50: m("requestP50"), claimP50: m("claimP50"), sendP50: m("sendP50"), recordP50: m("recordP50"), batches: m("batches"), runs, samples: rs.map((x) => x[i]) };
+        requestP50: m("requestP50"), claimP50: m("claimP50"), sendP50: m("sendP50"), recordP50: m("recordP50"), batches: m("batches"),
+        workerdCpuPerEvent: m("workerdCpuPerEvent"), busiestThread: m("busiestThread"), runs, samples: rs.map((x) => x[i]) };
       results.push(res);
       rows.push({
         mode: mode.label, "events/s": rate, delivered: `${num(res.delivered)}/${num(res.count)}`,
         "p50 (ms)": num(res.p50, 1), "p95 (ms)": num(res.p95, 1), "p99 (ms)": num(res.p99, 1), "max (ms)": num(res.max, 1),
         "worker: publish request p50 (ms)": num(res.requestP50, 0),
         "batches (claim / send / record p50, ms)": `${num(res.batches)} (${num(res.claimP50)} / ${num(res.sendP50)} / ${num(res.recordP50)})`,
+        "workerd CPU per event (ms)": num(res.workerdCpuPerEvent, 2),
+        "busiest workerd thread": `${num(res.busiestThread * 100)} %`,
       });
     }
   }

@@ -172,6 +172,11 @@ mod tests {
         let a = analytics(r, &[]);
         assert_eq!(a.date_from.as_deref(), Some("2026-01-01T00:00:00.000Z"));
         assert_eq!(parse_range([]).unwrap(), DateRange::default());
+        // One day, or one instant, is a range; only from after to is refused.
+        assert!(parse_range([("date_from", "2026-01-01"), ("date_to", "2026-01-01")]).is_ok());
+        let instant = "2026-01-01T10:00:00Z";
+        let r = parse_range([("date_from", instant), ("date_to", instant)]).unwrap();
+        assert_eq!((r.from, r.to), (Some(1_767_261_600_000), Some(1_767_261_600_000)));
         for (pairs, field) in [
             (vec![("date_from", "soon")], "date_from"),
             (vec![("date_to", "2026-02-30")], "date_to"),

@@ -134,7 +134,8 @@ pub fn parse_tags(v: Option<&Value>) -> BTreeMap<String, String> {
 /// `"Ann <Ann@Example.com>"` → `ann@example.com`; anything that is not an address → `None`.
 pub fn normalize_address(raw: &str) -> Option<String> {
     let inner = match (raw.rfind('<'), raw.rfind('>')) {
-        (Some(open), Some(close)) if open < close => raw.get(open + 1..close)?,
+        // A '>' before the '<' is no range: `get` refuses it, and so is the address.
+        (Some(open), Some(close)) => raw.get(open + 1..close)?,
         _ => raw,
     };
     // ASCII folding: addresses on the wire are ASCII (IDN domains travel as punycode).
@@ -277,6 +278,10 @@ mod tests {
         assert_eq!(map.get("workspace_id").map(String::as_str), Some("ws_a"));
         assert_eq!(map.get("n").map(String::as_str), Some("5"));
         assert!(!map.contains_key("nested"));
+        let flags = parse_tags(Some(&json!({"vip": true, "test": false, "none": null})));
+        assert_eq!(flags.get("vip").map(String::as_str), Some("true"));
+        assert_eq!(flags.get("test").map(String::as_str), Some("false"));
+        assert!(!flags.contains_key("none"));
         let list = parse_tags(Some(&json!([{"name": "workspace_id", "value": "ws_b"}, {"name": "x"}, "junk", {"value": "y"}])));
         assert_eq!(list.len(), 1);
         assert_eq!(list.get("workspace_id").map(String::as_str), Some("ws_b"));
@@ -295,6 +300,11 @@ mod tests {
         assert_eq!(classify_bounce(None, Some("OnAccountSuppressionList")), Hard);
         assert_eq!(classify_bounce(None, Some("General")), Soft);
         assert_eq!(classify_bounce(None, None), Soft);
+        // A usable `type` decides before the sub-type does.
+        assert_eq!(classify_bounce(Some("Transient"), Some("NoEmail")), Soft);
+        assert_eq!(classify_bounce(Some(" soft "), Some("Suppressed")), Soft);
+        assert_eq!(classify_bounce(Some("Undetermined"), Some("OnAccountSuppressionList")), Soft);
+        assert_eq!(classify_bounce(Some("Permanent"), Some("MailboxFull")), Hard);
         assert_eq!(bounced(json!({"type": "Permanent", "subType": "General", "message": "no such user"})).suppression(),
                    Some(SuppressionReason::HardBounce));
         let soft = bounced(json!({"type": "Transient", "subType": "MailboxFull"}));
@@ -312,6 +322,9 @@ mod tests {
         assert_eq!(normalize_address("not an address"), None);
         assert_eq!(normalize_address("@x.io"), None);
         assert_eq!(normalize_address("a b@x.io"), None);
+        assert_eq!(normalize_address("x> ann@x.io <y"), None);
+        assert_eq!(normalize_address("<>"), None);
+        assert_eq!(normalize_address("Ann <ann@x.io"), None);
     }
 
     #[test]
@@ -329,6 +342,14 @@ mod tests {
         assert_eq!(ev.email_created_at, parse_iso("2026-01-05T09:59:59.894Z", DateBound::StartOfDay));
         assert_eq!(ev.detail["click"]["link"], "https://x.com");
         assert_eq!(ev.suppression(), None);
+    }
+
+    #[test]
+    fn suppression_reasons_as_stored() {
+        // The `reason` of `GET /api/v1/email/suppressions` (docs/api.md).
+        assert_eq!(SuppressionReason::HardBounce.as_str(), "hard_bounce");
+        assert_eq!(SuppressionReason::Complaint.as_str(), "complaint");
+        assert_eq!(SuppressionReason::Suppressed.as_str(), "suppressed");
     }
 
     #[test]
