@@ -460,6 +460,21 @@ mod tests {
     }
 
     #[test]
+    fn an_event_orders_by_created_and_an_ending_event_wins_its_second() {
+        let e = event("customer.subscription.updated", json!({}));
+        assert_eq!(e.version(false), 3_400_000_000);
+        assert_eq!(e.version(true), 3_400_000_001);
+    }
+
+    #[test]
+    fn payment_states_as_stored() {
+        // The invoice's `payment_state` (docs/inbound.md).
+        assert_eq!(InvoicePayment::Succeeded.as_str(), "succeeded");
+        assert_eq!(InvoicePayment::Processing.as_str(), "processing");
+        assert_eq!(InvoicePayment::Failed.as_str(), "failed");
+    }
+
+    #[test]
     fn the_vector_payload_parses_as_an_unhandled_connect_event() {
         let body = include_str!("../../../vectors/stripe_payload_invoiceitem_created.json");
         let e = parse_envelope(body.as_bytes()).unwrap();
@@ -491,6 +506,7 @@ mod tests {
         assert_eq!(payment, InvoicePayment::Succeeded);
         assert_eq!(session.invoice_id.as_deref(), Some("inv_1"));
         assert_eq!((session.amount_total, session.currency.as_deref()), (Some(5000), Some("usd")));
+        assert_eq!(session.workspace_id.as_deref(), Some("ws_a"));
         let mut no_meta = obj;
         no_meta["metadata"] = json!({});
         let PlatformEvent::Checkout { session, .. } = PlatformEvent::from_envelope(&event("checkout.session.completed", no_meta.clone())).unwrap() else { panic!() };
