@@ -331,5 +331,7 @@ mod tests {
         assert!(parse_trip_query([("trip_id", "")]).unwrap_err().fields.unwrap().contains_key("trip_id"));
         let extra = parse_trip_query([("trip_id", "t"), ("x", "1")]).unwrap_err().fields.unwrap();
         assert!(extra.contains_key("x") && !extra.contains_key("trip_id"));
+        let twice = parse_trip_query([("trip_id", "a"), ("trip_id", "b")]).unwrap_err().fields.unwrap();
+        assert_eq!(twice.get("trip_id").map(String::as_str), Some("given more than once"));
     }
 }
