@@ -181,9 +181,11 @@ const NOT_BUSY = new Set(["(idle)", "(program)", "(root)"]);
  * Busy time (ms) of a V8 CPU profile of one of workerd's isolates. The sampler only
  * samples an isolate while workerd's thread is running it, and under load it fires later
  * than asked: each sample stands for the sampler's actual period (the median gap between
- * consecutive samples, `periodUs`), so busy = non-idle samples × period. (Calibrated with
- * `bench/delivery-cpu.mjs --calibrate` against the CPU time of workerd's main thread:
- * within about −25…+0 % of it.) `(garbage collector)` is counted and shown apart;
+ * consecutive samples, `periodUs`), so busy = non-idle samples × period. Samples the
+ * starved sampler never takes are missing: `bench/delivery-cpu.mjs --calibrate` (a JS
+ * worker burning CPU) found the profile's total at 0.6–0.9 × the CPU time of workerd's
+ * main thread under a load of 7–9 on 2 cores (that thread also carries each request's
+ * plumbing): read these figures as lower bounds. `(garbage collector)` is counted and shown apart;
  * `(program)` (the VM in native code with no JS frame: workerd's C++ inside the isolate,
  * or code the stack walk could not attribute) is shown apart and not counted.
  */
