@@ -10,7 +10,8 @@
 //     work and requests rejected just before it (e.g. a wrong Stripe signature vs no
 //     Stripe-Signature header, same body), interleaved, on one warm instance.
 // (d) in workerd: CPU time of the workerd processes per delivery while one event fans out
-//     to 1,000 signed webhooks (bench/delivery-cpu.mjs), and signing one attempt with Web
+//     to 1,000 signed webhooks (bench/delivery-cpu.mjs) and, from V8 sampling profiles of the
+//     same fan-out, the CPU of the worker's own isolate and of D1's; and signing one attempt with Web
 //     Crypto vs the Rust HMAC in wasm, 1–256 KB, 1 and 6 secrets (bench/sign-crossover.mjs).
 import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, readFileSync, statSync } from "node:fs";
@@ -226,7 +227,10 @@ export async function run({ requests = 300, whatIf = true } = {}) {
     { figure: "CPU: opening sealed secrets", value: pick("open_sealed_secrets"), how: "AES-256-GCM decrypt of the secret set, once per delivery" },
     { figure: "CPU: JWT verify", value: pick("jwt_verify"), how: "core::jwt::verify on a 5-claim HS256 token" },
     { figure: "CPU in workerd per delivery, fan-out 1 → 1,000", value: `${perDelivery.perDeliveryMs.toFixed(2)} ms (runs ${perDelivery.samples.map((x) => x.perDeliveryMs.toFixed(2)).join(", ")})`,
-      how: "bench/delivery-cpu.mjs: user+system CPU of the workerd processes (/proc) from publish to the last arrival, ÷ 1,000; 1,000 webhooks made through the API (each signs), 1 KB event, batch 100; includes the publishing request and Miniflare's D1 and queue simulators; median of runs" },
+      how: "bench/delivery-cpu.mjs: user+system CPU of the workerd processes (/proc) from publish to the last recorded delivery, ÷ 1,000; 1,000 webhooks made through the API (each signs), 1 KB event, batch 100, after a 10-webhook warm-up fan-out; includes the publishing request and Miniflare's D1 and queue simulators; median of runs" },
+    ...(perDelivery.isolate ? [{ figure: "CPU of the worker's isolate per delivery, fan-out 1 → 1,000 (D1's isolate; all workerd, same runs)",
+      value: (() => { const i = perDelivery.isolate; return `${i.userMs.toFixed(2)} ms, of which GC ${i.userGcMs.toFixed(2)} (D1 isolate ${i.d1Ms.toFixed(2)} ms; workerd ${i.procMs.toFixed(2)} ms, its main thread ${i.mainMs.toFixed(2)} ms; runs ${i.runs.map((x) => x.user.toFixed(2)).join(", ")})`; })(),
+      how: `bench/delivery-cpu.mjs, profiled runs beside the unprofiled ones: V8 sampling profiles (asked every ${perDelivery.isolate.intervalUs} µs, sampled every ≈ ${perDelivery.isolate.periodUs.toFixed(0)} µs) of the "core:user:" and "d1:db" isolates from publish to the last recorded delivery, non-idle samples × sampling period ÷ 1,000 ((program) excluded); the profiled runs' /proc figure includes the profiler's own cost; median of runs` }] : []),
     { figure: "signing one attempt, 256 KB: Web Crypto vs wasm (1 / 6 secrets)", value: (() => { const r = (n) => signing.find((x) => x.body === "256 KB" && x.secrets === n); return `${r(1)["Web Crypto, keys imported (µs)"]} vs ${r(1)["wasm (µs)"]} µs · ${r(6)["Web Crypto, keys imported (µs)"]} vs ${r(6)["wasm (µs)"]} µs`; })(),
       how: "bench/sign-crossover.mjs in workerd: n attempts per request, workerd CPU from /proc minus an empty request, keys imported per attempt; the sender signs bodies from 2 KiB on with Web Crypto" },
     { figure: "in workerd: Stripe verify, 256 KB body", value: big && Number.isFinite(big.us) ? `${us(big.us * 1000)} (wrong v1 − no header)` : "n/a (route not available)", how: `median latency difference, ${requests} interleaved requests per variant, one warm Miniflare instance` },

@@ -163,6 +163,25 @@ test("500 then 200: success on attempt 2, both attempts recorded", async () => {
   assert.ok(Number(second.headers["webhook-timestamp"]) >= Number(first.headers["webhook-timestamp"]), "each attempt's own time");
 });
 
+test("the log keeps the answer's first 2 KiB: small, exactly 2 KiB, larger, streamed without a length, empty", async () => {
+  const cases = [
+    ["short", () => new Response("short", { status: 200 }), "short"],
+    ["exactly 2 KiB", () => new Response("x".repeat(2048), { status: 200 }), "x".repeat(2048)],
+    ["larger", () => new Response("é".repeat(1500) + "tail", { status: 200 }), Buffer.from("é".repeat(1500)).subarray(0, 2048).toString("utf8")],
+    ["streamed", () => new Response(new ReadableStream({ start(c) { c.enqueue(new TextEncoder().encode("chunk one, ")); c.enqueue(new TextEncoder().encode("chunk two")); c.close(); } }), { status: 200 }), "chunk one, chunk two"],
+    ["empty", () => new Response(null, { status: 204 }), null],
+  ];
+  const hooks = [];
+  for (const [name, answer, want] of cases) hooks.push([name, await hook(() => answer()), want]);
+  await publish({ type: "flight.departed", data: {} });
+  for (const [name, w, want] of hooks) {
+    const [log] = await finalLog(w.id);
+    assert.equal(log.status, "success", name);
+    const body = (await logDetail(log.id)).attempt_history[0].response_body;
+    assert.equal(body || null, want, name);
+  }
+});
+
 test("always 500: retry_count 0 → 1 attempt, retry_count 2 → 3 attempts, then failed", async () => {
   const fail = () => new Response("down", { status: 500 });
   const w0 = await hook(fail, { retry_count: 0 });

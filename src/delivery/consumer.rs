@@ -390,7 +390,7 @@ async fn send_and_record(env: &Env, db: &D1Database, config: &Config, claimed: C
         "succeeded": succeeded, "failed": plan.send.len() - succeeded,
         "subrequests": fetches + d1_round_trips + queue_calls, "fetches": fetches,
         "d1_round_trips": d1_round_trips, "queue_calls": queue_calls, "operational_events": event_count,
-        "d1_statements": deliveries::CLAIM_STATEMENTS + deliveries::RECORD_STATEMENTS + attempts.len() + gone,
+        "d1_statements": deliveries::CLAIM_STATEMENTS + deliveries::RECORD_STATEMENTS + usize::from(!attempts.is_empty()) + gone,
         "claim_ms": claimed_at - started, "send_ms": finished_at - claimed_at, "record_ms": recorded_at - finished_at,
     }));
     for (d, report) in plan.send.iter().zip(reports.iter()).filter(|(_, r)| r.result.error().is_some()) {

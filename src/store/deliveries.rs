@@ -310,24 +310,67 @@ impl HealthWrite {
     }
 }
 
-/// One statement per webhook, so that each one's `changes` says whether it landed (the
-/// version guard held).
-fn health_write_statement(db: &D1Database, token: &str, w: &HealthWrite, now: UnixMillis) -> Result<worker::D1PreparedStatement> {
-    let h = &w.health;
+/// One health write as a JSON row of [`health_write_statement`]'s parameter.
+#[derive(Serialize)]
+struct HealthWriteRow<'a> {
+    id: &'a str,
+    version: i64,
+    consecutive_failures: u32,
+    failing_since: Option<UnixMillis>,
+    last_success_at: Option<UnixMillis>,
+    last_failure_at: Option<UnixMillis>,
+    breaker_open_until: Option<UnixMillis>,
+    breaker_opens: u32,
+    release_probe: u8,
+    disable_reason: Option<&'a str>,
+}
+
+/// Every health write of a batch in one statement (the writes travel as one JSON
+/// parameter): each row lands only if its webhook's `health_version` is still the one
+/// read, and `RETURNING` names those that landed. One statement instead of one per
+/// webhook: each statement costs the worker a prepared statement and a result object,
+/// and D1 a query.
+fn health_write_statement(db: &D1Database, token: &str, writes: &[HealthWrite], now: UnixMillis) -> Result<worker::D1PreparedStatement> {
+    let rows: Vec<HealthWriteRow<'_>> = writes
+        .iter()
+        .map(|w| HealthWriteRow {
+            id: &w.id,
+            version: w.version,
+            consecutive_failures: w.health.consecutive_failures,
+            failing_since: w.health.failing_since,
+            last_success_at: w.health.last_success_at,
+            last_failure_at: w.health.last_failure_at,
+            breaker_open_until: w.health.breaker_open_until,
+            breaker_opens: w.health.breaker_opens,
+            release_probe: u8::from(w.release_probe),
+            disable_reason: w.disable_reason.as_deref(),
+        })
+        .collect();
+    let json = serde_json::to_string(&rows).map_err(|e| worker::Error::RustError(e.to_string()))?;
     statement(
         db,
-        "UPDATE webhooks SET consecutive_failures = ?3, failing_since = ?4, last_success_at = ?5, \
-           last_failure_at = ?6, breaker_open_until = ?7, breaker_opens = ?8, \
-           probe_until = CASE WHEN ?9 = 1 AND probe_token = ?10 THEN NULL ELSE probe_until END, \
-           probe_token = CASE WHEN ?9 = 1 AND probe_token = ?10 THEN NULL ELSE probe_token END, \
-           active = CASE WHEN ?11 IS NOT NULL THEN 0 ELSE active END, \
-           disabled_reason = COALESCE(?11, disabled_reason), \
-           updated_at = CASE WHEN ?11 IS NOT NULL THEN ?12 ELSE updated_at END, \
+        "UPDATE webhooks SET consecutive_failures = json_extract(h.value, '$.consecutive_failures'), \
+           failing_since = json_extract(h.value, '$.failing_since'), \
+           last_success_at = json_extract(h.value, '$.last_success_at'), \
+           last_failure_at = json_extract(h.value, '$.last_failure_at'), \
+           breaker_open_until = json_extract(h.value, '$.breaker_open_until'), \
+           breaker_opens = json_extract(h.value, '$.breaker_opens'), \
+           probe_until = CASE WHEN json_extract(h.value, '$.release_probe') = 1 AND probe_token = ?2 THEN NULL ELSE probe_until END, \
+           probe_token = CASE WHEN json_extract(h.value, '$.release_probe') = 1 AND probe_token = ?2 THEN NULL ELSE probe_token END, \
+           active = CASE WHEN json_extract(h.value, '$.disable_reason') IS NOT NULL THEN 0 ELSE active END, \
+           disabled_reason = COALESCE(json_extract(h.value, '$.disable_reason'), disabled_reason), \
+           updated_at = CASE WHEN json_extract(h.value, '$.disable_reason') IS NOT NULL THEN ?3 ELSE updated_at END, \
            health_version = health_version + 1 \
-         WHERE id = ?1 AND health_version = ?2",
-        &[&w.id, &w.version, &h.consecutive_failures, &h.failing_since, &h.last_success_at, &h.last_failure_at,
-          &h.breaker_open_until, &h.breaker_opens, &w.release_probe, &token, &w.disable_reason, &now],
+         FROM json_each(?1) h \
+         WHERE webhooks.id = json_extract(h.value, '$.id') AND webhooks.health_version = json_extract(h.value, '$.version') \
+         RETURNING webhooks.id AS id",
+        &[&json, &token, &now],
     )
+}
+
+/// The ids a [`health_write_statement`] wrote.
+fn health_written(result: &worker::D1Result) -> Result<Vec<String>> {
+    Ok(result.results::<IdRow>()?.into_iter().map(|r| r.id).collect())
 }
 
 /// Writes health alone (a retry after a guarded write found the row changed); returns
@@ -336,9 +379,7 @@ pub async fn write_health(db: &D1Database, token: &str, writes: &[HealthWrite], 
     if writes.is_empty() {
         return Ok(Vec::new());
     }
-    let statements = writes.iter().map(|w| health_write_statement(db, token, w, now)).collect::<Result<Vec<_>>>()?;
-    let results = db.batch(statements).await?;
-    Ok(writes.iter().zip(results.iter()).filter(|(_, r)| super::changes(r) > 0).map(|(w, _)| w.id.clone()).collect())
+    health_written(&health_write_statement(db, token, writes, now)?.all().await?)
 }
 
 /// The outcome of one claimed attempt, ready to be written.
@@ -368,8 +409,8 @@ pub struct Postponed<'a> {
     pub until: UnixMillis,
 }
 
-/// Statements per `record_batch` call, plus one per webhook whose health it writes and
-/// one per webhook disabled by a 410.
+/// Statements per `record_batch` call, plus one for the health writes (if any) and one
+/// per webhook disabled by a 410.
 pub const RECORD_STATEMENTS: usize = 3;
 
 /// What a record batch changed on webhooks.
@@ -437,8 +478,8 @@ pub async fn record_batch(
             &[&postponed_json, &token, &now],
         )?,
     ];
-    for w in health {
-        statements.push(health_write_statement(db, token, w, now)?);
+    if !health.is_empty() {
+        statements.push(health_write_statement(db, token, health, now)?);
     }
     let gone: Vec<&AttemptOutcome<'_>> = outcomes.iter().filter(|o| o.disable_reason.is_some()).collect();
     for o in &gone {
@@ -449,16 +490,15 @@ pub async fn record_batch(
     let results = db.batch(statements).await?;
     // `changes` of each guarded statement says whether it applied.
     let landed = |i: usize| results.get(i).map(super::changes).unwrap_or(0) > 0;
-    let health_written = health
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| landed(RECORD_STATEMENTS + i))
-        .map(|(_, w)| w.id.clone())
-        .collect();
+    let health_statements = usize::from(!health.is_empty());
+    let health_written = match results.get(RECORD_STATEMENTS) {
+        Some(r) if health_statements > 0 => health_written(r)?,
+        _ => Vec::new(),
+    };
     let disabled_by_gone = gone
         .iter()
         .enumerate()
-        .filter(|(i, _)| landed(RECORD_STATEMENTS + health.len() + i))
+        .filter(|(i, _)| landed(RECORD_STATEMENTS + health_statements + i))
         .map(|(_, o)| o.webhook_id.to_string())
         .collect();
     Ok(RecordedBatch { health_written, disabled_by_gone })
