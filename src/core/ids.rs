@@ -50,10 +50,13 @@ mod tests {
     }
 
     #[test]
-    fn random_unit_is_in_range() {
-        for _ in 0..1000 {
-            let x = random_unit();
-            assert!((0.0..1.0).contains(&x));
+    fn random_unit_is_in_range_and_spread_over_it() {
+        let xs: Vec<f64> = (0..1000).map(|_| random_unit()).collect();
+        assert!(xs.iter().all(|x| (0.0..1.0).contains(x)));
+        // Jitter must vary: each tenth of [0, 1) is hit (all but impossible to miss by chance).
+        for tenth in 0..10 {
+            let (lo, hi) = (f64::from(tenth) / 10.0, f64::from(tenth + 1) / 10.0);
+            assert!(xs.iter().any(|x| (lo..hi).contains(x)), "nothing in [{lo}, {hi})");
         }
     }
 }

@@ -128,4 +128,23 @@ mod tests {
         }
         assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), 200);
     }
+
+    #[test]
+    fn a_message_is_filled_to_exactly_128_kb_and_never_beyond() {
+        // Each id costs its length plus 3 (quotes, comma); 256 bytes are the envelope.
+        // 1,019-character ids cost 1,022 bytes: 128 of them fill 131,072 bytes exactly.
+        let ids: Vec<String> = (0..300).map(|i| format!("{i:01019}")).collect();
+        let sizes: Vec<usize> = pack(&ids, 1_000).iter().map(|c| c.len()).collect();
+        assert_eq!(sizes, vec![128, 128, 44]);
+        // One byte more per id: 127 fit.
+        let ids: Vec<String> = (0..300).map(|i| format!("{i:01020}")).collect();
+        assert_eq!(pack(&ids, 1_000)[0].len(), 127);
+    }
+
+    #[test]
+    fn an_id_larger_than_a_message_still_travels_alone() {
+        let ids = vec!["a".repeat(200_000), "b".to_string()];
+        let chunks = pack(&ids, 10);
+        assert_eq!(chunks.iter().map(|c| c.len()).collect::<Vec<_>>(), vec![1, 1]);
+    }
 }
