@@ -6,9 +6,14 @@ cd "$ROOT"
 . scripts/setup.sh
 # The portal page (portal/ → portal/dist/, embedded into the worker); skips when fresh.
 node portal/build.mjs >&2
+# The static assets of wrangler.toml's [assets]: served by the worker through its ASSETS
+# binding (src/routes/portal.rs, src/routes/system.rs), not embedded in the wasm.
+mkdir -p target/assets
+cp portal/dist/index.html target/assets/portal.html
+cp openapi.json target/assets/openapi.json
 # Cache-aware: nothing to do when the bundle is newer than every input.
 if [ -f build/index.js ] && [ -z "${FORCE_BUILD:-}" ] && \
-   [ -z "$(find src portal/dist Cargo.toml Cargo.lock openapi.json -newer build/index.js 2>/dev/null | head -1)" ]; then
+   [ -z "$(find src portal/dist/csp.txt Cargo.toml Cargo.lock -newer build/index.js 2>/dev/null | head -1)" ]; then
   echo "[build] up to date ($(wc -c < build/index_bg.wasm) bytes wasm)" >&2
   exit 0
 fi
