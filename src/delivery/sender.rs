@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures_util::future::{select, Either};
 use futures_util::StreamExt;
-use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect};
+use worker::{web_sys, AbortController, Delay, Fetch, Headers, Request};
 
 use super::{log_event, now_ms, signing};
 use crate::core::crypto::Keyring;
@@ -114,12 +114,16 @@ fn build_request(d: &ClaimedDelivery, headers: &[(String, String)], body: worker
     for (name, value) in headers {
         h.set(name, value)?;
     }
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(h)
-        .with_redirect(RequestRedirect::Manual)
-        .with_body(Some(body.into()));
-    Request::new_with_init(&d.url, &init)
+    // web_sys's RequestInit, not worker's: the same request, without the conversion of
+    // worker's `cf` properties (≈ 4 KB gzip of wasm that no request here uses).
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_headers(&h.0);
+    init.set_redirect(web_sys::RequestRedirect::Manual);
+    init.set_body(&body);
+    web_sys::Request::new_with_str_and_init(&d.url, &init).map(Request::from).map_err(|e| {
+        worker::Error::JsError(e.as_string().unwrap_or_else(|| "invalid URL or options for Request".to_string()))
+    })
 }
 
 /// The first 2 KiB of the body, read within `budget`; the rest is never downloaded.
