@@ -1,7 +1,8 @@
 // Builds the portal into one self-contained page: esbuild bundles and minifies
 // portal/src/main.js and portal/src/style.css, both are inlined into portal/src/index.html,
 // and their SHA-256 hashes go to portal/dist/csp.txt for the Content-Security-Policy the
-// worker sends (no 'unsafe-inline'). The worker embeds both files (src/routes/portal.rs).
+// worker sends (no 'unsafe-inline'). The worker embeds csp.txt and serves the page from its
+// static assets (scripts/build.sh copies it to target/assets/; src/routes/portal.rs).
 // Cache-aware: does nothing when portal/dist is newer than every source (FORCE_BUILD=1
 // rebuilds). Deterministic: the same sources give the same bytes.
 import { build } from "esbuild";

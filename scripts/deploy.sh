@@ -16,7 +16,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-# The D1 id as wrangler itself reads it for this environment.
+# The D1 id as wrangler itself reads it for this environment. Wrangler refuses a config
+# whose [assets] directory does not exist yet (scripts/build.sh fills it below).
+mkdir -p target/assets
 DB_ID="$(ENV_NAME="$ENV_NAME" node --input-type=module -e '
   import { unstable_getMiniflareWorkerOptions as read } from "wrangler";
   const { workerOptions } = read("wrangler.toml", process.env.ENV_NAME || undefined, {});

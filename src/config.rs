@@ -17,6 +17,10 @@ use crate::delivery::log_event;
 
 pub const DB_BINDING: &str = "DB";
 pub const QUEUE_BINDING: &str = "DELIVERY_QUEUE";
+/// The static assets (`[assets]` in wrangler.toml): the portal page and `openapi.json`,
+/// copied there by `scripts/build.sh`. Every request reaches the worker first
+/// (`run_worker_first`); it answers those two routes from this binding.
+pub const ASSETS_BINDING: &str = "ASSETS";
 /// Dead-letter queues are named `<queue>-dlq` (`webhook-deliveries-dlq`, and the same
 /// for the queues of other environments).
 pub const DEAD_LETTER_SUFFIX: &str = "-dlq";

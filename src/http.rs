@@ -35,15 +35,25 @@ pub trait OrInternal<T> {
 
 impl<T> OrInternal<T> for worker::Result<T> {
     fn or_internal(self, during: &str) -> Result<T, ApiError> {
-        self.map_err(|e| {
-            log_event(json!({"level": "error", "msg": "internal error", "during": during, "error": e.to_string()}));
-            ApiError::internal()
-        })
+        self.map_err(|e| internal_error(during, &e))
     }
 }
 
+/// The error path of [`OrInternal`], once for every `T` (not inlined into each caller).
+#[inline(never)]
+#[cold]
+fn internal_error(during: &str, e: &worker::Error) -> ApiError {
+    log_event(json!({"level": "error", "msg": "internal error", "during": during, "error": e.to_string()}));
+    ApiError::internal()
+}
+
 pub fn json_response<T: Serialize>(status: u16, body: &T) -> ApiResult {
-    let text = serde_json::to_string(body).map_err(|_| ApiError::internal())?;
+    json_text_response(status, serde_json::to_string(body).map_err(|_| ApiError::internal())?)
+}
+
+/// The non-generic part of [`json_response`]: once in the wasm, not once per body type.
+#[inline(never)]
+fn json_text_response(status: u16, text: String) -> ApiResult {
     let headers = Headers::new();
     headers.set("Content-Type", "application/json; charset=utf-8").map_err(|_| ApiError::internal())?;
     Ok(ResponseBuilder::new().with_status(status).with_headers(headers).fixed(text.into_bytes()))

@@ -8,7 +8,7 @@ use futures_util::future::{select, Either};
 use worker::js_sys::{Reflect, Uint8Array};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{web_sys, AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, ResponseBody};
+use worker::{web_sys, AbortController, Delay, Fetch, Headers, Request, ResponseBody};
 
 use super::{log_event, now_ms, signing};
 use crate::core::crypto::Keyring;
@@ -116,12 +116,16 @@ fn build_request(d: &ClaimedDelivery, headers: &[(String, String)], body: worker
     for (name, value) in headers {
         h.set(name, value)?;
     }
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(h)
-        .with_redirect(RequestRedirect::Manual)
-        .with_body(Some(body.into()));
-    Request::new_with_init(&d.url, &init)
+    // web_sys's RequestInit, not worker's: the same request, without the conversion of
+    // worker's `cf` properties (≈ 4 KB gzip of wasm that no request here uses).
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_headers(&h.0);
+    init.set_redirect(web_sys::RequestRedirect::Manual);
+    init.set_body(&body);
+    web_sys::Request::new_with_str_and_init(&d.url, &init).map(Request::from).map_err(|e| {
+        worker::Error::JsError(e.as_string().unwrap_or_else(|| "invalid URL or options for Request".to_string()))
+    })
 }
 
 /// The first 2 KiB of the body, read within `budget`; the rest is never downloaded.

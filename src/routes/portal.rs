@@ -1,23 +1,24 @@
 //! `GET /portal`: the web console of SPEC §8.7. The page is built from `portal/` by
-//! `portal/build.mjs` (one HTML file with its script and style inlined) and embedded
-//! here; it talks to the worker only through the public API. No bearer: the page holds
+//! `portal/build.mjs` (one HTML file with its script and style inlined) and served from
+//! the static assets (`scripts/build.sh` copies it there as `/portal.html`); it talks to the worker only through the public API. No bearer: the page holds
 //! no data, and the token stays in the URL fragment, which browsers never send.
 
 use serde_json::json;
-use worker::{Env, Headers, ResponseBuilder};
+use worker::{Env, Headers};
 
 use crate::core::api::error::ApiError;
 use crate::core::api::portal::{content_security_policy, frame_ancestors, DEFAULT_FRAME_ANCESTORS};
 use crate::delivery::log_event;
 use crate::http::ApiResult;
 
+#[cfg(test)]
 pub const PORTAL_HTML: &str = include_str!("../../portal/dist/index.html");
 /// The `script-src` and `style-src` hashes of the inlined code.
 const PORTAL_HASHES: &str = include_str!("../../portal/dist/csp.txt");
 /// Var: who may frame the page (CSP `frame-ancestors` sources), default `'self'`.
 pub const FRAME_ANCESTORS_VAR: &str = "PORTAL_FRAME_ANCESTORS";
 
-pub fn page(env: &Env) -> ApiResult {
+pub async fn page(env: &Env) -> ApiResult {
     let configured = env.var(FRAME_ANCESTORS_VAR).ok().map(|v| v.to_string());
     let ancestors = frame_ancestors(configured.as_deref()).unwrap_or_else(|reason| {
         log_event(json!({"level": "warn", "msg": "PORTAL_FRAME_ANCESTORS ignored", "reason": reason}));
@@ -31,7 +32,7 @@ pub fn page(env: &Env) -> ApiResult {
     set("Referrer-Policy", "no-referrer")?;
     // A deploy changes the page (and its hashes): always revalidate.
     set("Cache-Control", "no-cache")?;
-    Ok(ResponseBuilder::new().with_status(200).with_headers(headers).fixed(PORTAL_HTML.as_bytes().to_vec()))
+    super::static_asset(env, "/portal.html", headers).await
 }
 
 #[cfg(test)]

@@ -1,14 +1,16 @@
 //! `GET /api/v1/health` and `GET /api/v1/openapi.json`.
 
 use serde_json::json;
-use worker::{Headers, Response};
+use worker::{Env, Headers};
 
 use crate::http::{json_response, ApiResult};
 use crate::http::Ctx;
 use crate::core::api::error::ApiError;
 use crate::store;
 
-/// The OpenAPI 3.1 description of every route (kept beside the code it describes).
+/// The OpenAPI 3.1 description of every route (kept beside the code it describes). The
+/// worker serves it from the static assets (`scripts/build.sh` copies it there).
+#[cfg(test)]
 pub const OPENAPI_JSON: &str = include_str!("../../openapi.json");
 
 pub async fn health(ctx: &Ctx<'_>) -> ApiResult {
@@ -21,10 +23,10 @@ pub async fn health(ctx: &Ctx<'_>) -> ApiResult {
     json_response(if d1_ok { 200 } else { 503 }, &body)
 }
 
-pub fn openapi() -> ApiResult {
+pub async fn openapi(env: &Env) -> ApiResult {
     let headers = Headers::new();
     headers.set("Content-Type", "application/json; charset=utf-8").map_err(|_| ApiError::internal())?;
-    Ok(Response::ok(OPENAPI_JSON).map_err(|_| ApiError::internal())?.with_headers(headers))
+    super::static_asset(env, "/openapi.json", headers).await
 }
 
 #[cfg(test)]

@@ -128,7 +128,13 @@ pub fn parse_tags(v: Option<&Value>) -> BTreeMap<String, String> {
             .collect(),
         _ => Vec::new(),
     };
-    pairs.into_iter().take(MAX_TAGS).filter_map(|(k, v)| Some((clip(&k)?, clip(&v)?))).collect()
+    // Inserted one by one (a later duplicate name wins, as with `collect`): a `collect` into
+    // a `BTreeMap` brings a stable sort into the wasm (several KB).
+    let mut tags = BTreeMap::new();
+    for (k, v) in pairs.into_iter().take(MAX_TAGS).filter_map(|(k, v)| Some((clip(&k)?, clip(&v)?))) {
+        tags.insert(k, v);
+    }
+    tags
 }
 
 /// `"Ann <Ann@Example.com>"` → `ann@example.com`; anything that is not an address → `None`.

@@ -109,12 +109,25 @@ pub struct Recorded {
     pub disable_reason: Option<String>,
 }
 
+/// Sorts by `at`, keeping the order of equal ones (as `sort_by_key` would): an insertion
+/// sort, since a batch holds at most a few hundred attempts at one webhook, and the
+/// standard library's stable sort is several KB of wasm per element type.
+fn stable_sort_by_end(attempts: &mut [Attempt]) {
+    for i in 1..attempts.len() {
+        let mut j = i;
+        while j > 0 && attempts[j - 1].at > attempts[j].at {
+            attempts.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+}
+
 /// Applies one batch's attempts at a webhook (in any order; they are taken by end time).
 /// `probed`: the batch sent the half-open probe. `active`: the webhook is still enabled
 /// (only an active webhook is auto-disabled, so the reason is given once).
 pub fn record(h: &Health, attempts: &[Attempt], probed: bool, active: bool, now: UnixMillis, policy: &HealthPolicy) -> Recorded {
     let mut sorted = attempts.to_vec();
-    sorted.sort_by_key(|a| a.at);
+    stable_sort_by_end(&mut sorted);
     let mut next = h.clone();
     let mut any_success = false;
     for a in &sorted {
@@ -315,6 +328,17 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn the_insertion_sort_is_the_standard_stable_sort(batch in prop::collection::vec((any::<bool>(), 0i64..20), 0..40)) {
+            // Few distinct end times: many ties, whose order must be kept.
+            let attempts: Vec<Attempt> = batch.iter().map(|(s, at)| Attempt { success: *s, at: *at }).collect();
+            let mut ours = attempts.clone();
+            stable_sort_by_end(&mut ours);
+            let mut reference = attempts;
+            reference.sort_by_key(|a| a.at);
+            prop_assert_eq!(ours, reference);
+        }
+
         #[test]
         fn cooldown_is_monotonic_and_bounded(base in 1u32..4000, max in 1u32..8000, n in 0u32..100) {
             let p = HealthPolicy::new(3, base, max, 1);

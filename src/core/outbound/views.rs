@@ -67,6 +67,16 @@ impl HealthView {
     }
 }
 
+/// The headers as shown (`shown_value`). Inserted one by one rather than collected: a
+/// `collect` into a `BTreeMap` brings a stable sort into the wasm (several KB).
+fn shown_headers(headers: &BTreeMap<String, String>) -> BTreeMap<&str, String> {
+    let mut shown = BTreeMap::new();
+    for (name, value) in headers {
+        shown.insert(name.as_str(), shown_value(name, value));
+    }
+    shown
+}
+
 impl<'a> WebhookView<'a> {
     pub fn new(w: &'a StoredWebhook) -> Self {
         WebhookView {
@@ -75,7 +85,7 @@ impl<'a> WebhookView<'a> {
             url: &w.config.url,
             events: &w.config.events,
             active: w.config.active,
-            headers: w.config.headers.iter().map(|(name, value)| (name.as_str(), shown_value(name, value))).collect(),
+            headers: shown_headers(&w.config.headers),
             retry_count: w.config.retry_count,
             timeout_ms: w.config.timeout_ms,
             has_secret: w.secret_hint.is_some(),
