@@ -204,4 +204,23 @@ mod tests {
             assert_eq!(bad_field(&pairs), field, "{pairs:?}");
         }
     }
+
+    #[test]
+    fn statuses_by_their_spec_names() {
+        for (text, status) in [("pending", DeliveryStatus::Pending), ("success", DeliveryStatus::Success), ("failed", DeliveryStatus::Failed)] {
+            assert_eq!(DeliveryStatus::parse(text), Some(status));
+            assert_eq!(status.as_str(), text);
+            assert_eq!(parse(&[("status", text)]).unwrap().status, Some(status));
+        }
+        assert_eq!(DeliveryStatus::parse("Success"), None);
+    }
+
+    #[test]
+    fn webhook_ids_of_1_to_64_characters() {
+        let longest = format!("wh_{}", "a".repeat(61));
+        assert_eq!(parse(&[("webhook_id", &longest)]).unwrap().webhook_id.as_deref(), Some(longest.as_str()));
+        assert_eq!(parse(&[("webhook_id", "w")]).unwrap().webhook_id.as_deref(), Some("w"));
+        assert_eq!(bad_field(&[("webhook_id", "")]), "webhook_id");
+        assert_eq!(bad_field(&[("webhook_id", &format!("{longest}a"))]), "webhook_id");
+    }
 }

@@ -282,8 +282,9 @@ fn parse_inet_part(part: &str) -> Option<u32> {
                 return Some(0);
             }
             (hex, 16)
-        } else if part.len() > 1 && part.starts_with('0') {
-            (part.get(1..)?, 8)
+        } else if let Some(octal) = part.strip_prefix('0') {
+            // A lone "0" is the empty octal number: 0 either way.
+            (octal, 8)
         } else {
             (part, 10)
         };

@@ -287,4 +287,37 @@ mod tests {
         assert_eq!(v["created_by"], "usr_1");
         assert!(v["updated_by"].is_null());
     }
+
+    fn log(id: &str, created_at: i64, payload: Option<&str>) -> DeliveryLog {
+        use crate::core::outbound::delivery_log::DeliveryStatus;
+        DeliveryLog {
+            id: id.into(), webhook_id: "wh_1".into(), event_id: "evt_1".into(), event_type: "flight.departed".into(),
+            status: DeliveryStatus::Success, attempts: 1, max_attempts: 4, response_status: Some(200),
+            response_body: Some("ok".into()), error: None, duration_ms: Some(12), next_attempt_at: None, redelivery_of: None,
+            test: false, created_at, updated_at: created_at, payload: payload.map(str::to_string), history: vec![],
+        }
+    }
+
+    #[test]
+    fn a_log_page_lists_every_log_and_continues_after_the_last() {
+        let logs = [log("dlv_a", 1_700_000_000_000, None), log("dlv_b", 1_700_000_000_500, None)];
+        let page = serde_json::to_value(LogPage::new(&logs, 2, true, 2, 0)).unwrap();
+        assert_eq!(page["data"].as_array().unwrap().len(), 2);
+        assert_eq!(page["data"][1]["id"], "dlv_b");
+        assert_eq!(page["data"][1]["status"], "success");
+        let cursor = Cursor::decode(page["next_cursor"].as_str().unwrap()).unwrap();
+        assert_eq!(cursor, Cursor { created_at: 1_700_000_000_500, id: "dlv_b".into() });
+        assert_eq!((page["total"].as_u64(), page["total_capped"].as_bool()), (Some(2), Some(false)));
+        let last = serde_json::to_value(LogPage::new(&logs, 2, false, 2, 0)).unwrap();
+        assert!(last["next_cursor"].is_null());
+    }
+
+    #[test]
+    fn the_payload_is_the_stored_text_verbatim() {
+        let body = r#"{"type":"flight.departed","data":{ "n": 1.50 }}"#;
+        let stored = log("dlv_a", 0, Some(body));
+        assert_eq!(parse_payload(&stored).map(RawValue::get), Some(body));
+        assert!(parse_payload(&log("dlv_b", 0, None)).is_none());
+        assert!(parse_payload(&log("dlv_c", 0, Some("{not json"))).is_none());
+    }
 }
