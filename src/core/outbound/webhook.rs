@@ -358,7 +358,8 @@ mod tests {
         assert!(parse_create(&obj(with("name", json!("a".repeat(100)))), false).is_ok());
         assert!(create_err(with("name", json!("a".repeat(101)))).contains_key("name"));
         assert!(create_err(with("name", json!("   "))).contains_key("name"));
-        assert!(create_err(with("name", json!(5))).contains_key("name"));
+        assert_eq!(create_err(with("name", json!(5)))["name"], "must be a string, not a number");
+        assert_eq!(create_err(with("name", json!("Fl\u{7}ights")))["name"], "must not contain control characters");
         let c = parse_create(&obj(with("name", json!("  padded  "))), false).unwrap();
         assert_eq!(c.config.name, "padded");
         // 100 multi-byte characters are 100 characters, not 300 bytes.
@@ -400,7 +401,7 @@ mod tests {
         assert!(create_err(with("secret", json!(null))).contains_key("secret"));
         let secret = WebhookSecret("whsec_abcdefghijklmnop".into());
         assert_eq!(secret.hint(), "…mnop");
-        assert!(!format!("{secret:?}").contains("abcdef"));
+        assert_eq!(format!("{secret:?}"), "WebhookSecret(<redacted>)");
     }
 
     #[test]
@@ -427,6 +428,15 @@ mod tests {
         }
         let many: Map<String, Value> = (0..21).map(|i| (format!("X-H{i}"), json!("v"))).collect();
         assert!(create_err(with("headers", Value::Object(many))).contains_key("headers"));
+        // Values: up to 2,048 bytes; a tab is the one control character allowed.
+        let longest = "v".repeat(2048);
+        assert!(parse_create(&obj(with("headers", json!({"X-Long": longest}))), false).is_ok());
+        let e = create_err(with("headers", json!({"X-Long": format!("{longest}v")})));
+        assert!(e["headers"].contains("at most 2048 bytes"), "{}", e["headers"]);
+        let tabbed = parse_create(&obj(with("headers", json!({"X-Tab": "a\tb"}))), false).unwrap();
+        assert_eq!(tabbed.config.headers["X-Tab"], "a\tb");
+        let e = create_err(with("headers", json!({"X-Bell": "a\u{7}b"})));
+        assert!(e["headers"].contains("control characters"), "{}", e["headers"]);
         let twenty: Map<String, Value> = (0..20).map(|i| (format!("X-H{i}"), json!("v"))).collect();
         assert!(parse_create(&obj(with("headers", Value::Object(twenty))), false).is_ok());
     }
