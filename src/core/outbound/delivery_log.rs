@@ -149,7 +149,8 @@ pub fn parse_log_filter<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>)
 }
 
 fn parse_uint(s: &str) -> Option<u64> {
-    if s.is_empty() || s.len() > 12 || !s.bytes().all(|b| b.is_ascii_digit()) {
+    // Digits only (no sign, no spaces), at most 12 of them; "" fails to parse.
+    if s.len() > 12 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     s.parse().ok()
@@ -222,5 +223,29 @@ mod tests {
         assert_eq!(parse(&[("webhook_id", "w")]).unwrap().webhook_id.as_deref(), Some("w"));
         assert_eq!(bad_field(&[("webhook_id", "")]), "webhook_id");
         assert_eq!(bad_field(&[("webhook_id", &format!("{longest}a"))]), "webhook_id");
+    }
+
+    #[test]
+    fn numbers_are_at_most_12_digits() {
+        assert_eq!(parse(&[("limit", "000000000005")]).unwrap().limit, 5);
+        assert_eq!(bad_field(&[("limit", "0000000000005")]), "limit");
+        assert_eq!(bad_field(&[("limit", "")]), "limit");
+        assert_eq!(bad_field(&[("offset", "+5")]), "offset");
+        assert_eq!(parse(&[("offset", "10000")]).unwrap().offset, 10_000);
+    }
+
+    #[test]
+    fn offsets_and_cursors() {
+        assert_eq!(parse(&[("offset", "5")]).unwrap().offset, 5);
+        let cursor = Cursor { created_at: 1, id: "dlv_1".into() };
+        let f = parse(&[("cursor", &cursor.encode()), ("offset", "0")]).unwrap();
+        assert_eq!((f.cursor, f.offset), (Some(cursor), 0));
+    }
+
+    #[test]
+    fn a_range_may_be_one_instant() {
+        let at = "2026-01-01T10:00:00Z";
+        let f = parse(&[("date_from", at), ("date_to", at)]).unwrap();
+        assert_eq!((f.date_from, f.date_to), (Some(1_767_261_600_000), Some(1_767_261_600_000)));
     }
 }
