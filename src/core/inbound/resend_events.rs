@@ -330,6 +330,9 @@ mod tests {
         assert_eq!(normalize_address("a b@x.io"), None);
         assert_eq!(normalize_address("x> ann@x.io <y"), None);
         assert_eq!(normalize_address("<>"), None);
+        for bad in ["a\u{1}b@x.io", "a<b@x.io", "a>b@x.io", "Ann <a>b@x.io>"] {
+            assert_eq!(normalize_address(bad), None, "{bad:?}");
+        }
         assert_eq!(normalize_address("Ann <ann@x.io"), None);
     }
 
@@ -348,6 +351,13 @@ mod tests {
         assert_eq!(ev.email_created_at, parse_iso("2026-01-05T09:59:59.894Z", DateBound::StartOfDay));
         assert_eq!(ev.detail["click"]["link"], "https://x.com");
         assert_eq!(ev.suppression(), None);
+    }
+
+    #[test]
+    fn recipients_as_a_list_or_as_one_comma_separated_string() {
+        let e = parse_json(json!({"type": "email.sent", "created_at": "2026-01-05T10:00:00Z",
+            "data": {"to": "a@x.com, Ann <B@Y.io>, nobody"}}));
+        assert_eq!(e.event.unwrap().unwrap().to, vec!["a@x.com", "b@y.io"]);
     }
 
     #[test]

@@ -467,6 +467,17 @@ mod tests {
     }
 
     #[test]
+    fn payment_intents_and_payouts_are_handled() {
+        let pi = json!({"id": "pi_1", "amount": 900, "currency": "usd", "metadata": {"invoice_id": "inv_1", "workspace_id": "ws_a"}});
+        let PlatformEvent::PaymentIntentSucceeded(p) = PlatformEvent::from_envelope(&event("payment_intent.succeeded", pi)).unwrap() else { panic!() };
+        assert_eq!((p.id.as_str(), p.invoice_id.as_deref(), p.amount), ("pi_1", Some("inv_1"), Some(900)));
+        let mut paid = event("payout.paid", json!({"id": "po_1", "amount": 5000, "currency": "usd"}));
+        paid.account = Some("acct_1".into());
+        let ConnectEvent::PayoutPaid { account, payout } = ConnectEvent::from_envelope(&paid).unwrap() else { panic!() };
+        assert_eq!((account.as_str(), payout.id.as_str(), payout.amount), ("acct_1", "po_1", Some(5000)));
+    }
+
+    #[test]
     fn payment_states_as_stored() {
         // The invoice's `payment_state` (docs/inbound.md).
         assert_eq!(InvoicePayment::Succeeded.as_str(), "succeeded");
