@@ -1,7 +1,8 @@
 //! `GET /portal`: the web console of SPEC §8.7. The page is built from `portal/` by
 //! `portal/build.mjs` (one HTML file with its script and style inlined) and served from
-//! the static assets (`scripts/build.sh` copies it there as `/portal.html`); it talks to the worker only through the public API. No bearer: the page holds
-//! no data, and the token stays in the URL fragment, which browsers never send.
+//! the static assets (`scripts/build.sh` copies it there as `/portal.html`); it talks to
+//! the worker only through the public API. No bearer: the page holds no data, and the
+//! token stays in the URL fragment, which browsers never send.
 
 use serde_json::json;
 use worker::{Env, Headers};
