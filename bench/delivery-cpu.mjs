@@ -41,17 +41,20 @@ export function workerdPids() {
   return [...comm.keys()].filter((p) => p !== process.pid && mine(p) && comm.get(p).startsWith("workerd"));
 }
 
+/** utime + stime (ms) in a `/proc/…/stat` file (a process or one of its threads); 0 once gone. */
+export function statCpuMs(path) {
+  try {
+    const stat = readFileSync(path, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) * TICK_MS;
+  } catch {
+    return 0; // gone
+  }
+}
+
 /** utime + stime (ms) of the given processes. */
 export function cpuMs(pids) {
-  let ticks = 0;
-  for (const p of pids) {
-    try {
-      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      ticks += Number(f[11]) + Number(f[12]);
-    } catch { /* gone */ }
-  }
-  return ticks * TICK_MS;
+  return pids.reduce((sum, p) => sum + statCpuMs(`/proc/${p}/stat`), 0);
 }
 
 function payload(bytes) {

@@ -9,9 +9,9 @@
 //   node bench/latency.mjs [--rates 20,200] [--seconds 10] [--modes direct,window0,window1]
 import { parseArgs } from "node:util";
 import { api, token } from "../tests/helpers.mjs";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { startWorker, seedWebhooks, loopbackReceiver, parseLogLines, percentile, median, num, isMain, sleep } from "./lib.mjs";
-import { workerdPids } from "./delivery-cpu.mjs";
+import { statCpuMs, workerdPids } from "./delivery-cpu.mjs";
 
 /** utime + stime (ms) of every thread of the workerd processes, by thread id. */
 function threadCpuMs() {
@@ -19,13 +19,7 @@ function threadCpuMs() {
   for (const pid of workerdPids()) {
     let tids = [];
     try { tids = readdirSync(`/proc/${pid}/task`); } catch { continue; }
-    for (const tid of tids) {
-      try {
-        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
-        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-        out.set(tid, (Number(f[11]) + Number(f[12])) * 10); // USER_HZ = 100
-      } catch { /* gone */ }
-    }
+    for (const tid of tids) out.set(tid, statCpuMs(`/proc/${pid}/task/${tid}/stat`));
   }
   return out;
 }

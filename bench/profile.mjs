@@ -6,8 +6,8 @@
 // name section (build/index.js + target/wasm-debug/index_bg.wasm copied side by side).
 //   node bench/profile.mjs [DIR with index.js, default build/] [stripe|resend] [rows]
 import { join } from "node:path";
-import WebSocket from "ws";
 import { ROOT, startWorker } from "../tests/helpers.mjs";
+import { isolateProfiler, profileBusy } from "./lib.mjs";
 import { PROVIDERS } from "./inbound.mjs";
 const script = join(process.argv[2] ?? join(ROOT, "build"), "index.js");
 const prov = process.argv[3] ?? "stripe";
@@ -16,28 +16,17 @@ let seq = 0;
 const p = PROVIDERS[prov];
 const send = async () => { const { body, headers } = p.request(`pr${Date.now().toString(36)}${seq++}`); const r = await mf.dispatchFetch(`http://localhost${p.path}`, { method: "POST", headers, body }); await r.text(); };
 for (let i = 0; i < 300; i++) await send();
-const targets = await (await fetch("http://127.0.0.1:9339/json")).json();
-async function profiler(t) {
-  const ws = new WebSocket(t.webSocketDebuggerUrl);
-  await new Promise((r) => ws.once("open", r));
-  let id = 0; const pending = new Map();
-  ws.on("message", (m) => { const d = JSON.parse(m); if (d.id && pending.has(d.id)) { pending.get(d.id)(d); pending.delete(d.id); } });
-  const call = (method, params = {}) => new Promise((r) => { const i = ++id; pending.set(i, r); ws.send(JSON.stringify({ id: i, method, params })); });
-  await call("Profiler.enable"); await call("Profiler.setSamplingInterval", { interval: 50 }); await call("Profiler.start");
-  return { ws, stop: async () => (await call("Profiler.stop")).result.profile };
+const INTERVAL_US = 50;
+const profs = [];
+for (const [name, isolate] of [["user", "core:user:"], ["d1", "d1:db"], ["entry", "core:entry"]]) {
+  profs.push([name, await isolateProfiler(9339, isolate, INTERVAL_US)]);
 }
-const pick = (name) => targets.find((x) => x.title === `workerd: worker ${name}`);
-const profs = [["user", await profiler(pick("core:user:"))], ["d1", await profiler(pick("d1:db"))], ["entry", await profiler(pick("core:entry"))]];
+for (const [, pr] of profs) await pr.start();
 const N = 600;
 for (let i = 0; i < N; i++) await send();
 for (const [name, pr] of profs) {
-  const prof = await pr.stop();
-  pr.ws.close();
-  const self = new Map(); let total = 0; let busy = 0;
-  const dt = prof.timeDeltas.reduce((a, b) => a + b, 0) / prof.samples.length;
-  for (const n of prof.nodes) { const k = n.callFrame.functionName || `(anon ${n.callFrame.url.split("/").pop()}:${n.callFrame.lineNumber})`; self.set(k, (self.get(k) ?? 0) + (n.hitCount ?? 0)); total += n.hitCount ?? 0; if (!["(idle)", "(program)", "(root)"].includes(k)) busy += n.hitCount ?? 0; }
-  const rows = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, Number(process.argv[4] ?? 25));
-  console.log(`== ${name}: samples ${total}, busy ~${(busy * dt / 1000 / N).toFixed(3)} ms per request`);
-  for (const [k, v] of rows) console.log(((v * dt / 1000 / N) * 1000).toFixed(0).padStart(5), "µs/req", k.slice(0, 110));
+  const busy = profileBusy(await pr.stop(), INTERVAL_US, Number(process.argv[4] ?? 25));
+  console.log(`== ${name}: samples ${busy.samples}, busy ~${(busy.busyMs / N).toFixed(3)} ms per request (GC ${(busy.gcMs / N).toFixed(3)})`);
+  for (const { fn, ms } of busy.top) console.log(((ms / N) * 1000).toFixed(0).padStart(5), "µs/req", fn.slice(0, 110));
 }
 await mf.dispose();
