@@ -520,17 +520,21 @@ test("connect trip splits: payment with application fee, transfer created then p
   assert.ok(missing.json.error.fields.trip_id);
 });
 
+/** Runs `fn` while `table` is renamed away (every statement on it fails), then puts it back. */
+async function withTableOffline(table, fn) {
+  await db.exec(`ALTER TABLE ${table} RENAME TO ${table}_offline`);
+  try {
+    return await fn();
+  } finally {
+    await db.exec(`ALTER TABLE ${table}_offline RENAME TO ${table}`);
+  }
+}
+
 test("a storage failure while applying answers 500 and records nothing; the retry applies", async () => {
   const ws = "ws_retry";
   const evt = stripeEvent("customer.subscription.created",
     subscription({ id: `sub_${uid()}`, customer: `cus_${uid()}`, workspace: ws, periodEnd: 1_900_000_000 }));
-  await db.exec("ALTER TABLE subscriptions RENAME TO subscriptions_offline");
-  let res;
-  try {
-    res = await postStripe(mf, evt);
-  } finally {
-    await db.exec("ALTER TABLE subscriptions_offline RENAME TO subscriptions");
-  }
+  const res = await withTableOffline("subscriptions", () => postStripe(mf, evt));
   assert.equal(res.status, 500);
   assert.equal(res.json.error.code, "internal_error");
   assert.equal(await db.prepare("SELECT 1 FROM inbound_events WHERE event_id = ?").bind(evt.id).first(), null);
@@ -820,13 +824,7 @@ test("a storage failure while publishing invoice.paid rolls the payment back; th
   await createWebhook(mf, { events: ["invoice.paid"], url: "https://receiver.example.com/ws_publish_fail" }, { auth: token({ workspace: ws }) });
   const session = checkoutSession({ invoice: "inv_publish_fail", workspace: ws, amount: 4200 });
   const evt = stripeEvent("checkout.session.completed", session);
-  await db.exec("ALTER TABLE delivery_logs RENAME TO delivery_logs_offline");
-  let res;
-  try {
-    res = await postStripe(mf, evt);
-  } finally {
-    await db.exec("ALTER TABLE delivery_logs_offline RENAME TO delivery_logs");
-  }
+  const res = await withTableOffline("delivery_logs", () => postStripe(mf, evt));
   assert.equal(res.status, 500);
   assert.equal(res.json.error.code, "internal_error");
   assert.equal(await db.prepare("SELECT 1 FROM invoices WHERE id = 'inv_publish_fail'").first(), null, "the batch rolled back");
