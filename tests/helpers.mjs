@@ -225,6 +225,23 @@ export function token({ workspace = "ws_a", role = "admin", exp, secret = JWT_SE
  * Every JSON answer is checked against openapi.json for its route, method and status
  * (tests/contract.mjs): a mismatch throws, failing the test. `contract: false` skips it.
  */
+/**
+ * `dispatchFetch`, retried (twice at most) when a large upload fails in transport: the
+ * worker answers 413 from the declared Content-Length without reading the body, and the
+ * local proxy in front of it (the assets router) may then reset the upload it no longer
+ * needs ("fetch failed"). Only the transport is retried, never a status.
+ */
+async function dispatchUpload(mf, url, init) {
+  const large = typeof init.body === "string" && init.body.length > 64 * 1024;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await mf.dispatchFetch(url, init);
+    } catch (e) {
+      if (!large || attempt >= 2 || e?.message !== "fetch failed") throw e;
+    }
+  }
+}
+
 export async function api(mf, method, path, { auth = token(), body, headers = {}, raw, contract = true } = {}) {
   const h = { ...headers };
   if (auth) h.Authorization = `Bearer ${auth}`;
@@ -233,7 +250,7 @@ export async function api(mf, method, path, { auth = token(), body, headers = {}
     payload = JSON.stringify(body);
     h["Content-Type"] ??= "application/json";
   }
-  const res = await mf.dispatchFetch(`http://localhost${path}`, { method, headers: h, body: payload });
+  const res = await dispatchUpload(mf, `http://localhost${path}`, { method, headers: h, body: payload });
   const text = await res.text();
   let json;
   try { json = text ? JSON.parse(text) : undefined; } catch { json = undefined; }
