@@ -5,25 +5,21 @@
 //! failed queue send or a cut-off direct send leaves the logs `pending`; the cron
 //! re-enqueues them, so nothing is lost.
 
-use std::collections::BTreeMap;
-
 use serde_json::json;
 use worker::{Context, D1Database, Env};
 
-use super::{consumer, log_event, now_ms, DeliveryJob, RecoverMessage};
-use crate::config::{deliveries_per_message, Config, QUEUE_BINDING};
+use super::dispatch::{self, Claimed};
+use super::queue::{enqueue, queue_calls};
+use super::{log_event, now_ms};
+use crate::config::{deliveries_per_message, Config};
 use crate::core::outbound::lease::send_rounds;
 use crate::store::deliveries::{LeaseTerms, CLAIM_STATEMENTS};
 use crate::store::events::DirectClaim;
-use crate::core::outbound::packing::pack;
 use crate::core::catalog::EventType;
 use crate::core::outbound::delivery::envelope;
 use crate::core::outbound::idempotency;
 use crate::core::ids::{new_id, EVENT_PREFIX};
 use crate::store::events::{self, EventSource, NewEvent, OperationalEvent, Published};
-
-/// Cloudflare Queues accepts at most 100 messages per `sendBatch`.
-pub const MAX_MESSAGES_PER_SEND: usize = 100;
 
 pub struct PublishRequest<'a> {
     pub workspace: &'a str,
@@ -87,8 +83,8 @@ async fn publish_with(env: &Env, db: &D1Database, r: &PublishRequest<'_>, direct
                      "queue_messages": if queued { ids.len().div_ceil(per_message) } else { 0 }}));
     if let Some(((wait, _), claim)) = direct {
         let env = env.clone();
-        let claimed = consumer::Claimed { taken: claim.deliveries.len(), claim, token, started: r.now, claimed_at };
-        wait.wait_until(async move { consumer::send_claimed(&env, claimed).await });
+        let claimed = Claimed { taken: claim.deliveries.len(), claim, token, started: r.now, claimed_at };
+        wait.wait_until(async move { dispatch::send_claimed(&env, claimed).await });
         return Ok(published);
     }
     if let Err(e) = enqueue(env, ids).await {
@@ -111,75 +107,3 @@ pub async fn enqueue_stored(env: &Env, event_id: &str, ids: &[String]) {
     }
 }
 
-/// Queue sends (`send_batch` calls) that enqueuing `deliveries` ids takes.
-pub fn queue_calls(deliveries: usize, per_message: usize) -> usize {
-    deliveries.div_ceil(per_message.max(1)).div_ceil(MAX_MESSAGES_PER_SEND)
-}
-
-/// Sends the ids in messages of `DELIVERIES_PER_MESSAGE`, 100 messages per call;
-/// returns the calls made.
-pub async fn enqueue(env: &Env, ids: &[String]) -> worker::Result<usize> {
-    enqueue_delayed(env, &ids.iter().map(|id| (id.clone(), 0)).collect::<Vec<_>>()).await
-}
-
-/// Sends the ids with a delay each (retried and postponed deliveries): those with the
-/// same delay share messages of `DELIVERIES_PER_MESSAGE`, 100 messages per call;
-/// returns the calls made.
-pub async fn enqueue_delayed(env: &Env, jobs: &[(String, u32)]) -> worker::Result<usize> {
-    if jobs.is_empty() {
-        return Ok(0);
-    }
-    let per_message = deliveries_per_message(env);
-    let mut by_delay: BTreeMap<u32, Vec<String>> = BTreeMap::new();
-    for (id, delay) in jobs {
-        by_delay.entry(*delay).or_default().push(id.clone());
-    }
-    let messages: Vec<worker::SendMessage<DeliveryJob<'_>>> = by_delay
-        .iter()
-        .flat_map(|(delay, ids)| {
-            pack(ids, per_message).into_iter().map(move |chunk| {
-                let builder = worker::MessageBuilder::new(DeliveryJob::new(chunk));
-                if *delay > 0 { builder.delay_seconds(*delay).build() } else { builder.build() }
-            })
-        })
-        .collect();
-    let queue = env.queue(QUEUE_BINDING)?;
-    let mut messages = messages.into_iter().peekable();
-    let mut calls = 0;
-    while messages.peek().is_some() {
-        queue.send_batch(messages.by_ref().take(MAX_MESSAGES_PER_SEND).collect::<Vec<_>>()).await?;
-        calls += 1;
-    }
-    Ok(calls)
-}
-
-/// Queues one recovery chunk.
-pub async fn enqueue_recover(env: &Env, message: &RecoverMessage) -> worker::Result<()> {
-    env.queue(QUEUE_BINDING)?.send(message.clone()).await
-}
-
-/// Publishes the operational events of a consumer batch (SPEC §8.4) together: one D1
-/// round trip for all of them, then their deliveries in sends of 100. Each reaches the
-/// workspace's webhooks subscribed to its type, never the webhook it is about. Returns
-/// the queue calls made.
-pub async fn publish_operational(env: &Env, db: &D1Database, mut events: Vec<OperationalEvent>, now: i64) -> worker::Result<usize> {
-    if events.is_empty() {
-        return Ok(0);
-    }
-    for e in &mut events {
-        let event_type = EventType::parse(e.event_type).unwrap_or(EventType::WEBHOOK_DISABLED);
-        e.id = new_id(EVENT_PREFIX);
-        e.body = envelope(&e.id, event_type, now, &e.body);
-    }
-    let ids = events::publish_operational(db, &events, now).await?;
-    log_event(json!({"msg": "operational events", "events": events.len(), "deliveries": ids.len(),
-                     "types": events.iter().map(|e| e.event_type).collect::<Vec<_>>()}));
-    match enqueue(env, &ids).await {
-        Ok(calls) => Ok(calls),
-        Err(e) => {
-            log_event(json!({"level": "warn", "msg": "queue send failed; cron will re-enqueue", "deliveries": ids.len(),
-                             "error": e.to_string()}));
-            Ok(0)
-        }
-    }
-}

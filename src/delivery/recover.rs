@@ -5,8 +5,8 @@
 use serde_json::json;
 use worker::{D1Database, Env};
 
-use super::fanout::{enqueue, enqueue_recover};
-use super::{log_event, now_ms, RecoverJob, RecoverMessage};
+use super::queue::{enqueue, enqueue_recover, RecoverJob, RecoverMessage};
+use super::{log_event, now_ms};
 use crate::core::outbound::recover::Window;
 use crate::store::recover::{run_chunk, ChunkRequest};
 

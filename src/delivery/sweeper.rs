@@ -6,7 +6,7 @@
 use serde_json::json;
 use worker::{D1Database, Env};
 
-use super::fanout::enqueue;
+use super::queue::enqueue;
 use super::{log_event, now_ms};
 use crate::config::Config;
 use crate::core::outbound::sealed;

@@ -12,8 +12,8 @@ use crate::core::ids::new_id;
 use crate::core::outbound::recover::parse_window;
 use crate::core::outbound::stats::{self, Point};
 use crate::core::time::format_iso;
-use crate::delivery::fanout::enqueue_recover;
-use crate::delivery::{log_event, RecoverJob, RecoverMessage};
+use crate::delivery::log_event;
+use crate::delivery::queue::{enqueue_recover, RecoverJob, RecoverMessage};
 use crate::http::{header, json_response, query_pairs, read_body, ApiResult, Ctx, OrInternal};
 use crate::store;
 

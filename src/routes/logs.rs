@@ -14,7 +14,7 @@ use crate::core::api::error::{ApiError, FieldErrors};
 use crate::core::ids::{looks_like_id, new_id, DELIVERY_PREFIX};
 use crate::core::api::json_body::{parse_object, reject_unknown_fields, MAX_MANAGEMENT_BODY};
 use crate::core::outbound::views::{parse_payload, LogDetailView, LogPage, LogView};
-use crate::delivery::fanout::enqueue;
+use crate::delivery::queue::enqueue;
 use crate::delivery::log_event;
 use crate::store::events::{insert_redelivery, SingleDelivery};
 use crate::store::logs;

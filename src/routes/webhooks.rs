@@ -25,7 +25,7 @@ use crate::core::api::json_body::{parse_object, reject_unknown_fields, require_o
 use crate::core::cursor::parse_page_request;
 use crate::core::outbound::views::{log_views, next_cursor, parse_payload, LogDetailView, WebhookPage, WebhookView};
 use crate::core::outbound::webhook::{parse_create, parse_patch, NewWebhook, StoredWebhook};
-use crate::delivery::consumer::outcome;
+use crate::delivery::dispatch::outcome;
 use crate::delivery::{log_event, now_ms, sender};
 use crate::store::events::{EventSource, NewEvent, SingleDelivery};
 use crate::store::deliveries::ClaimedDelivery;
