@@ -2,19 +2,22 @@
 //! the named deliveries to `dispatch` (claim, send, record), runs a recovery chunk
 //! (`delivery::recover`), then acks each message or retries it with the policy's delay.
 //! A message naming one delivery carries that delivery's retry; the others' retries are
-//! new messages (queued by `dispatch`).
+//! new messages (queued by `dispatch`). Messages name their shard; a batch mixing shards
+//! is handled shard by shard.
 
 use std::collections::HashSet;
 
 use serde_json::json;
-use worker::{D1Database, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage};
+use worker::{Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage};
 
 use super::dispatch::claim_and_send;
 use super::queue::QueueBody;
 use super::{log_event, now_ms, recover};
 use crate::config::{Config, DEAD_LETTER_SUFFIX};
+use crate::core::shards::DIRECTORY_BINDING;
 use crate::core::outbound::delivery::NextStep;
 use crate::store::deliveries;
+use crate::store::shards::{Shard, Shards};
 
 /// Retry delay when D1 itself failed; the leases make the retry safe.
 pub const STORE_FAILURE_RETRY_SECS: u32 = 10;
@@ -22,14 +25,41 @@ pub const STORE_FAILURE_RETRY_SECS: u32 = 10;
 /// queue sends inside the subrequest budget).
 const RECOVER_WAIT_SECS: u32 = 1;
 
-pub async fn handle_batch(batch: MessageBatch<serde_json::Value>, env: &Env, db: &D1Database, config: &Config) {
-    let messages: Vec<(RawMessage, Option<QueueBody>)> = batch
-        .raw_iter()
-        .map(|m| {
-            let body = serde_wasm_bindgen::from_value::<QueueBody>(m.body()).ok();
-            (m, body)
-        })
-        .collect();
+pub async fn handle_batch(batch: MessageBatch<serde_json::Value>, env: &Env, config: &Config) {
+    let dead_letters = batch.queue().ends_with(DEAD_LETTER_SUFFIX);
+    let mut by_shard: Vec<(String, Vec<(RawMessage, Option<QueueBody>)>)> = Vec::new();
+    for m in batch.raw_iter() {
+        let body = serde_wasm_bindgen::from_value::<QueueBody>(m.body()).ok();
+        let shard = body.as_ref().map_or(DIRECTORY_BINDING, QueueBody::shard).to_string();
+        match by_shard.iter_mut().find(|(name, _)| *name == shard) {
+            Some((_, group)) => group.push((m, body)),
+            None => by_shard.push((shard, vec![(m, body)])),
+        }
+    }
+    for (name, messages) in by_shard {
+        let shard = match &config.shards {
+            Ok(list) => Shards::new(env, list).named(&name),
+            Err(reason) => Err(worker::Error::RustError(reason.clone())),
+        };
+        match shard {
+            Ok(shard) => handle_shard(messages, dead_letters, env, &shard, config).await,
+            Err(e) => {
+                // A shard no longer listed, or SHARDS unusable: keep the messages (their
+                // logs are pending in that database) until the configuration is fixed.
+                log_event(json!({"level": "error", "msg": "messages for an unusable shard; retried", "shard": name,
+                                 "count": messages.len(), "error": e.to_string()}));
+                let retry = QueueRetryOptionsBuilder::new().with_delay_seconds(STORE_FAILURE_RETRY_SECS).build();
+                for (m, _) in &messages {
+                    m.retry_with_options(&retry);
+                }
+            }
+        }
+    }
+}
+
+/// One shard's messages of a batch.
+async fn handle_shard(messages: Vec<(RawMessage, Option<QueueBody>)>, dead_letters: bool, env: &Env, shard: &Shard, config: &Config) {
+    let db = &shard.db;
     let ids: Vec<String> = messages.iter().filter_map(|(_, b)| b.as_ref()).flat_map(|b| b.delivery_ids().cloned()).collect();
     // A message that names one delivery carries its retry (so the queue's `max_retries`
     // and dead-letter queue apply to it); the others' retries are new messages.
@@ -41,25 +71,25 @@ pub async fn handle_batch(batch: MessageBatch<serde_json::Value>, env: &Env, db:
             _ => None,
         })
         .collect();
-    if batch.queue().ends_with(DEAD_LETTER_SUFFIX) {
+    if dead_letters {
         match deliveries::fail_dead_lettered(db, &ids, now_ms()).await {
             Ok(n) => {
-                log_event(json!({"msg": "dead-lettered deliveries failed", "count": n}));
-                batch.ack_all();
+                log_event(json!({"msg": "dead-lettered deliveries failed", "shard": shard.name, "count": n}));
+                messages.iter().for_each(|(m, _)| m.ack());
             }
             Err(e) => {
                 log_event(json!({"level": "error", "msg": "dead-letter handling failed", "error": e.to_string()}));
-                batch.retry_all();
+                messages.iter().for_each(|(m, _)| m.retry());
             }
         }
         return;
     }
-    let next_steps = match claim_and_send(env, db, config, &ids, &alone, messages.len()).await {
+    let next_steps = match claim_and_send(env, shard, config, &ids, &alone, messages.len()).await {
         Ok(steps) => steps,
         Err(e) => {
             log_event(json!({"level": "error", "msg": "delivery batch failed in storage", "error": e.to_string()}));
             let retry = QueueRetryOptionsBuilder::new().with_delay_seconds(STORE_FAILURE_RETRY_SECS).build();
-            batch.retry_all_with_options(&retry);
+            messages.iter().for_each(|(m, _)| m.retry_with_options(&retry));
             return;
         }
     };
@@ -73,7 +103,7 @@ pub async fn handle_batch(batch: MessageBatch<serde_json::Value>, env: &Env, db:
                 Some(RECOVER_WAIT_SECS)
             } else {
                 recovered = true;
-                match recover::run(env, db, job).await {
+                match recover::run(env, shard, job).await {
                     Ok(()) => None,
                     Err(e) => {
                         log_event(json!({"level": "error", "msg": "recover chunk failed; retried", "job": job.job,

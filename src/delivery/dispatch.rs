@@ -8,12 +8,12 @@ use std::collections::{HashMap, HashSet};
 
 use futures_util::StreamExt;
 use serde_json::json;
-use worker::{D1Database, Env};
+use worker::Env;
 
 use super::queue::{enqueue, enqueue_delayed};
 use super::sender::{send, SendReport};
 use super::{log_event, now_ms};
-use crate::config::{Config, DB_BINDING};
+use crate::config::Config;
 use crate::core::catalog::EventType;
 use crate::core::outbound::delivery::{envelope, judge_attempt, NextStep};
 use crate::core::outbound::delivery_log::DeliveryStatus;
@@ -23,6 +23,7 @@ use crate::core::outbound::lease::send_rounds;
 use crate::core::outbound::packing::fits_direct_send;
 use crate::store::deliveries::{self, AttemptOutcome, ClaimMeta, ClaimedDelivery, HealthWrite, LeaseTerms, Postponed, WebhookHealth};
 use crate::store::events::{self, OperationalEvent};
+use crate::store::shards::{Shard, Shards};
 
 /// Health writes retried after a concurrent change, at most.
 const HEALTH_WRITE_TRIES: usize = 3;
@@ -33,6 +34,8 @@ const GONE_REASON: &str = "receiver answered 410 Gone; webhook disabled";
 /// A claim made outside a queue batch: in the publish batch of an event with few
 /// deliveries (a direct send), to be sent and recorded by [`send_claimed`].
 pub struct Claimed {
+    /// The shard binding the claim was made in.
+    pub shard: String,
     pub claim: deliveries::Claim,
     pub token: String,
     /// When the claim was made (its lease runs from here), and when it came back.
@@ -49,8 +52,12 @@ pub struct Claimed {
 pub async fn send_claimed(env: &Env, claimed: Claimed) {
     let config = Config::from_env(env);
     let count = claimed.claim.deliveries.len();
-    let outcome = match env.d1(DB_BINDING) {
-        Ok(db) => send_and_record(env, &db, &config, claimed, &[], &HashSet::new(), 0).await,
+    let shard = match &config.shards {
+        Ok(list) => Shards::new(env, list).named(&claimed.shard),
+        Err(reason) => Err(worker::Error::RustError(reason.clone())),
+    };
+    let outcome = match shard {
+        Ok(shard) => send_and_record(env, &shard, &config, claimed, &[], &HashSet::new(), 0).await,
         Err(e) => Err(e),
     };
     if let Err(e) = outcome {
@@ -63,7 +70,7 @@ pub async fn send_claimed(env: &Env, claimed: Claimed) {
 /// deliveries not in `alone` (not alone in their message), postponed deliveries and
 /// those beyond the invocation's share are queued anew, in one call when they fit.
 /// `messages` is the batch's message count.
-pub async fn claim_and_send(env: &Env, db: &D1Database, config: &Config, ids: &[String], alone: &HashSet<String>, messages: usize)
+pub async fn claim_and_send(env: &Env, shard: &Shard, config: &Config, ids: &[String], alone: &HashSet<String>, messages: usize)
     -> worker::Result<HashMap<String, NextStep>> {
     if ids.is_empty() {
         return Ok(HashMap::new());
@@ -75,15 +82,16 @@ pub async fn claim_and_send(env: &Env, db: &D1Database, config: &Config, ids: &[
         rounds: send_rounds(ids.len(), config.delivery_concurrency),
         margin_ms: config.lease_margin_ms,
     };
-    let claim = deliveries::claim(db, ids, &token, started, &lease).await?;
-    let claimed = Claimed { claim, token, started, claimed_at: now_ms(), taken: ids.len() };
-    send_and_record(env, db, config, claimed, surplus, alone, messages).await
+    let claim = deliveries::claim(&shard.db, ids, &token, started, &lease).await?;
+    let claimed = Claimed { shard: shard.name.clone(), claim, token, started, claimed_at: now_ms(), taken: ids.len() };
+    send_and_record(env, shard, config, claimed, surplus, alone, messages).await
 }
 
 /// Sends a claim's deliveries and records them; `messages` is 0 for a direct send.
-async fn send_and_record(env: &Env, db: &D1Database, config: &Config, claimed: Claimed, surplus: &[String],
+async fn send_and_record(env: &Env, shard: &Shard, config: &Config, claimed: Claimed, surplus: &[String],
     alone: &HashSet<String>, messages: usize) -> worker::Result<HashMap<String, NextStep>> {
-    let Claimed { claim: deliveries::Claim { deliveries: claimed, meta, webhooks: read }, token, started, claimed_at, taken } = claimed;
+    let Claimed { claim: deliveries::Claim { deliveries: claimed, meta, webhooks: read }, token, started, claimed_at, taken, .. } = claimed;
+    let db = &shard.db;
     let claimed_count = claimed.len();
     // A direct send must end within `waitUntil`'s time: deliveries whose timeout would not
     // fit go to the queue (postponed to now: the attempt is given back).
@@ -174,7 +182,7 @@ async fn send_and_record(env: &Env, db: &D1Database, config: &Config, claimed: C
     let mut queue_calls = 0;
     if !events.is_empty() {
         d1_round_trips += 1;
-        match publish_operational(env, db, events, finished_at).await {
+        match publish_operational(env, shard, events, finished_at).await {
             Ok(calls) => queue_calls += calls,
             Err(e) => log_event(json!({"level": "error", "msg": "operational events not published", "error": e.to_string()})),
         }
@@ -194,7 +202,7 @@ async fn send_and_record(env: &Env, db: &D1Database, config: &Config, claimed: C
         .chain(retried)
         .chain(surplus.iter().map(|id| (id.clone(), 0)))
         .collect();
-    match enqueue_delayed(env, &delayed).await {
+    match enqueue_delayed(env, &shard.name, &delayed).await {
         Ok(calls) => queue_calls += calls,
         Err(e) => log_event(json!({"level": "warn", "msg": "deliveries not re-queued; cron will", "count": delayed.len(),
                                    "error": e.to_string()})),
@@ -205,7 +213,7 @@ async fn send_and_record(env: &Env, db: &D1Database, config: &Config, claimed: C
     let fetches = reports.iter().filter(|r| r.fetched).count();
     let succeeded = steps.values().filter(|s| **s == NextStep::Succeeded).count();
     log_event(json!({
-        "msg": "delivery batch", "direct": messages == 0, "messages": messages,
+        "msg": "delivery batch", "shard": shard.name, "direct": messages == 0, "messages": messages,
         "deliveries": taken, "surplus": surplus.len(), "claimed": claimed_count, "postponed": plan.postponed.len(),
         "succeeded": succeeded, "failed": plan.send.len() - succeeded,
         "subrequests": fetches + d1_round_trips + queue_calls, "fetches": fetches,
@@ -371,7 +379,7 @@ fn disabled_event(id: &str, w: &WebhookHealth, reason: &str, now: i64) -> Operat
 /// round trip for all of them, then their deliveries in sends of 100. Each reaches the
 /// workspace's webhooks subscribed to its type, never the webhook it is about. Returns
 /// the queue calls made.
-pub async fn publish_operational(env: &Env, db: &D1Database, mut events: Vec<OperationalEvent>, now: i64) -> worker::Result<usize> {
+pub async fn publish_operational(env: &Env, shard: &Shard, mut events: Vec<OperationalEvent>, now: i64) -> worker::Result<usize> {
     if events.is_empty() {
         return Ok(0);
     }
@@ -380,10 +388,10 @@ pub async fn publish_operational(env: &Env, db: &D1Database, mut events: Vec<Ope
         e.id = new_id(EVENT_PREFIX);
         e.body = envelope(&e.id, event_type, now, &e.body);
     }
-    let ids = events::publish_operational(db, &events, now).await?;
+    let ids = events::publish_operational(&shard.db, &events, now).await?;
     log_event(json!({"msg": "operational events", "events": events.len(), "deliveries": ids.len(),
                      "types": events.iter().map(|e| e.event_type).collect::<Vec<_>>()}));
-    match enqueue(env, &ids).await {
+    match enqueue(env, &shard.name, &ids).await {
         Ok(calls) => Ok(calls),
         Err(e) => {
             log_event(json!({"level": "warn", "msg": "queue send failed; cron will re-enqueue", "deliveries": ids.len(),

@@ -19,7 +19,7 @@ use crate::core::catalog::EventType;
 use crate::core::outbound::delivery::envelope;
 use crate::core::outbound::idempotency;
 use crate::core::ids::{new_id, EVENT_PREFIX};
-use crate::store::events::{self, EventSource, NewEvent, OperationalEvent, Published};
+use crate::store::events::{self, EventSource, NewEvent, Published};
 
 pub struct PublishRequest<'a> {
     pub workspace: &'a str,
@@ -32,19 +32,20 @@ pub struct PublishRequest<'a> {
 }
 
 /// Stores and fans out an event through the queue; used by inbound handlers.
-pub async fn publish(env: &Env, db: &D1Database, r: &PublishRequest<'_>) -> worker::Result<Published> {
-    publish_with(env, db, r, None).await
+pub async fn publish(env: &Env, db: &D1Database, shard: &str, r: &PublishRequest<'_>) -> worker::Result<Published> {
+    publish_with(env, db, shard, r, None).await
 }
 
 /// Stores and fans out an event; an event with at most `DIRECT_SEND_MAX` deliveries has
 /// them claimed in the same D1 round trip and sent once the response is out, within the
 /// request's `waitUntil` (`POST /api/v1/events`).
-pub async fn publish_direct(env: &Env, db: &D1Database, r: &PublishRequest<'_>, wait: &Context, config: &Config)
+pub async fn publish_direct(env: &Env, db: &D1Database, shard: &str, r: &PublishRequest<'_>, wait: &Context, config: &Config)
     -> worker::Result<Published> {
-    publish_with(env, db, r, (config.direct_send_max > 0).then_some((wait, config))).await
+    publish_with(env, db, shard, r, (config.direct_send_max > 0).then_some((wait, config))).await
 }
 
-async fn publish_with(env: &Env, db: &D1Database, r: &PublishRequest<'_>, direct: Option<(&Context, &Config)>)
+/// `db` is the workspace's shard, `shard` its binding name (for the queue messages).
+async fn publish_with(env: &Env, db: &D1Database, shard: &str, r: &PublishRequest<'_>, direct: Option<(&Context, &Config)>)
     -> worker::Result<Published> {
     let event_id = new_id(EVENT_PREFIX);
     let body = envelope(&event_id, r.event_type, r.now, r.data_json);
@@ -76,18 +77,18 @@ async fn publish_with(env: &Env, db: &D1Database, r: &PublishRequest<'_>, direct
     let direct = direct.zip(claim).filter(|(_, c)| !c.deliveries.is_empty());
     let per_message = deliveries_per_message(env);
     let queued = direct.is_none();
-    log_event(json!({"msg": "publish", "event": published.event_id, "created": published.created,
+    log_event(json!({"msg": "publish", "shard": shard, "event": published.event_id, "created": published.created,
                      "deliveries": ids.len(), "direct": !queued, "d1_round_trips": 1,
                      "d1_statements": events::PUBLISH_STATEMENTS + if direct_claim.is_some() { CLAIM_STATEMENTS } else { 0 },
                      "queue_calls": if queued { queue_calls(ids.len(), per_message) } else { 0 },
                      "queue_messages": if queued { ids.len().div_ceil(per_message) } else { 0 }}));
     if let Some(((wait, _), claim)) = direct {
         let env = env.clone();
-        let claimed = Claimed { taken: claim.deliveries.len(), claim, token, started: r.now, claimed_at };
+        let claimed = Claimed { shard: shard.to_string(), taken: claim.deliveries.len(), claim, token, started: r.now, claimed_at };
         wait.wait_until(async move { dispatch::send_claimed(&env, claimed).await });
         return Ok(published);
     }
-    if let Err(e) = enqueue(env, ids).await {
+    if let Err(e) = enqueue(env, shard, ids).await {
         // The logs are pending in D1; the cron will enqueue them.
         log_event(json!({"level": "warn", "msg": "queue send failed; cron will re-enqueue", "event": published.event_id,
                          "deliveries": published.new_delivery_ids.len(), "error": e.to_string()}));
@@ -98,10 +99,10 @@ async fn publish_with(env: &Env, db: &D1Database, r: &PublishRequest<'_>, direct
 /// Queues the deliveries of an event a caller stored and fanned out in its own batch
 /// (the `invoice.paid` of an inbound payment): the same log line as [`publish`], with no
 /// D1 round trip of its own. A failed send leaves the logs pending for the cron.
-pub async fn enqueue_stored(env: &Env, event_id: &str, ids: &[String]) {
-    log_event(json!({"msg": "publish", "event": event_id, "created": true, "deliveries": ids.len(),
+pub async fn enqueue_stored(env: &Env, shard: &str, event_id: &str, ids: &[String]) {
+    log_event(json!({"msg": "publish", "shard": shard, "event": event_id, "created": true, "deliveries": ids.len(),
                      "d1_round_trips": 0, "queue_calls": queue_calls(ids.len(), deliveries_per_message(env))}));
-    if let Err(e) = enqueue(env, ids).await {
+    if let Err(e) = enqueue(env, shard, ids).await {
         log_event(json!({"level": "warn", "msg": "queue send failed; cron will re-enqueue", "event": event_id,
                          "deliveries": ids.len(), "error": e.to_string()}));
     }

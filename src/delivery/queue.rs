@@ -10,15 +10,18 @@ use worker::Env;
 use crate::config::{deliveries_per_message, QUEUE_BINDING};
 use crate::core::outbound::packing::pack;
 use crate::core::outbound::recover::Cursor;
+use crate::core::shards::DIRECTORY_BINDING;
 
 /// Cloudflare Queues accepts at most 100 messages per `sendBatch`.
 pub const MAX_MESSAGES_PER_SEND: usize = 100;
 
 /// A queue message names delivery logs; the payload stays in D1 (messages are limited
 /// to 128 KB, payloads may be 256 KB): `{"log_id": …}` for one (the only form before
-/// `DELIVERIES_PER_MESSAGE`), `{"log_ids": [...]}` for several.
+/// `DELIVERIES_PER_MESSAGE`), `{"log_ids": [...]}` for several; `shard` is the binding
+/// of the database holding them (absent in messages from before shards: `DB`).
 #[derive(Debug, Clone, Serialize)]
 pub struct DeliveryJob<'a> {
+    pub shard: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_id: Option<&'a str>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
@@ -26,10 +29,10 @@ pub struct DeliveryJob<'a> {
 }
 
 impl<'a> DeliveryJob<'a> {
-    pub fn new(ids: &'a [String]) -> Self {
+    pub fn new(shard: &'a str, ids: &'a [String]) -> Self {
         match ids {
-            [one] => DeliveryJob { log_id: Some(one), log_ids: &[] },
-            _ => DeliveryJob { log_id: None, log_ids: ids },
+            [one] => DeliveryJob { shard, log_id: Some(one), log_ids: &[] },
+            _ => DeliveryJob { shard, log_id: None, log_ids: ids },
         }
     }
 }
@@ -38,6 +41,7 @@ impl<'a> DeliveryJob<'a> {
 /// recovery (`POST /api/v1/webhooks/:id/recover`) to run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RecoverMessage {
+    pub shard: String,
     pub recover: RecoverJob,
 }
 
@@ -53,9 +57,12 @@ pub struct RecoverJob {
     pub after: Option<Cursor>,
 }
 
-/// Any message of the delivery queue: `{log_id}`, `{log_ids}` or `{recover}`.
+/// Any message of the delivery queue: `{log_id}`, `{log_ids}` or `{recover}`, with the
+/// `shard` they belong to.
 #[derive(Debug, Deserialize)]
 pub struct QueueBody {
+    #[serde(default)]
+    pub shard: Option<String>,
     #[serde(default)]
     pub log_id: Option<String>,
     #[serde(default)]
@@ -69,6 +76,12 @@ impl QueueBody {
     pub fn delivery_ids(&self) -> impl Iterator<Item = &String> {
         self.log_id.iter().chain(self.log_ids.iter())
     }
+
+    /// The shard binding the message belongs to; messages queued before shards existed
+    /// belong to the one database there was.
+    pub fn shard(&self) -> &str {
+        self.shard.as_deref().unwrap_or(DIRECTORY_BINDING)
+    }
 }
 
 /// Queue sends (`send_batch` calls) that enqueuing `deliveries` ids takes.
@@ -78,14 +91,14 @@ pub fn queue_calls(deliveries: usize, per_message: usize) -> usize {
 
 /// Sends the ids in messages of `DELIVERIES_PER_MESSAGE`, 100 messages per call;
 /// returns the calls made.
-pub async fn enqueue(env: &Env, ids: &[String]) -> worker::Result<usize> {
-    enqueue_delayed(env, &ids.iter().map(|id| (id.clone(), 0)).collect::<Vec<_>>()).await
+pub async fn enqueue(env: &Env, shard: &str, ids: &[String]) -> worker::Result<usize> {
+    enqueue_delayed(env, shard, &ids.iter().map(|id| (id.clone(), 0)).collect::<Vec<_>>()).await
 }
 
 /// Sends the ids with a delay each (retried and postponed deliveries): those with the
 /// same delay share messages of `DELIVERIES_PER_MESSAGE`, 100 messages per call;
 /// returns the calls made.
-pub async fn enqueue_delayed(env: &Env, jobs: &[(String, u32)]) -> worker::Result<usize> {
+pub async fn enqueue_delayed(env: &Env, shard: &str, jobs: &[(String, u32)]) -> worker::Result<usize> {
     if jobs.is_empty() {
         return Ok(0);
     }
@@ -98,7 +111,7 @@ pub async fn enqueue_delayed(env: &Env, jobs: &[(String, u32)]) -> worker::Resul
         .iter()
         .flat_map(|(delay, ids)| {
             pack(ids, per_message).into_iter().map(move |chunk| {
-                let builder = worker::MessageBuilder::new(DeliveryJob::new(chunk));
+                let builder = worker::MessageBuilder::new(DeliveryJob::new(shard, chunk));
                 if *delay > 0 { builder.delay_seconds(*delay).build() } else { builder.build() }
             })
         })

@@ -28,6 +28,7 @@ pub async fn recover(ctx: &Ctx<'_>, req: &mut Request, p: &Principal, id: &str) 
     let job = new_id("rcv_");
     if n > 0 {
         let message = RecoverMessage {
+            shard: ctx.shard.clone(),
             recover: RecoverJob { job: job.clone(), webhook_id: webhook.id.clone(), since: window.since, until: window.until, after: None },
         };
         enqueue_recover(ctx.env, &message).await.or_internal("queue recovery")?;

@@ -61,7 +61,7 @@ pub async fn redeliver(ctx: &Ctx<'_>, req: &mut Request, p: &Principal, id: &str
     )
     .await
     .or_internal("insert redelivery")?;
-    if let Err(e) = enqueue(ctx.env, std::slice::from_ref(&new_log_id)).await {
+    if let Err(e) = enqueue(ctx.env, &ctx.shard, std::slice::from_ref(&new_log_id)).await {
         log_event(json!({"level": "warn", "msg": "queue send failed; cron will re-enqueue", "delivery": new_log_id, "error": e.to_string()}));
     }
     let log = logs::get(&ctx.db, &p.workspace_id, &new_log_id).await.or_internal("read redelivery")?.ok_or_else(ApiError::internal)?;
