@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::json;
-use worker::{Context, D1Database, Env, Headers, Request, ResponseBuilder};
+use worker::{Context, Env, Headers, Request, ResponseBuilder};
 
 use crate::config::Config;
 use crate::core::api::auth::Principal;
@@ -15,13 +15,15 @@ use crate::core::api::error::ApiError;
 use crate::core::api::json_body::check_declared_length;
 use crate::core::api::jwt;
 use crate::delivery::log_event;
+use crate::store::Db;
 
 /// What every handler gets.
 pub struct Ctx<'a> {
     pub env: &'a Env,
     /// The request's execution context: work it hands to `waitUntil` (direct sends).
     pub wait: &'a Context,
-    pub db: D1Database,
+    /// The request's database handle; it meters the rows the request reads and writes.
+    pub db: &'a Db,
     pub config: Config,
     pub now: i64,
 }

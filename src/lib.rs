@@ -24,7 +24,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
 #[event(queue)]
 async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) -> Result<()> {
     let config = Config::from_env(&env);
-    let db = env.d1(DB_BINDING)?;
+    let db = store::Db::new(env.d1(DB_BINDING)?);
     delivery::consumer::handle_batch(batch, &env, &db, &config).await;
     Ok(())
 }
@@ -33,7 +33,7 @@ async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) 
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let config = Config::from_env(&env);
     let outcome = match env.d1(DB_BINDING) {
-        Ok(db) => delivery::sweeper::run(&env, &db, &config).await,
+        Ok(db) => delivery::sweeper::run(&env, &store::Db::new(db), &config).await,
         Err(e) => Err(e),
     };
     if let Err(e) = outcome {

@@ -7,11 +7,12 @@
 use std::collections::HashSet;
 
 use serde_json::json;
-use worker::{D1Database, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage};
+use worker::{Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage};
 
 use super::dispatch::claim_and_send;
 use super::queue::QueueBody;
 use super::{log_event, now_ms, recover};
+use crate::store::Db;
 use crate::config::{Config, DEAD_LETTER_SUFFIX};
 use crate::core::outbound::delivery::NextStep;
 use crate::store::deliveries;
@@ -22,7 +23,7 @@ pub const STORE_FAILURE_RETRY_SECS: u32 = 10;
 /// queue sends inside the subrequest budget).
 const RECOVER_WAIT_SECS: u32 = 1;
 
-pub async fn handle_batch(batch: MessageBatch<serde_json::Value>, env: &Env, db: &D1Database, config: &Config) {
+pub async fn handle_batch(batch: MessageBatch<serde_json::Value>, env: &Env, db: &Db, config: &Config) {
     let messages: Vec<(RawMessage, Option<QueueBody>)> = batch
         .raw_iter()
         .map(|m| {
@@ -44,7 +45,9 @@ pub async fn handle_batch(batch: MessageBatch<serde_json::Value>, env: &Env, db:
     if batch.queue().ends_with(DEAD_LETTER_SUFFIX) {
         match deliveries::fail_dead_lettered(db, &ids, now_ms()).await {
             Ok(n) => {
-                log_event(json!({"msg": "dead-lettered deliveries failed", "count": n}));
+                let rows = db.rows();
+                log_event(json!({"msg": "dead-lettered deliveries failed", "count": n,
+                                 "rows_read": rows.read, "rows_written": rows.written}));
                 batch.ack_all();
             }
             Err(e) => {

@@ -8,11 +8,12 @@ use std::collections::{HashMap, HashSet};
 
 use futures_util::StreamExt;
 use serde_json::json;
-use worker::{D1Database, Env};
+use worker::Env;
 
 use super::queue::{enqueue, enqueue_delayed};
 use super::sender::{send, SendReport};
 use super::{log_event, now_ms};
+use crate::store::{Db, Rows};
 use crate::config::{Config, DB_BINDING};
 use crate::core::catalog::EventType;
 use crate::core::outbound::delivery::{envelope, judge_attempt, NextStep};
@@ -40,6 +41,8 @@ pub struct Claimed {
     pub claimed_at: i64,
     /// Deliveries the claim asked for.
     pub taken: usize,
+    /// The database's meter before the claim: the batch's log line reports the rows since.
+    pub rows_before: Rows,
 }
 
 /// Sends and records a direct send's claim, from the `waitUntil` of the request that
@@ -50,7 +53,7 @@ pub async fn send_claimed(env: &Env, claimed: Claimed) {
     let config = Config::from_env(env);
     let count = claimed.claim.deliveries.len();
     let outcome = match env.d1(DB_BINDING) {
-        Ok(db) => send_and_record(env, &db, &config, claimed, &[], &HashSet::new(), 0).await,
+        Ok(db) => send_and_record(env, &Db::new(db), &config, claimed, &[], &HashSet::new(), 0).await,
         Err(e) => Err(e),
     };
     if let Err(e) = outcome {
@@ -63,7 +66,7 @@ pub async fn send_claimed(env: &Env, claimed: Claimed) {
 /// deliveries not in `alone` (not alone in their message), postponed deliveries and
 /// those beyond the invocation's share are queued anew, in one call when they fit.
 /// `messages` is the batch's message count.
-pub async fn claim_and_send(env: &Env, db: &D1Database, config: &Config, ids: &[String], alone: &HashSet<String>, messages: usize)
+pub async fn claim_and_send(env: &Env, db: &Db, config: &Config, ids: &[String], alone: &HashSet<String>, messages: usize)
     -> worker::Result<HashMap<String, NextStep>> {
     if ids.is_empty() {
         return Ok(HashMap::new());
@@ -75,15 +78,17 @@ pub async fn claim_and_send(env: &Env, db: &D1Database, config: &Config, ids: &[
         rounds: send_rounds(ids.len(), config.delivery_concurrency),
         margin_ms: config.lease_margin_ms,
     };
+    let rows_before = db.rows();
     let claim = deliveries::claim(db, ids, &token, started, &lease).await?;
-    let claimed = Claimed { claim, token, started, claimed_at: now_ms(), taken: ids.len() };
+    let claimed = Claimed { claim, token, started, claimed_at: now_ms(), taken: ids.len(), rows_before };
     send_and_record(env, db, config, claimed, surplus, alone, messages).await
 }
 
 /// Sends a claim's deliveries and records them; `messages` is 0 for a direct send.
-async fn send_and_record(env: &Env, db: &D1Database, config: &Config, claimed: Claimed, surplus: &[String],
+async fn send_and_record(env: &Env, db: &Db, config: &Config, claimed: Claimed, surplus: &[String],
     alone: &HashSet<String>, messages: usize) -> worker::Result<HashMap<String, NextStep>> {
-    let Claimed { claim: deliveries::Claim { deliveries: claimed, meta, webhooks: read }, token, started, claimed_at, taken } = claimed;
+    let Claimed { claim: deliveries::Claim { deliveries: claimed, meta, webhooks: read, deactivated }, token, started, claimed_at, taken, rows_before } =
+        claimed;
     let claimed_count = claimed.len();
     // A direct send must end within `waitUntil`'s time: deliveries whose timeout would not
     // fit go to the queue (postponed to now: the attempt is given back).
@@ -120,7 +125,12 @@ async fn send_and_record(env: &Env, db: &D1Database, config: &Config, claimed: C
         outcomes.push(o);
         steps.insert(d.log_id.clone(), step);
     }
-    let postponed: Vec<Postponed<'_>> = plan.postponed.iter().map(|(id, until)| Postponed { log_id: id, until: *until }).collect();
+    let postponed: Vec<Postponed<'_>> = plan
+        .postponed
+        .iter()
+        .map(|(id, until)| Postponed { log_id: id, until: *until, deactivated: false })
+        .chain(deactivated.iter().map(|id| Postponed { log_id: id, until: finished_at, deactivated: true }))
+        .collect();
     let mut writes = health_writes(&read, &attempts, &plan.probing, finished_at, &config.health);
     let recorded = deliveries::record_batch(db, &token, &outcomes, &postponed, &writes, finished_at).await?;
     let gone = outcomes.iter().filter(|o| o.disable_reason.is_some()).count();
@@ -204,6 +214,7 @@ async fn send_and_record(env: &Env, db: &D1Database, config: &Config, claimed: C
     // per attempt only for those that failed (logging every success costs CPU per delivery).
     let fetches = reports.iter().filter(|r| r.fetched).count();
     let succeeded = steps.values().filter(|s| **s == NextStep::Succeeded).count();
+    let rows = db.rows().since(rows_before);
     log_event(json!({
         "msg": "delivery batch", "direct": messages == 0, "messages": messages,
         "deliveries": taken, "surplus": surplus.len(), "claimed": claimed_count, "postponed": plan.postponed.len(),
@@ -211,6 +222,7 @@ async fn send_and_record(env: &Env, db: &D1Database, config: &Config, claimed: C
         "subrequests": fetches + d1_round_trips + queue_calls, "fetches": fetches,
         "d1_round_trips": d1_round_trips, "queue_calls": queue_calls, "operational_events": event_count,
         "d1_statements": deliveries::CLAIM_STATEMENTS + deliveries::RECORD_STATEMENTS + usize::from(!attempts.is_empty()) + gone,
+        "rows_read": rows.read, "rows_written": rows.written,
         "claim_ms": claimed_at - started, "send_ms": finished_at - claimed_at, "record_ms": recorded_at - finished_at,
     }));
     for (d, report) in plan.send.iter().zip(reports.iter()).filter(|(_, r)| r.result.error().is_some()) {
@@ -351,7 +363,11 @@ fn health_writes(
                                  "consecutive_failures": r.health.consecutive_failures,
                                  "open_until": r.health.breaker_open_until}));
             }
-            Some(HealthWrite::new(id, w.version, &r.health, probing.contains(id), r.disable_reason))
+            let release_probe = probing.contains(id);
+            if !release_probe && r.disable_reason.is_none() && !health::needs_write(&w.health, &r.health) {
+                return None;
+            }
+            Some(HealthWrite::new(id, w.version, &r.health, release_probe, r.disable_reason))
         })
         .collect()
 }
@@ -371,7 +387,7 @@ fn disabled_event(id: &str, w: &WebhookHealth, reason: &str, now: i64) -> Operat
 /// round trip for all of them, then their deliveries in sends of 100. Each reaches the
 /// workspace's webhooks subscribed to its type, never the webhook it is about. Returns
 /// the queue calls made.
-pub async fn publish_operational(env: &Env, db: &D1Database, mut events: Vec<OperationalEvent>, now: i64) -> worker::Result<usize> {
+pub async fn publish_operational(env: &Env, db: &Db, mut events: Vec<OperationalEvent>, now: i64) -> worker::Result<usize> {
     if events.is_empty() {
         return Ok(0);
     }

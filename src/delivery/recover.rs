@@ -3,16 +3,18 @@
 //! is idempotent, so a chunk that fails half-way is simply retried.
 
 use serde_json::json;
-use worker::{D1Database, Env};
+use worker::Env;
 
 use super::queue::{enqueue, enqueue_recover, RecoverJob, RecoverMessage};
 use super::{log_event, now_ms};
+use crate::store::Db;
 use crate::core::outbound::recover::Window;
 use crate::store::recover::{run_chunk, ChunkRequest};
 
 /// Runs the chunk; `Ok` once its redeliveries and the continuation are queued.
-pub async fn run(env: &Env, db: &D1Database, job: &RecoverJob) -> worker::Result<()> {
+pub async fn run(env: &Env, db: &Db, job: &RecoverJob) -> worker::Result<()> {
     let started = now_ms();
+    let rows_before = db.rows();
     let done = run_chunk(
         db,
         &ChunkRequest {
@@ -31,7 +33,9 @@ pub async fn run(env: &Env, db: &D1Database, job: &RecoverJob) -> worker::Result
         enqueue_recover(env, &RecoverMessage { recover: RecoverJob { after: Some(next), ..job.clone() } }).await?;
     }
     let calls = enqueue(env, &done.redelivery_ids).await?;
+    let rows = db.rows().since(rows_before);
     log_event(json!({
+        "rows_read": rows.read, "rows_written": rows.written,
         "msg": "recover chunk", "job": job.job, "webhook": job.webhook_id, "redeliveries": done.redelivery_ids.len(),
         "more": more, "d1_round_trips": 1,
         "queue_calls": calls + usize::from(more),

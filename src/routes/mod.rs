@@ -17,13 +17,16 @@ use crate::core::api::routes::{match_route, Matched, Route, RouteMiss};
 use crate::delivery::{log_event, now_ms};
 use crate::inbound;
 use crate::http::{authenticate, error_response, ApiResult, Ctx};
+use crate::store::Db;
 
 /// Entry point for every HTTP request; always answers, never panics on input.
 pub async fn handle(mut req: Request, env: Env, wait: &Context) -> Response {
     let started = now_ms();
     let method = req.method().to_string();
     let path = req.path();
-    let result = dispatch(&mut req, &env, wait, &method, &path, started).await;
+    // Made here, not in `dispatch`, so the request line reports what D1 did for it.
+    let db = env.d1(DB_BINDING).ok().map(Db::new);
+    let result = dispatch(&mut req, &env, wait, db.as_ref(), &method, &path, started).await;
     let response = match result {
         Ok(r) => r,
         Err(e) => error_response(&e),
@@ -31,15 +34,17 @@ pub async fn handle(mut req: Request, env: Env, wait: &Context) -> Response {
     let status = response.status_code();
     // The `cf-ray` id ties this line to Cloudflare's own request logs.
     let ray = req.headers().get("cf-ray").ok().flatten();
+    let rows = db.as_ref().map(Db::rows).unwrap_or_default();
     log_event(json!({
         "level": if status >= 500 { "error" } else { "info" },
         "msg": "request", "method": method, "path": path, "status": status,
-        "ms": now_ms() - started, "ray": ray,
+        "ms": now_ms() - started, "ray": ray, "rows_read": rows.read, "rows_written": rows.written,
     }));
     response
 }
 
-async fn dispatch(req: &mut Request, env: &Env, wait: &Context, method: &str, path: &str, now: i64) -> ApiResult {
+async fn dispatch(req: &mut Request, env: &Env, wait: &Context, db: Option<&Db>, method: &str, path: &str, now: i64)
+    -> ApiResult {
     let Matched { route, id } = match match_route(method, path) {
         Ok(m) => m,
         Err(RouteMiss::NotFound) => return Err(ApiError::not_found("route")),
@@ -47,7 +52,7 @@ async fn dispatch(req: &mut Request, env: &Env, wait: &Context, method: &str, pa
     };
     let id = id.map(str::to_string);
     let config = Config::from_env(env);
-    let db = env.d1(DB_BINDING).map_err(|_| {
+    let db = db.ok_or_else(|| {
         log_event(json!({"level": "error", "msg": "D1 binding DB is missing"}));
         ApiError::internal()
     })?;
