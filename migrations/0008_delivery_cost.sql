@@ -140,10 +140,11 @@ DROP TABLE delivery_attempts;
 DROP TABLE delivery_logs;
 ALTER TABLE delivery_logs_v3 RENAME TO delivery_logs;
 
--- The logs filters of SPEC §4.6, each ending in (created_at, id): the index gives the
--- newest-first order of a page and its cursor.
-CREATE INDEX logs_by_workspace ON delivery_logs (workspace_id, created_at DESC, id DESC);
-CREATE INDEX logs_by_webhook ON delivery_logs (webhook_id, created_at DESC, id DESC);
+-- The logs filters of SPEC §4.6: (created_at, id) gives the newest-first order of a page
+-- and its cursor; the trailing event type (it never changes) lets that filter and the
+-- workspace check be read from the index alone.
+CREATE INDEX logs_by_workspace ON delivery_logs (workspace_id, created_at DESC, id DESC, event_type);
+CREATE INDEX logs_by_webhook ON delivery_logs (workspace_id, webhook_id, created_at DESC, id DESC, event_type);
 -- Deliveries waiting for a retry or postponed: the cron's overdue scan.
 CREATE INDEX logs_due ON delivery_logs (next_attempt_at) WHERE next_attempt_at IS NOT NULL;
 -- Recover walks a webhook's failed deliveries by the time they ended.

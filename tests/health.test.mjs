@@ -81,7 +81,7 @@ describe("circuit breaker", () => {
     await waitFor(async () => {
       const r = await db.prepare("SELECT COUNT(*) AS n FROM delivery_logs WHERE webhook_id = ? AND status = 'success'").bind(a.id).first();
       return r.n === EVENTS;
-    }, { timeoutMs: 30000, what: "all deliveries of the recovered endpoint" });
+    }, { timeoutMs: 90000, what: "all deliveries of the recovered endpoint" });
     assert.equal(half.maxOpenBeforeFirstSuccess, 1, "only the probe is in flight while half-open");
     const after = dead.slice(before);
     assert.equal(new Set(after.map((h) => h.delivery)).size, EVENTS, "each delivery once after recovery");
