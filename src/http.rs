@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::json;
-use worker::{Context, D1Database, Env, Headers, Request, ResponseBuilder};
+use worker::{Context, Env, Headers, Request, ResponseBuilder};
 
 use crate::config::Config;
 use crate::core::api::auth::Principal;
@@ -15,7 +15,8 @@ use crate::core::api::error::ApiError;
 use crate::core::api::json_body::check_declared_length;
 use crate::core::api::jwt;
 use crate::delivery::log_event;
-use crate::store::shards::{Shard, Shards};
+use crate::store::shards::Shards;
+use crate::store::Db;
 
 /// What every handler gets.
 pub struct Ctx<'a> {
@@ -23,8 +24,9 @@ pub struct Ctx<'a> {
     /// The request's execution context: work it hands to `waitUntil` (direct sends).
     pub wait: &'a Context,
     /// The database of this request's data: the caller's shard for the outbound routes,
-    /// `DB` (inbound provider state, the directory) for the others (`Route::data_home`).
-    pub db: D1Database,
+    /// `DB` (inbound provider state, the directory) for the others (`Route::data_home`);
+    /// it meters the rows the request reads and writes.
+    pub db: &'a Db,
     /// The binding name of `db`: what queue messages for its deliveries carry.
     pub shard: String,
     pub config: Config,
@@ -32,26 +34,21 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// The deployment's shards; an unusable `SHARDS` answers 500 and is logged.
+    /// The deployment's shards, their handles metered with this request's.
     pub fn shards(&self) -> Result<Shards<'_>, ApiError> {
-        match &self.config.shards {
-            Ok(list) => Ok(Shards::new(self.env, list)),
-            Err(reason) => {
-                log_event(json!({"level": "error", "msg": "SHARDS is unusable", "reason": reason}));
-                Err(ApiError::internal())
-            }
+        shards_of(self.env, &self.config, self.db)
+    }
+}
+
+/// The shards of `SHARDS` with handles that add their rows to `meter`'s; an unusable
+/// `SHARDS` answers 500 and is logged.
+pub fn shards_of<'a>(env: &'a Env, config: &'a Config, meter: &'a Db) -> Result<Shards<'a>, ApiError> {
+    match &config.shards {
+        Ok(list) => Ok(Shards::metered(env, list, meter)),
+        Err(reason) => {
+            log_event(json!({"level": "error", "msg": "SHARDS is unusable", "reason": reason}));
+            Err(ApiError::internal())
         }
-    }
-
-    /// The shard holding a workspace's outbound rows, for reading them.
-    pub async fn read_shard(&self, workspace: &str) -> Result<Shard, ApiError> {
-        self.shards()?.for_read(workspace).await.or_internal("locate workspace")
-    }
-
-    /// The shard holding a workspace's outbound rows, for writing them (placing the
-    /// workspace on its first write).
-    pub async fn write_shard(&self, workspace: &str) -> Result<Shard, ApiError> {
-        self.shards()?.for_write(workspace, self.now).await.or_internal("place workspace")
     }
 }
 

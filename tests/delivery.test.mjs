@@ -472,15 +472,20 @@ test("a failed queue send is recovered by the cron (outbox survives a restart)",
 test("cron purges logs older than LOG_RETENTION_DAYS and fails interrupted deliveries", async () => {
   const old = Date.now() - 31 * 86_400_000;
   const now = Date.now();
+  // Delivery ids sort by creation time (migration 0008): `dlv_` + 12 hex digits of ms.
+  const at = (ms, tag) => `dlv_${ms.toString(16).padStart(12, "0")}${tag}`;
+  const [oldId, stuckId, legacyId] = [at(old, "0000000000a1"), at(now, "0000000000a2"), "dlv_legacy00000000000000"];
   await db.batch([
-    db.prepare("INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, status, attempts, max_attempts, created_at, updated_at) VALUES ('dlv_old', 'ws_cron', 'wh_x', 'evt_old', 'flight.departed', 'success', 1, 1, ?, ?)").bind(old, old),
-    db.prepare("INSERT INTO delivery_attempts (log_id, attempt, attempted_at, duration_ms) VALUES ('dlv_old', 1, ?, 3)").bind(old),
-    db.prepare("INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, status, attempts, max_attempts, lease_until, created_at, updated_at) VALUES ('dlv_stuck', 'ws_cron', 'wh_x', 'evt_new', 'flight.departed', 'pending', 2, 2, ?, ?, ?)").bind(now - 1000, now, now),
+    db.prepare("INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, status, attempts, max_attempts, created_at, updated_at) VALUES (?, 'ws_cron', 'wh_x', 'evt_old', 'flight.departed', 'success', 1, 1, ?, ?)").bind(oldId, old, old),
+    db.prepare("INSERT INTO delivery_attempts (log_id, attempt, attempted_at, duration_ms) VALUES (?, 1, ?, 3)").bind(oldId, old),
+    // A row from before migration 0008 (random id) is purged through its own index.
+    db.prepare("INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, status, attempts, max_attempts, legacy, created_at, updated_at) VALUES (?, 'ws_cron', 'wh_x', 'evt_old', 'flight.departed', 'success', 1, 1, 1, ?, ?)").bind(legacyId, old, old),
+    db.prepare("INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, status, attempts, max_attempts, lease_until, created_at, updated_at) VALUES (?, 'ws_cron', 'wh_x', 'evt_new', 'flight.departed', 'pending', 2, 2, ?, ?, ?)").bind(stuckId, now - 1000, now, now),
   ]);
   await runCron(mf);
-  assert.equal((await db.prepare("SELECT COUNT(*) AS n FROM delivery_logs WHERE id = 'dlv_old'").first()).n, 0);
-  assert.equal((await db.prepare("SELECT COUNT(*) AS n FROM delivery_attempts WHERE log_id = 'dlv_old'").first()).n, 0);
-  const stuck = await db.prepare("SELECT status, error FROM delivery_logs WHERE id = 'dlv_stuck'").first();
+  assert.equal((await db.prepare("SELECT COUNT(*) AS n FROM delivery_logs WHERE id IN (?, ?)").bind(oldId, legacyId).first()).n, 0);
+  assert.equal((await db.prepare("SELECT COUNT(*) AS n FROM delivery_attempts WHERE log_id = ?").bind(oldId).first()).n, 0);
+  const stuck = await db.prepare("SELECT status, error FROM delivery_logs WHERE id = ?").bind(stuckId).first();
   assert.equal(stuck.status, "failed");
   assert.match(stuck.error, /interrupted/);
 });

@@ -18,21 +18,36 @@ export const RESEND_SECRET = "whsec_" + Buffer.from("test-resend-secret-01234567
 /** WEBHOOK_ENCRYPTION_KEY of the tests: base64 of 32 bytes. */
 export const ENCRYPTION_KEY = Buffer.from("test-encryption-key-0123456789ab").toString("base64");
 
-/** SQL statements of every migration, in order. */
-export function migrationStatements() {
+/** SQL statements of every migration, in order (`upTo`: only files sorting before it). */
+export function migrationStatements({ upTo } = {}) {
   const dir = join(ROOT, "migrations");
   return readdirSync(dir)
-    .filter((f) => f.endsWith(".sql"))
+    .filter((f) => f.endsWith(".sql") && (!upTo || f < upTo))
     .sort()
-    .flatMap((f) =>
-      readFileSync(join(dir, f), "utf8")
-        .split("\n")
-        .map((line) => line.replace(/--.*$/, ""))
-        .join("\n")
-        .split(";")
-        .map((s) => s.trim())
-        .filter(Boolean),
-    );
+    .flatMap((f) => splitStatements(readFileSync(join(dir, f), "utf8")));
+}
+
+/** A migration's statements: split at `;`, except inside a trigger's `BEGIN … END`. */
+function splitStatements(sql) {
+  const pieces = sql
+    .split("\n")
+    .map((line) => line.replace(/--.*$/, ""))
+    .join("\n")
+    .split(";")
+    .map((s) => s.trim());
+  const statements = [];
+  let open = null;
+  for (const piece of pieces) {
+    if (open !== null) {
+      open += `; ${piece}`;
+      if (/^END$/i.test(piece)) { statements.push(open); open = null; }
+    } else if (/^CREATE\s+TRIGGER\b/i.test(piece)) {
+      open = piece;
+    } else if (piece) {
+      statements.push(piece);
+    }
+  }
+  return statements;
 }
 
 /** Workers production opens at most this many outbound connections per invocation. */
@@ -135,12 +150,13 @@ export async function connectionGate(target, cap, stats = { open: 0, maxOpen: 0,
  * false` removes the producer binding (a failing queue send). Outbound requests are capped
  * at production's 6 open at once unless `connectionCap` says otherwise (`Infinity`).
  * `script` replaces the built worker by another module worker (e.g. tests/d1-counter.mjs);
- * `inspectorPort` opens the DevTools protocol (CPU profiles). `shards` lists the D1
+ * `inspectorPort` opens the DevTools protocol (CPU profiles); `migrate: false` leaves the
+ * databases empty (a migration test applies the migrations itself). `shards` lists the D1
  * bindings of `SHARDS` (SPEC §9.2; default: `TEST_SHARDS` of the environment, comma
  * separated, else wrangler.toml's): each gets a database with every migration applied.
  */
 export async function startWorker({ receiver, outbound, bindings = {}, queue = true, persist, consumer = {}, onLog, connectionCap = PRODUCTION_CONNECTION_CAP, env, script, inspectorPort,
-  shards = process.env.TEST_SHARDS ? process.env.TEST_SHARDS.split(",") : undefined } = {}) {
+  migrate = true, shards = process.env.TEST_SHARDS ? process.env.TEST_SHARDS.split(",") : undefined } = {}) {
   const fromToml = wranglerWorkerOptions(env);
   const d1Bindings = [...new Set([...Object.keys(fromToml.d1Databases), ...(shards ?? [])])];
   const capped = Number.isFinite(connectionCap);
@@ -209,7 +225,7 @@ export async function startWorker({ receiver, outbound, bindings = {}, queue = t
   for (const binding of d1Bindings) {
     const shard = await mf.getD1Database(binding);
     const existing = await shard.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'webhooks'").first();
-    if (!existing) {
+    if (!existing && migrate) {
       await shard.batch(migrationStatements().map((s) => shard.prepare(s)));
     }
   }

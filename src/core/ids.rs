@@ -9,6 +9,26 @@ pub fn new_id(prefix: &str) -> String {
     format!("{prefix}{}", hex::encode(bytes))
 }
 
+/// A delivery id that sorts by creation time: `dlv_` + the time in ms as 12 hex digits +
+/// 6 random bytes (the same length as `new_id`). The delivery table's primary key is then
+/// also its creation order (migration 0008); SQL makes the same shape with
+/// [`delivery_id_sql`].
+pub fn new_delivery_id(now_ms: i64) -> String {
+    let mut bytes = [0u8; 6];
+    fill_random(&mut bytes);
+    format!("{DELIVERY_PREFIX}{}{}", delivery_id_time(now_ms), hex::encode(bytes))
+}
+
+/// The time part of a delivery id: the lowest id of that millisecond is `dlv_` + this.
+pub fn delivery_id_time(ms: i64) -> String {
+    format!("{:012x}", ms.clamp(0, 0xffff_ffff_ffff))
+}
+
+/// `new_delivery_id` in SQL, for the time in parameter `?{n}`.
+pub fn delivery_id_sql(n: u8) -> String {
+    format!("'{DELIVERY_PREFIX}' || printf('%012x', ?{n}) || lower(hex(randomblob(6)))")
+}
+
 pub fn fill_random(bytes: &mut [u8]) {
     // getrandom only fails when the platform has no entropy source; workerd and every
     // host we test on have one. Falling back to zeros would make ids collide, so an id
@@ -47,6 +67,17 @@ mod tests {
         assert!(looks_like_id(&a, WEBHOOK_PREFIX));
         assert!(!looks_like_id("wh_../x", WEBHOOK_PREFIX));
         assert!(!looks_like_id("evt_1", WEBHOOK_PREFIX));
+    }
+
+    #[test]
+    fn delivery_ids_sort_by_time_and_look_like_ids() {
+        let a = new_delivery_id(1_764_000_000_000);
+        let b = new_delivery_id(1_764_000_000_001);
+        assert_eq!(a.len(), new_id(DELIVERY_PREFIX).len());
+        assert!(a.starts_with("dlv_019ab697e800"));
+        assert!(a < b && looks_like_id(&a, DELIVERY_PREFIX));
+        assert!(a.as_str() >= format!("dlv_{}", delivery_id_time(1_764_000_000_000)).as_str());
+        assert_eq!(delivery_id_time(-5), "000000000000");
     }
 
     #[test]

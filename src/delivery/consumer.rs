@@ -74,7 +74,9 @@ async fn handle_shard(messages: Vec<(RawMessage, Option<QueueBody>)>, dead_lette
     if dead_letters {
         match deliveries::fail_dead_lettered(db, &ids, now_ms()).await {
             Ok(n) => {
-                log_event(json!({"msg": "dead-lettered deliveries failed", "shard": shard.name, "count": n}));
+                let rows = db.rows();
+                log_event(json!({"msg": "dead-lettered deliveries failed", "shard": shard.name, "count": n,
+                                 "rows_read": rows.read, "rows_written": rows.written}));
                 messages.iter().for_each(|(m, _)| m.ack());
             }
             Err(e) => {

@@ -13,6 +13,7 @@ use worker::Env;
 use super::queue::{enqueue, enqueue_delayed};
 use super::sender::{send, SendReport};
 use super::{log_event, now_ms};
+use crate::store::Rows;
 use crate::config::Config;
 use crate::core::catalog::EventType;
 use crate::core::outbound::delivery::{envelope, judge_attempt, NextStep};
@@ -43,6 +44,8 @@ pub struct Claimed {
     pub claimed_at: i64,
     /// Deliveries the claim asked for.
     pub taken: usize,
+    /// The database's meter before the claim: the batch's log line reports the rows since.
+    pub rows_before: Rows,
 }
 
 /// Sends and records a direct send's claim, from the `waitUntil` of the request that
@@ -82,15 +85,18 @@ pub async fn claim_and_send(env: &Env, shard: &Shard, config: &Config, ids: &[St
         rounds: send_rounds(ids.len(), config.delivery_concurrency),
         margin_ms: config.lease_margin_ms,
     };
-    let claim = deliveries::claim(&shard.db, ids, &token, started, &lease).await?;
-    let claimed = Claimed { shard: shard.name.clone(), claim, token, started, claimed_at: now_ms(), taken: ids.len() };
+    let db = &shard.db;
+    let rows_before = db.rows();
+    let claim = deliveries::claim(db, ids, &token, started, &lease).await?;
+    let claimed = Claimed { shard: shard.name.clone(), claim, token, started, claimed_at: now_ms(), taken: ids.len(), rows_before };
     send_and_record(env, shard, config, claimed, surplus, alone, messages).await
 }
 
 /// Sends a claim's deliveries and records them; `messages` is 0 for a direct send.
 async fn send_and_record(env: &Env, shard: &Shard, config: &Config, claimed: Claimed, surplus: &[String],
     alone: &HashSet<String>, messages: usize) -> worker::Result<HashMap<String, NextStep>> {
-    let Claimed { claim: deliveries::Claim { deliveries: claimed, meta, webhooks: read }, token, started, claimed_at, taken, .. } = claimed;
+    let Claimed { claim: deliveries::Claim { deliveries: claimed, meta, webhooks: read, deactivated }, token, started, claimed_at, taken, rows_before, .. } =
+        claimed;
     let db = &shard.db;
     let claimed_count = claimed.len();
     // A direct send must end within `waitUntil`'s time: deliveries whose timeout would not
@@ -128,7 +134,12 @@ async fn send_and_record(env: &Env, shard: &Shard, config: &Config, claimed: Cla
         outcomes.push(o);
         steps.insert(d.log_id.clone(), step);
     }
-    let postponed: Vec<Postponed<'_>> = plan.postponed.iter().map(|(id, until)| Postponed { log_id: id, until: *until }).collect();
+    let postponed: Vec<Postponed<'_>> = plan
+        .postponed
+        .iter()
+        .map(|(id, until)| Postponed { log_id: id, until: *until, deactivated: false })
+        .chain(deactivated.iter().map(|id| Postponed { log_id: id, until: finished_at, deactivated: true }))
+        .collect();
     let mut writes = health_writes(&read, &attempts, &plan.probing, finished_at, &config.health);
     let recorded = deliveries::record_batch(db, &token, &outcomes, &postponed, &writes, finished_at).await?;
     let gone = outcomes.iter().filter(|o| o.disable_reason.is_some()).count();
@@ -212,6 +223,7 @@ async fn send_and_record(env: &Env, shard: &Shard, config: &Config, claimed: Cla
     // per attempt only for those that failed (logging every success costs CPU per delivery).
     let fetches = reports.iter().filter(|r| r.fetched).count();
     let succeeded = steps.values().filter(|s| **s == NextStep::Succeeded).count();
+    let rows = db.rows().since(rows_before);
     log_event(json!({
         "msg": "delivery batch", "shard": shard.name, "direct": messages == 0, "messages": messages,
         "deliveries": taken, "surplus": surplus.len(), "claimed": claimed_count, "postponed": plan.postponed.len(),
@@ -219,6 +231,7 @@ async fn send_and_record(env: &Env, shard: &Shard, config: &Config, claimed: Cla
         "subrequests": fetches + d1_round_trips + queue_calls, "fetches": fetches,
         "d1_round_trips": d1_round_trips, "queue_calls": queue_calls, "operational_events": event_count,
         "d1_statements": deliveries::CLAIM_STATEMENTS + deliveries::RECORD_STATEMENTS + usize::from(!attempts.is_empty()) + gone,
+        "rows_read": rows.read, "rows_written": rows.written,
         "claim_ms": claimed_at - started, "send_ms": finished_at - claimed_at, "record_ms": recorded_at - finished_at,
     }));
     for (d, report) in plan.send.iter().zip(reports.iter()).filter(|(_, r)| r.result.error().is_some()) {
@@ -359,7 +372,11 @@ fn health_writes(
                                  "consecutive_failures": r.health.consecutive_failures,
                                  "open_until": r.health.breaker_open_until}));
             }
-            Some(HealthWrite::new(id, w.version, &r.health, probing.contains(id), r.disable_reason))
+            let release_probe = probing.contains(id);
+            if !release_probe && r.disable_reason.is_none() && !health::needs_write(&w.health, &r.health) {
+                return None;
+            }
+            Some(HealthWrite::new(id, w.version, &r.health, release_probe, r.disable_reason))
         })
         .collect()
 }

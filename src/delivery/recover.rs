@@ -13,9 +13,11 @@ use crate::store::shards::Shard;
 
 /// Runs the chunk; `Ok` once its redeliveries and the continuation are queued.
 pub async fn run(env: &Env, shard: &Shard, job: &RecoverJob) -> worker::Result<()> {
+    let db = &shard.db;
     let started = now_ms();
+    let rows_before = db.rows();
     let done = run_chunk(
-        &shard.db,
+        db,
         &ChunkRequest {
             job: &job.job,
             webhook_id: &job.webhook_id,
@@ -33,7 +35,9 @@ pub async fn run(env: &Env, shard: &Shard, job: &RecoverJob) -> worker::Result<(
         enqueue_recover(env, &RecoverMessage { shard: shard.name.clone(), recover: next }).await?;
     }
     let calls = enqueue(env, &shard.name, &done.redelivery_ids).await?;
+    let rows = db.rows().since(rows_before);
     log_event(json!({
+        "rows_read": rows.read, "rows_written": rows.written,
         "msg": "recover chunk", "job": job.job, "webhook": job.webhook_id, "redeliveries": done.redelivery_ids.len(),
         "more": more, "d1_round_trips": 1,
         "queue_calls": calls + usize::from(more),

@@ -7,10 +7,11 @@
 
 use futures_util::future::{join_all, select, Either};
 use serde_json::json;
-use worker::{D1Database, Delay, Env};
+use worker::{Delay, Env};
 
 use super::queue::enqueue;
 use super::{log_event, now_ms};
+use crate::store::Db;
 use crate::config::Config;
 use crate::core::outbound::sealed;
 use crate::core::outbound::secrets::{self, SecretSet};
@@ -61,18 +62,21 @@ async fn run(env: &Env, shard: &Shard, config: &Config) -> worker::Result<()> {
     let grace_ms = i64::from(config.sweep_grace_secs) * 1000;
     let report = deliveries::sweep(db, now, grace_ms, cutoff, MAX_REENQUEUE_PER_RUN).await?;
     let enqueued = enqueue(env, &shard.name, &report.overdue_ids).await;
+    let resealed = reseal(db, config, now).await;
+    // The whole run's D1 work: the sweep batch and the re-sealing.
+    let rows = db.rows();
     log_event(json!({
         "msg": "sweep", "shard": shard.name, "reenqueued": report.overdue_ids.len(), "enqueue_ok": enqueued.is_ok(),
         "interrupted_failed": report.interrupted_failed, "purged_logs": report.purged_logs,
+        "walked": report.walked, "rows_read": rows.read, "rows_written": rows.written,
     }));
-    let resealed = reseal(db, config, now).await;
     enqueued.map(|_| ()).and(resealed)
 }
 
 /// Seals legacy rows (clear secret and headers, from before migration 0004; one without
 /// a secret gets a generated one) and rows under `WEBHOOK_ENCRYPTION_KEY_PREVIOUS` with
 /// the current key. A row changed meanwhile is left for the next run (guarded update).
-async fn reseal(db: &D1Database, config: &Config, now: i64) -> worker::Result<()> {
+async fn reseal(db: &Db, config: &Config, now: i64) -> worker::Result<()> {
     let keys = &config.keys;
     if keys.current().is_err() {
         return Ok(());

@@ -193,13 +193,13 @@ async fn settle(
         billing::insert_invoice_paid(db, lookup, &event_id, EventType::INVOICE_PAID.as_str(), INVOICE_PAID_KEY_PREFIX,
                                      &format_iso(now), now)
             .or_internal("prepare invoice.paid")?,
-        events::fan_out(db, &event_id, now).or_internal("prepare invoice.paid fan-out")?,
+        // Returns the ids it made.
+        events::fan_out(db, &event_id).or_internal("prepare invoice.paid fan-out")?,
         billing::mark_paid_published(db, lookup, INVOICE_PAID_KEY_PREFIX, now).or_internal("prepare publish mark")?,
-        events::select_deliveries(db, &event_id).or_internal("prepare deliveries read")?,
     ]);
     let committed = incoming.commit(ctx, decision, statements).await?;
     if committed.results.get(published_at).map(changes).unwrap_or(0) > 0 {
-        let ids = events::delivery_ids(committed.results.get(published_at + 3)).or_internal("read deliveries")?;
+        let ids = events::delivery_ids(committed.results.get(published_at + 1)).or_internal("read deliveries")?;
         enqueue_stored(ctx.env, DIRECTORY_BINDING, &event_id, &ids).await;
     }
     Ok(committed.handled)

@@ -11,7 +11,7 @@ use crate::core::api::auth::Principal;
 use crate::core::outbound::delivery_log::{parse_log_filter, DeliveryLog};
 use crate::core::outbound::webhook::StoredWebhook;
 use crate::core::api::error::{ApiError, FieldErrors};
-use crate::core::ids::{looks_like_id, new_id, DELIVERY_PREFIX};
+use crate::core::ids::{looks_like_id, new_delivery_id, DELIVERY_PREFIX};
 use crate::core::api::json_body::{parse_object, reject_unknown_fields, MAX_MANAGEMENT_BODY};
 use crate::core::outbound::views::{parse_payload, LogDetailView, LogPage, LogView};
 use crate::delivery::queue::enqueue;
@@ -50,7 +50,7 @@ pub async fn redeliver(ctx: &Ctx<'_>, req: &mut Request, p: &Principal, id: &str
         return Err(ApiError::not_found("delivery log"));
     }
     let (original, webhook) = log_and_webhook(ctx, p, id).await?;
-    let new_log_id = new_id(DELIVERY_PREFIX);
+    let new_log_id = new_delivery_id(ctx.now);
     insert_redelivery(
         &ctx.db,
         &SingleDelivery {

@@ -18,14 +18,17 @@ use crate::core::api::routes::{match_route, DataHome, Matched, Route, RouteMiss}
 use crate::core::shards::DIRECTORY_BINDING;
 use crate::delivery::{log_event, now_ms};
 use crate::inbound;
-use crate::http::{authenticate, error_response, ApiResult, Ctx};
+use crate::http::{authenticate, error_response, shards_of, ApiResult, Ctx, OrInternal};
+use crate::store::Db;
 
 /// Entry point for every HTTP request; always answers, never panics on input.
 pub async fn handle(mut req: Request, env: Env, wait: &Context) -> Response {
     let started = now_ms();
     let method = req.method().to_string();
     let path = req.path();
-    let result = dispatch(&mut req, &env, wait, &method, &path, started).await;
+    // Made here, not in `dispatch`, so the request line reports what D1 did for it.
+    let db = env.d1(DIRECTORY_BINDING).ok().map(Db::new);
+    let result = dispatch(&mut req, &env, wait, db.as_ref(), &method, &path, started).await;
     let response = match result {
         Ok(r) => r,
         Err(e) => error_response(&e),
@@ -33,15 +36,17 @@ pub async fn handle(mut req: Request, env: Env, wait: &Context) -> Response {
     let status = response.status_code();
     // The `cf-ray` id ties this line to Cloudflare's own request logs.
     let ray = req.headers().get("cf-ray").ok().flatten();
+    let rows = db.as_ref().map(Db::rows).unwrap_or_default();
     log_event(json!({
         "level": if status >= 500 { "error" } else { "info" },
         "msg": "request", "method": method, "path": path, "status": status,
-        "ms": now_ms() - started, "ray": ray,
+        "ms": now_ms() - started, "ray": ray, "rows_read": rows.read, "rows_written": rows.written,
     }));
     response
 }
 
-async fn dispatch(req: &mut Request, env: &Env, wait: &Context, method: &str, path: &str, now: i64) -> ApiResult {
+async fn dispatch(req: &mut Request, env: &Env, wait: &Context, db: Option<&Db>, method: &str, path: &str, now: i64)
+    -> ApiResult {
     let Matched { route, id } = match match_route(method, path) {
         Ok(m) => m,
         Err(RouteMiss::NotFound) => return Err(ApiError::not_found("route")),
@@ -57,21 +62,24 @@ async fn dispatch(req: &mut Request, env: &Env, wait: &Context, method: &str, pa
         }
         None => None,
     };
-    let directory = env.d1(DIRECTORY_BINDING).map_err(|_| {
+    let directory = db.ok_or_else(|| {
         log_event(json!({"level": "error", "msg": "D1 binding DB is missing"}));
         ApiError::internal()
     })?;
-    let mut ctx = Ctx { env, wait, db: directory, shard: DIRECTORY_BINDING.to_string(), config, now };
-    // The one place a route's database is chosen: the caller's shard for outbound data.
-    let shard = match (route.data_home(), &principal) {
-        (DataHome::WorkspaceRead, Some(p)) => Some(ctx.read_shard(&p.workspace_id).await?),
-        (DataHome::WorkspaceWrite, Some(p)) => Some(ctx.write_shard(&p.workspace_id).await?),
+    // The one place a route's database is chosen: the caller's shard for outbound data
+    // (its handle adds its rows to the request's meter), else `DB`.
+    let placed = match (route.data_home(), &principal) {
+        (DataHome::WorkspaceRead, Some(p)) => Some(shards_of(env, &config, directory)?.for_read(&p.workspace_id).await),
+        (DataHome::WorkspaceWrite, Some(p)) => Some(shards_of(env, &config, directory)?.for_write(&p.workspace_id, now).await),
         _ => None,
-    };
-    if let Some(shard) = shard {
-        ctx.db = shard.db;
-        ctx.shard = shard.name;
     }
+    .transpose()
+    .or_internal("locate workspace")?;
+    let (db, shard) = match &placed {
+        Some(s) => (&s.db, s.name.clone()),
+        None => (directory, DIRECTORY_BINDING.to_string()),
+    };
+    let ctx = Ctx { env, wait, db, shard, config, now };
     match (principal, id) {
         (None, id) => public_route(&ctx, req, route, id.as_deref().unwrap_or_default()).await,
         (Some(p), id) => private_route(&ctx, req, route, &p, id.as_deref().unwrap_or_default()).await,

@@ -20,7 +20,7 @@ use crate::core::time::format_iso;
 use crate::core::outbound::delivery::{envelope, judge_attempt, latest_attempt_headers, NextStep};
 use crate::core::outbound::delivery_log::{LogFilter, DeliveryStatus};
 use crate::core::api::error::{ApiError, FieldErrors};
-use crate::core::ids::{looks_like_id, new_id, random_unit, DELIVERY_PREFIX, EVENT_PREFIX, WEBHOOK_PREFIX};
+use crate::core::ids::{looks_like_id, new_delivery_id, new_id, random_unit, EVENT_PREFIX, WEBHOOK_PREFIX};
 use crate::core::api::json_body::{parse_object, reject_unknown_fields, require_object, type_name, MAX_MANAGEMENT_BODY};
 use crate::core::cursor::parse_page_request;
 use crate::core::outbound::views::{log_views, next_cursor, parse_payload, LogDetailView, WebhookPage, WebhookView};
@@ -289,7 +289,7 @@ pub async fn test(ctx: &Ctx<'_>, req: &mut Request, p: &Principal, id: &str) -> 
     let test = parse_test_request(body, webhook, p.role)?;
 
     let event_id = new_id(EVENT_PREFIX);
-    let log_id = new_id(DELIVERY_PREFIX);
+    let log_id = new_delivery_id(ctx.now);
     let event_body = envelope(&event_id, test.event_type, ctx.now, &test.payload_json);
     let event = NewEvent {
         id: &event_id, workspace: &p.workspace_id, event_type: test.event_type.as_str(), body: &event_body,

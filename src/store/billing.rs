@@ -9,10 +9,10 @@
 
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement, Result};
+use worker::{D1PreparedStatement, Result};
 
 use super::inbound_events::{Decision, WorkspaceOf};
-use super::{statement, statement_with, SqlArg};
+use super::{statement, statement_with, SqlArg, Db};
 use crate::core::inbound::event_order::{sql_guard, EventVersion};
 use crate::core::inbound::views::{BillingView, InvoiceView, StripeInvoiceRef, StripeRefs, SubscriptionView};
 use crate::core::inbound::stripe_events::{InvoicePayment, StripeInvoice, Subscription};
@@ -63,14 +63,12 @@ const INVOICE_COLUMNS: &str = "id, workspace_id, status, payment_state, amount_p
     paid_event_status, created_at, updated_at";
 
 /// A workspace's invoice, for the read route.
-pub async fn get_invoice(db: &D1Database, workspace: &str, id: &str) -> Result<Option<InvoiceView>> {
-    let row: Option<InvoiceRow> = statement(
+pub async fn get_invoice(db: &Db, workspace: &str, id: &str) -> Result<Option<InvoiceView>> {
+    let row: Option<InvoiceRow> = db.first(statement(
         db,
         &format!("SELECT {INVOICE_COLUMNS} FROM invoices WHERE id = ?1 AND workspace_id = ?2"),
         &[&id, &workspace],
-    )?
-    .first(None)
-    .await?;
+    )?).await?;
     Ok(row.map(InvoiceRow::into_view))
 }
 
@@ -173,7 +171,7 @@ pub struct InvoicePaymentUpdate<'a> {
 /// workspace); an invoice of another workspace is never touched; `paid` is final. Succeeding moves `open` → `paid` and marks `invoice.paid` as pending
 /// publication — only that transition does, so a second signal for the same invoice
 /// (a redelivery, or Checkout then its PaymentIntent) changes nothing.
-pub fn invoice_payment(db: &D1Database, u: &InvoicePaymentUpdate<'_>) -> Result<D1PreparedStatement> {
+pub fn invoice_payment(db: &Db, u: &InvoicePaymentUpdate<'_>) -> Result<D1PreparedStatement> {
     let refs = "stripe_checkout_session_id = COALESCE(excluded.stripe_checkout_session_id, invoices.stripe_checkout_session_id), \
         stripe_payment_intent_id = COALESCE(excluded.stripe_payment_intent_id, invoices.stripe_payment_intent_id), \
         stripe_customer_id = COALESCE(excluded.stripe_customer_id, invoices.stripe_customer_id), \
@@ -225,7 +223,7 @@ pub fn invoice_payment(db: &D1Database, u: &InvoicePaymentUpdate<'_>) -> Result<
 /// envelope of `core::outbound::delivery::envelope` around `core::inbound::views::
 /// InvoicePaidData`, built from the invoice row as the batch left it.
 pub fn insert_invoice_paid(
-    db: &D1Database,
+    db: &Db,
     lookup: &InvoiceLookup<'_>,
     event_id: &str,
     event_type: &str,
@@ -257,7 +255,7 @@ pub fn insert_invoice_paid(
 
 /// Marks the invoice's `invoice.paid` as published with the event that holds its key
 /// (the one just stored, or one an earlier attempt stored).
-pub fn mark_paid_published(db: &D1Database, lookup: &InvoiceLookup<'_>, key_prefix: &str, now: UnixMillis) -> Result<D1PreparedStatement> {
+pub fn mark_paid_published(db: &Db, lookup: &InvoiceLookup<'_>, key_prefix: &str, now: UnixMillis) -> Result<D1PreparedStatement> {
     let (located, l_args) = lookup.located(3);
     statement_with(
         db,
@@ -289,7 +287,7 @@ pub struct PaymentUpsert<'a> {
     pub now: UnixMillis,
 }
 
-pub fn upsert_payment(db: &D1Database, p: &PaymentUpsert<'_>) -> Result<D1PreparedStatement> {
+pub fn upsert_payment(db: &Db, p: &PaymentUpsert<'_>) -> Result<D1PreparedStatement> {
     // ?2 and ?3 are unused: the workspace and invoice come from `l`.
     let (located, l_args) = p.lookup.located(12);
     statement_with(
@@ -317,7 +315,7 @@ pub fn upsert_payment(db: &D1Database, p: &PaymentUpsert<'_>) -> Result<D1Prepar
 
 /// Remembers which workspace a Stripe customer belongs to (the latest object that named
 /// both wins).
-pub fn learn_customer(db: &D1Database, customer: &str, workspace: &str, now: UnixMillis) -> Result<D1PreparedStatement> {
+pub fn learn_customer(db: &Db, customer: &str, workspace: &str, now: UnixMillis) -> Result<D1PreparedStatement> {
     statement(
         db,
         "INSERT INTO stripe_customers (customer_id, workspace_id, updated_at) VALUES (?1, ?2, ?3) \
@@ -329,7 +327,7 @@ pub fn learn_customer(db: &D1Database, customer: &str, workspace: &str, now: Uni
 
 /// Syncs a subscription; its workspace is fixed by the first event that created it.
 pub fn upsert_subscription(
-    db: &D1Database,
+    db: &Db,
     s: &Subscription,
     workspace: &WorkspaceOf<'_>,
     version: EventVersion,
@@ -368,7 +366,7 @@ pub fn upsert_subscription(
 
 /// The workspace's billing status after a Stripe invoice was paid or failed.
 pub fn set_billing_status(
-    db: &D1Database,
+    db: &Db,
     workspace: &WorkspaceOf<'_>,
     invoice: &StripeInvoice,
     failed: bool,
@@ -432,7 +430,7 @@ struct SubscriptionRow {
 
 /// The workspace's billing: status (`ok` when nothing is known) and its current
 /// subscription (the latest one not ended, else the latest).
-pub async fn billing(db: &D1Database, workspace: &str) -> Result<BillingView> {
+pub async fn billing(db: &Db, workspace: &str) -> Result<BillingView> {
     let results = db
         .batch(vec![
             statement(
@@ -511,9 +509,9 @@ const PAID_INVOICE_COLUMNS: &str = "inv.id, inv.workspace_id, inv.amount_paid, i
     inv.stripe_checkout_session_id, inv.stripe_payment_intent_id";
 
 /// The invoice a payment signal is about, if it is paid and its event not yet published.
-pub async fn awaiting_publication(db: &D1Database, lookup: &InvoiceLookup<'_>) -> Result<Vec<PaidInvoice>> {
+pub async fn awaiting_publication(db: &Db, lookup: &InvoiceLookup<'_>) -> Result<Vec<PaidInvoice>> {
     let (located, l_args) = lookup.located(1);
-    statement_with(
+    let query = statement_with(
         db,
         &format!(
             "SELECT {PAID_INVOICE_COLUMNS} FROM {located} \
@@ -522,16 +520,14 @@ pub async fn awaiting_publication(db: &D1Database, lookup: &InvoiceLookup<'_>) -
         ),
         &[],
         l_args,
-    )?
-    .all()
-    .await?
-    .results()
+    )?;
+    db.all(query).await?.results()
 }
 
 /// Paid invoices whose event has waited for publication since before `updated_before`
 /// (a request that stopped between its two steps), oldest first, at most `limit`.
-pub async fn stuck_awaiting_publication(db: &D1Database, updated_before: UnixMillis, limit: u32) -> Result<Vec<PaidInvoice>> {
-    statement(
+pub async fn stuck_awaiting_publication(db: &Db, updated_before: UnixMillis, limit: u32) -> Result<Vec<PaidInvoice>> {
+    let query = statement(
         db,
         &format!(
             "SELECT {PAID_INVOICE_COLUMNS} FROM invoices inv \
@@ -539,21 +535,17 @@ pub async fn stuck_awaiting_publication(db: &D1Database, updated_before: UnixMil
              ORDER BY inv.updated_at LIMIT ?2"
         ),
         &[&updated_before, &limit],
-    )?
-    .all()
-    .await?
-    .results()
+    )?;
+    db.all(query).await?.results()
 }
 
 /// Records that the invoice's `invoice.paid` is event `event_id` (stored in its shard).
-pub async fn mark_published(db: &D1Database, invoice: &PaidInvoice, event_id: &str, now: UnixMillis) -> Result<()> {
-    statement(
+pub async fn mark_published(db: &Db, invoice: &PaidInvoice, event_id: &str, now: UnixMillis) -> Result<()> {
+    let update = statement(
         db,
         "UPDATE invoices SET paid_event_status = 'published', paid_event_id = ?3, updated_at = ?4 \
          WHERE id = ?1 AND workspace_id = ?2 AND paid_event_status = 'pending'",
         &[&invoice.id, &invoice.workspace_id, &event_id, &now],
-    )?
-    .run()
-    .await
-    .map(|_| ())
+    )?;
+    db.run(update).await.map(|_| ())
 }

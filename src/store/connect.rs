@@ -6,10 +6,10 @@
 //! their own version, so an `account.updated` and a `payout.failed` never hide each other.
 
 use serde::Deserialize;
-use worker::{D1Database, D1PreparedStatement, Result};
+use worker::{D1PreparedStatement, Result};
 
 use super::inbound_events::WorkspaceOf;
-use super::{statement, statement_with};
+use super::{statement, statement_with, Db};
 use crate::core::inbound::connect::{transfer_status, OnboardingStatus};
 use crate::core::inbound::event_order::{sql_guard, EventVersion};
 use crate::core::inbound::views::{
@@ -20,7 +20,7 @@ use crate::core::time::UnixMillis;
 
 /// Stores an `account.updated` snapshot. The workspace is kept once known.
 pub fn upsert_account(
-    db: &D1Database,
+    db: &Db,
     a: &Account,
     status: OnboardingStatus,
     version: EventVersion,
@@ -49,7 +49,7 @@ pub fn upsert_account(
 
 /// `account.application.deauthorized`.
 pub fn disconnect_account(
-    db: &D1Database,
+    db: &Db,
     account: &str,
     at: UnixMillis,
     version: EventVersion,
@@ -73,7 +73,7 @@ pub fn disconnect_account(
 /// `payout.failed` flags the account (with the payout and Stripe's reason);
 /// `payout.paid` (`failed = false`) clears it unless a newer failure set it.
 pub fn set_payout_result(
-    db: &D1Database,
+    db: &Db,
     account: &str,
     payout: &Payout,
     failed: bool,
@@ -105,7 +105,7 @@ pub fn set_payout_result(
 
 /// A trip payment (the charge a split starts from).
 pub fn upsert_trip_payment(
-    db: &D1Database,
+    db: &Db,
     p: &PaymentIntent,
     workspace: &WorkspaceOf<'_>,
     trip_id: &str,
@@ -136,7 +136,7 @@ pub fn upsert_trip_payment(
 
 /// A transfer to a connected account, with its running reversal total.
 pub fn upsert_transfer(
-    db: &D1Database,
+    db: &Db,
     t: &Transfer,
     workspace: &WorkspaceOf<'_>,
     trip_id: &str,
@@ -182,8 +182,8 @@ struct AccountRow {
 }
 
 /// The workspace's connected account: the latest one still connected, else the latest.
-pub async fn account(db: &D1Database, workspace: &str) -> Result<Option<ConnectAccountView>> {
-    let row: Option<AccountRow> = statement(
+pub async fn account(db: &Db, workspace: &str) -> Result<Option<ConnectAccountView>> {
+    let row: Option<AccountRow> = db.first(statement(
         db,
         "SELECT id, onboarding_status, charges_enabled, payouts_enabled, details_submitted, requirements, \
            disconnected_at, payout_failed, payout_id, payout_failure_code, payout_failure_message, payout_failed_at, \
@@ -191,9 +191,7 @@ pub async fn account(db: &D1Database, workspace: &str) -> Result<Option<ConnectA
          FROM connected_accounts WHERE workspace_id = ?1 \
          ORDER BY onboarding_status = 'disconnected' ASC, updated_at DESC LIMIT 1",
         &[&workspace],
-    )?
-    .first(None)
-    .await?;
+    )?).await?;
     Ok(row.map(|r| ConnectAccountView {
         id: r.id,
         onboarding_status: r.onboarding_status,
@@ -241,7 +239,7 @@ struct TransferRow {
 }
 
 /// A trip's payments and transfers, oldest first, with totals.
-pub async fn splits(db: &D1Database, workspace: &str, trip_id: &str) -> Result<SplitsView> {
+pub async fn splits(db: &Db, workspace: &str, trip_id: &str) -> Result<SplitsView> {
     let results = db
         .batch(vec![
             statement(

@@ -9,13 +9,17 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use worker::{D1Database, Result};
+use worker::Result;
 
-use super::{json_ids, statement, webhooks};
+use super::{json_ids, statement, webhooks, Db};
 use crate::core::outbound::health::Health;
 use crate::core::outbound::lease::SEND_SLACK_MS;
+use crate::core::outbound::rollup::{bucket, hour_of, BUCKETS};
+use crate::core::outbound::webhook::TIMEOUT_MS_MAX;
 use crate::core::outbound::sealed::RowSecrets;
-use crate::core::time::UnixMillis;
+use crate::core::ids::{delivery_id_time, DELIVERY_PREFIX};
+use crate::core::outbound::rollup::MS_PER_HOUR;
+use crate::core::time::{UnixMillis, MS_PER_DAY};
 
 /// A queued message may arrive this much before its row's `next_attempt_at`.
 const EARLY_ARRIVAL_SLACK_MS: i64 = 2_000;
@@ -39,22 +43,20 @@ pub struct ClaimedDelivery {
     pub body: Rc<str>,
 }
 
+/// A claimed log row, as the claim's `RETURNING` gives it.
 #[derive(Deserialize)]
 struct ClaimedRow {
     id: String,
     webhook_id: String,
+    event_id: String,
     event_type: String,
     attempts: i64,
     max_attempts: i64,
-    url: String,
-    secret: Option<String>,
-    headers: String,
-    secrets_enc: Option<String>,
-    headers_enc: Option<String>,
-    enc_key_id: Option<String>,
-    timeout_ms: i64,
-    event_id: String,
     workspace_id: String,
+    #[serde(default)]
+    test: i64,
+    /// The row's webhook as a JSON object (`WEBHOOK_JSON`); `None` if it is gone.
+    webhook: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -63,8 +65,19 @@ struct BodyRow {
     body: String,
 }
 
+/// What sending needs of a webhook, read once per webhook of the batch.
+struct SendingRow {
+    url: String,
+    secret: Option<String>,
+    headers: String,
+    secrets_enc: Option<String>,
+    headers_enc: Option<String>,
+    enc_key_id: Option<String>,
+    timeout_ms: i64,
+}
+
 impl ClaimedRow {
-    fn into_claimed(self, bodies: &HashMap<String, Rc<str>>) -> (ClaimedDelivery, ClaimMeta) {
+    fn into_claimed(self, webhook: &SendingRow, bodies: &HashMap<String, Rc<str>>) -> (ClaimedDelivery, ClaimMeta) {
         let meta = ClaimMeta { workspace: self.workspace_id, event_id: self.event_id.clone() };
         let claimed = ClaimedDelivery {
             log_id: self.id,
@@ -72,16 +85,16 @@ impl ClaimedRow {
             event_type: self.event_type,
             attempt: self.attempts.clamp(0, 1000) as u32,
             max_attempts: self.max_attempts.clamp(0, 1000) as u32,
-            url: self.url,
+            url: webhook.url.clone(),
             at_rest: RowSecrets {
-                secret: self.secret,
-                headers: self.headers,
-                secrets_enc: self.secrets_enc,
-                headers_enc: self.headers_enc,
-                enc_key_id: self.enc_key_id,
+                secret: webhook.secret.clone(),
+                headers: webhook.headers.clone(),
+                secrets_enc: webhook.secrets_enc.clone(),
+                headers_enc: webhook.headers_enc.clone(),
+                enc_key_id: webhook.enc_key_id.clone(),
             },
-            timeout_ms: self.timeout_ms.clamp(1000, 30_000) as u32,
-            test: false,
+            timeout_ms: webhook.timeout_ms.clamp(1000, i64::from(TIMEOUT_MS_MAX)) as u32,
+            test: self.test != 0,
             body: bodies.get(&self.event_id).cloned().unwrap_or_else(|| Rc::from("{}")),
         };
         (claimed, meta)
@@ -122,7 +135,21 @@ struct HealthRowRead {
     breaker_open_until: Option<i64>,
     breaker_opens: i64,
     health_version: i64,
+    #[serde(default)]
     holds_probe: Option<i64>,
+    // Only in the claim's rows (`WEBHOOK_JSON`): what sending needs.
+    #[serde(default)]
+    secret: Option<String>,
+    #[serde(default)]
+    headers: String,
+    #[serde(default)]
+    secrets_enc: Option<String>,
+    #[serde(default)]
+    headers_enc: Option<String>,
+    #[serde(default)]
+    enc_key_id: Option<String>,
+    #[serde(default)]
+    timeout_ms: Option<i64>,
 }
 
 impl HealthRowRead {
@@ -141,20 +168,30 @@ impl HealthRowRead {
     }
 }
 
-const HEALTH_SELECT: &str = "SELECT id, name, url, workspace_id, active, consecutive_failures, failing_since, \
-    last_success_at, last_failure_at, breaker_open_until, breaker_opens, health_version, \
-    (probe_token IS NOT NULL AND probe_token = ?2) AS holds_probe FROM webhooks";
+/// A webhook as the claim returns it with each claimed row.
+const WEBHOOK_JSON: &str = "json_object('id', w.id, 'name', w.name, 'url', w.url, 'workspace_id', w.workspace_id, \
+    'active', w.active, 'consecutive_failures', w.consecutive_failures, 'failing_since', w.failing_since, \
+    'last_success_at', w.last_success_at, 'last_failure_at', w.last_failure_at, \
+    'breaker_open_until', w.breaker_open_until, 'breaker_opens', w.breaker_opens, 'health_version', w.health_version, \
+    'secret', w.secret, 'headers', w.headers, 'secrets_enc', w.secrets_enc, 'headers_enc', w.headers_enc, \
+    'enc_key_id', w.enc_key_id, 'timeout_ms', w.timeout_ms)";
 
-/// A claim: the deliveries to send (with their metadata, same order) and the health of
-/// their webhooks.
+const HEALTH_COLUMNS: &str = "id, name, url, workspace_id, active, consecutive_failures, failing_since, \
+    last_success_at, last_failure_at, breaker_open_until, breaker_opens, health_version, \
+    (probe_token IS NOT NULL AND probe_token = ?2) AS holds_probe";
+
+/// A claim: the deliveries to send (with their metadata, same order), the health of
+/// their webhooks, and those claimed whose webhook was deactivated meanwhile (to end
+/// `failed` without a request: [`Postponed::deactivated`]).
 pub struct Claim {
     pub deliveries: Vec<ClaimedDelivery>,
     pub meta: Vec<ClaimMeta>,
     pub webhooks: HashMap<String, WebhookHealth>,
+    pub deactivated: Vec<String>,
 }
 
 /// Statements in the claim batch.
-pub const CLAIM_STATEMENTS: usize = 6;
+pub const CLAIM_STATEMENTS: usize = 3;
 
 /// The lease of a claim (see `core::outbound::lease`): rounds of sends and the margin.
 pub struct LeaseTerms {
@@ -162,92 +199,88 @@ pub struct LeaseTerms {
     pub margin_ms: i64,
 }
 
+impl LeaseTerms {
+    /// When a claim made at `now` ends: `lease::batch_lease_ms` with the largest timeout a
+    /// webhook may have (reading the batch's own largest would cost a read per delivery).
+    pub fn until(&self, now: UnixMillis) -> UnixMillis {
+        now + self.margin_ms + self.rounds * (i64::from(TIMEOUT_MS_MAX) + SEND_SLACK_MS)
+    }
+}
+
 /// Which deliveries a claim takes: those a queue batch names, or those of an event just
 /// published (a direct send), if it has at most `max` of them.
 #[derive(Clone, Copy)]
 pub enum ClaimScope<'a> {
     Ids(&'a [String]),
-    Event { id: &'a str, max: usize },
+    /// The event's deliveries: created with it (same workspace, same `created_at`).
+    Event { id: &'a str, workspace: &'a str, created_at: UnixMillis, max: usize },
 }
 
 impl ClaimScope<'_> {
-    /// The scope's first parameter: the ids as JSON, or the event id.
+    /// The scope's one parameter: the ids as JSON, or the event as JSON.
     fn param(&self) -> String {
         match self {
             ClaimScope::Ids(ids) => json_ids(ids),
-            ClaimScope::Event { id, .. } => (*id).to_string(),
+            ClaimScope::Event { id, workspace, created_at, .. } => {
+                serde_json::json!({"e": id, "w": workspace, "t": created_at}).to_string()
+            }
         }
     }
 
-    /// A subquery of the delivery ids in scope, reading parameter `?{n}`.
+    /// A subquery of the delivery ids in scope, reading parameter `?{n}`. An event's are
+    /// found through the workspace index (no index on `event_id`: it would cost a write
+    /// per delivery), and only if it has at most `max`: the count is a condition that does
+    /// not depend on the row, tested once before the walk, so a large event costs each
+    /// statement of the claim at most `max + 1` rows.
     fn ids_sql(&self, n: u8) -> String {
         match self {
             ClaimScope::Ids(_) => format!("SELECT value FROM json_each(?{n})"),
-            ClaimScope::Event { .. } => format!("SELECT id FROM delivery_logs WHERE event_id = ?{n}"),
-        }
-    }
-
-    /// A condition on the whole scope, reading parameter `?{n}`: an event with more
-    /// deliveries than `max` is left to the queue.
-    fn guard_sql(&self, n: u8) -> String {
-        match self {
-            ClaimScope::Ids(_) => String::new(),
-            ClaimScope::Event { max, .. } => format!(" AND (SELECT COUNT(*) FROM delivery_logs WHERE event_id = ?{n}) <= {max}"),
+            ClaimScope::Event { max, .. } => {
+                let of_event = format!(
+                    "FROM delivery_logs INDEXED BY logs_by_workspace WHERE workspace_id = json_extract(?{n}, '$.w') \
+                     AND created_at = json_extract(?{n}, '$.t') AND event_id = json_extract(?{n}, '$.e')"
+                );
+                format!("SELECT id {of_event} AND (SELECT COUNT(*) FROM (SELECT 1 {of_event} LIMIT {})) <= {max}", max + 1)
+            }
         }
     }
 }
 
-/// The claim's statements, to run in one batch (alone, or after a publish): fail the
-/// deliveries in scope whose webhook was deactivated, claim the due ones for this
-/// invocation (`token`) under a lease that covers the whole batch, take the probe slot of
-/// each half-open webhook among them that no live consumer holds, and load what sending
-/// them needs with their webhooks' health. Rows that are final, gone, not due or leased
-/// elsewhere are simply not returned. Read the results with [`read_claim`].
-pub fn claim_statements(db: &D1Database, scope: ClaimScope<'_>, token: &str, now: UnixMillis, lease: &LeaseTerms)
+/// The claim's statements, to run in one batch (alone, or after a publish): claim the due
+/// deliveries in scope for this invocation (`token`) under a lease that covers the whole
+/// batch (returning what the rows say), take the probe slot of each half-open webhook
+/// among them that no live consumer holds, and load their webhooks (with their health)
+/// and their events' bodies, each once. Rows that are final, gone, not due or leased
+/// elsewhere are simply not claimed. Read the results with [`read_claim`].
+pub fn claim_statements(db: &Db, scope: ClaimScope<'_>, token: &str, now: UnixMillis, lease: &LeaseTerms)
     -> Result<Vec<worker::D1PreparedStatement>> {
     let param = scope.param();
     let (ids1, ids2) = (scope.ids_sql(1), scope.ids_sql(2));
+    let until = lease.until(now);
     Ok(vec![
+        // The claimed rows come back with their webhook (one read each, not a second walk
+        // over the batch's ids).
         statement(
             db,
-            &format!("UPDATE delivery_logs SET status = 'failed', error = 'webhook was deactivated before delivery', \
-               next_attempt_at = NULL, lease_until = NULL, claim_token = NULL, updated_at = ?2 \
-             WHERE id IN ({ids1}) AND status = 'pending' \
-               AND NOT EXISTS (SELECT 1 FROM webhooks w WHERE w.id = delivery_logs.webhook_id AND w.active = 1)"),
-            &[&param, &now],
-        )?,
-        statement(
-            db,
-            // `lease::batch_lease_ms` evaluated with the batch's largest timeout.
-            &format!("UPDATE delivery_logs SET attempts = attempts + 1, claim_token = ?3, updated_at = ?2, \
-               lease_until = ?2 + ?7 + ?5 * (?6 + COALESCE((SELECT MAX(w.timeout_ms) \
-                 FROM delivery_logs d JOIN webhooks w ON w.id = d.webhook_id \
-                 WHERE d.id IN ({ids1})), 30000)) \
+            &format!("UPDATE delivery_logs SET attempts = attempts + 1, claim_token = ?3, updated_at = ?2, lease_until = ?5 \
              WHERE id IN ({ids1}) AND status = 'pending' \
                AND attempts < max_attempts \
                AND (next_attempt_at IS NULL OR next_attempt_at <= ?2 + ?4) \
-               AND (lease_until IS NULL OR lease_until < ?2){}", scope.guard_sql(1)),
-            &[&param, &now, &token, &EARLY_ARRIVAL_SLACK_MS, &lease.rounds, &SEND_SLACK_MS, &lease.margin_ms],
+               AND (lease_until IS NULL OR lease_until < ?2) \
+             RETURNING id, webhook_id, event_id, event_type, attempts, max_attempts, workspace_id, test, \
+               (SELECT {WEBHOOK_JSON} FROM webhooks w WHERE w.id = delivery_logs.webhook_id) AS webhook"),
+            &[&param, &now, &token, &EARLY_ARRIVAL_SLACK_MS, &until],
         )?,
-        // Half-open breakers: one consumer at a time probes, until its lease ends.
+        // Half-open breakers: one consumer at a time probes, until its lease ends. Only
+        // webhooks with a breaker are looked at (a partial index), none on a healthy day.
         statement(
             db,
-            &format!("UPDATE webhooks SET probe_token = ?2, probe_until = (SELECT MAX(lease_until) FROM delivery_logs \
-                 WHERE id IN ({ids1}) AND claim_token = ?2) \
-             WHERE id IN (SELECT webhook_id FROM delivery_logs \
-                 WHERE id IN ({ids1}) AND claim_token = ?2) \
-               AND breaker_open_until IS NOT NULL AND breaker_open_until <= ?3 \
-               AND (probe_until IS NULL OR probe_until < ?3)"),
-            &[&param, &token, &now],
-        )?,
-        statement(
-            db,
-            &format!("SELECT l.id, l.webhook_id, l.event_type, l.attempts, l.max_attempts, \
-               w.url, w.secret, w.headers, w.secrets_enc, w.headers_enc, w.enc_key_id, w.timeout_ms, l.event_id, \
-               l.workspace_id \
-             FROM delivery_logs l JOIN webhooks w ON w.id = l.webhook_id \
-             WHERE l.id IN ({ids2}) AND l.claim_token = ?1"),
-            &[&token, &param],
+            &format!("UPDATE webhooks INDEXED BY webhooks_breaker SET probe_token = ?2, probe_until = ?4 \
+             WHERE breaker_open_until IS NOT NULL AND breaker_open_until <= ?3 \
+               AND (probe_until IS NULL OR probe_until < ?3) \
+               AND id IN (SELECT webhook_id FROM delivery_logs WHERE id IN ({ids1}) AND claim_token = ?2) \
+             RETURNING id"),
+            &[&param, &token, &now, &until],
         )?,
         // Each event body once, however many deliveries of the batch share it.
         statement(
@@ -256,39 +289,69 @@ pub fn claim_statements(db: &D1Database, scope: ClaimScope<'_>, token: &str, now
                WHERE id IN ({ids2}) AND claim_token = ?1)"),
             &[&token, &param],
         )?,
-        statement(
-            db,
-            &format!("{HEALTH_SELECT} WHERE id IN (SELECT webhook_id FROM delivery_logs \
-               WHERE id IN ({ids1}) AND claim_token = ?2)"),
-            &[&param, &token],
-        )?,
     ])
+}
+
+impl HealthRowRead {
+    /// What sending needs, from a row the claim returned (a health re-read has none of it).
+    fn sending(&mut self) -> SendingRow {
+        SendingRow {
+            url: self.url.clone(),
+            secret: self.secret.take(),
+            headers: std::mem::take(&mut self.headers),
+            secrets_enc: self.secrets_enc.take(),
+            headers_enc: self.headers_enc.take(),
+            enc_key_id: self.enc_key_id.take(),
+            timeout_ms: self.timeout_ms.unwrap_or(i64::from(TIMEOUT_MS_MAX)),
+        }
+    }
 }
 
 /// Reads a claim from the results of its [`CLAIM_STATEMENTS`] statements.
 pub fn read_claim(results: &[worker::D1Result]) -> Result<Claim> {
-    let (Some(rows), Some(bodies), Some(health)) = (results.get(3), results.get(4), results.get(5)) else {
-        return Ok(Claim { deliveries: Vec::new(), meta: Vec::new(), webhooks: HashMap::new() });
+    let (Some(rows), Some(probes), Some(bodies)) = (results.first(), results.get(1), results.get(2)) else {
+        return Ok(Claim { deliveries: Vec::new(), meta: Vec::new(), webhooks: HashMap::new(), deactivated: Vec::new() });
     };
     let bodies: HashMap<String, Rc<str>> =
         bodies.results::<BodyRow>()?.into_iter().map(|b| (b.id, Rc::from(b.body))).collect();
-    let (deliveries, meta) = rows.results::<ClaimedRow>()?.into_iter().map(|r| r.into_claimed(&bodies)).unzip();
-    let webhooks = health.results::<HealthRowRead>()?.into_iter().map(HealthRowRead::into_pair).collect();
-    Ok(Claim { deliveries, meta, webhooks })
+    let probing: Vec<String> = probes.results::<IdRow>()?.into_iter().map(|r| r.id).collect();
+    let mut sending: HashMap<String, SendingRow> = HashMap::new();
+    let mut webhooks: HashMap<String, WebhookHealth> = HashMap::new();
+    let (mut deliveries, mut meta, mut deactivated) = (Vec::new(), Vec::new(), Vec::new());
+    for mut row in rows.results::<ClaimedRow>()? {
+        if let Some(json) = row.webhook.take().filter(|_| !webhooks.contains_key(&row.webhook_id)) {
+            // A row that does not read is a storage error (the batch is retried), never a
+            // webhook taken for gone.
+            let mut health = serde_json::from_str::<HealthRowRead>(&json).map_err(|e| worker::Error::RustError(e.to_string()))?;
+            let send = health.sending();
+            health.holds_probe = Some(i64::from(probing.contains(&health.id)));
+            let (id, health) = health.into_pair();
+            sending.insert(id.clone(), send);
+            webhooks.insert(id, health);
+        }
+        // A webhook deactivated (or gone) since the delivery was queued: no request.
+        match (sending.get(&row.webhook_id), webhooks.get(&row.webhook_id)) {
+            (Some(w), Some(h)) if h.active => {
+                let (d, m) = row.into_claimed(w, &bodies);
+                deliveries.push(d);
+                meta.push(m);
+            }
+            _ => deactivated.push(row.id),
+        }
+    }
+    Ok(Claim { deliveries, meta, webhooks, deactivated })
 }
 
 /// Claims the due deliveries among `ids` in one round trip ([`claim_statements`]).
-pub async fn claim(db: &D1Database, ids: &[String], token: &str, now: UnixMillis, lease: &LeaseTerms) -> Result<Claim> {
+pub async fn claim(db: &Db, ids: &[String], token: &str, now: UnixMillis, lease: &LeaseTerms) -> Result<Claim> {
     let results = db.batch(claim_statements(db, ClaimScope::Ids(ids), token, now, lease)?).await?;
     read_claim(&results)
 }
 
 /// Re-reads the health of `webhook_ids` (after a guarded write found it changed).
-pub async fn read_health(db: &D1Database, webhook_ids: &[String], token: &str) -> Result<HashMap<String, WebhookHealth>> {
+pub async fn read_health(db: &Db, webhook_ids: &[String], token: &str) -> Result<HashMap<String, WebhookHealth>> {
     let rows: Vec<HealthRowRead> =
-        statement(db, &format!("{HEALTH_SELECT} WHERE id IN (SELECT value FROM json_each(?1))"), &[&json_ids(webhook_ids), &token])?
-            .all()
-            .await?
+        db.all(statement(db, &format!("SELECT {HEALTH_COLUMNS} FROM webhooks WHERE id IN (SELECT value FROM json_each(?1))"), &[&json_ids(webhook_ids), &token])?).await?
             .results()?;
     Ok(rows.into_iter().map(HealthRowRead::into_pair).collect())
 }
@@ -330,7 +393,7 @@ struct HealthWriteRow<'a> {
 /// read, and `RETURNING` names those that landed. One statement instead of one per
 /// webhook: each statement costs the worker a prepared statement and a result object,
 /// and D1 a query.
-fn health_write_statement(db: &D1Database, token: &str, writes: &[HealthWrite], now: UnixMillis) -> Result<worker::D1PreparedStatement> {
+fn health_write_statement(db: &Db, token: &str, writes: &[HealthWrite], now: UnixMillis) -> Result<worker::D1PreparedStatement> {
     let rows: Vec<HealthWriteRow<'_>> = writes
         .iter()
         .map(|w| HealthWriteRow {
@@ -375,11 +438,11 @@ fn health_written(result: &worker::D1Result) -> Result<Vec<String>> {
 
 /// Writes health alone (a retry after a guarded write found the row changed); returns
 /// the ids written.
-pub async fn write_health(db: &D1Database, token: &str, writes: &[HealthWrite], now: UnixMillis) -> Result<Vec<String>> {
+pub async fn write_health(db: &Db, token: &str, writes: &[HealthWrite], now: UnixMillis) -> Result<Vec<String>> {
     if writes.is_empty() {
         return Ok(Vec::new());
     }
-    health_written(&health_write_statement(db, token, writes, now)?.all().await?)
+    health_written(&db.all(health_write_statement(db, token, writes, now)?).await?)
 }
 
 /// The outcome of one claimed attempt, ready to be written.
@@ -401,12 +464,15 @@ pub struct AttemptOutcome<'a> {
     pub disable_reason: Option<&'a str>,
 }
 
-/// A claimed delivery sent back unsent (its breaker is open): the claim's attempt is
-/// given back and it falls due at `until`.
+/// A claimed delivery given back unsent: the claim's attempt is returned and it falls
+/// due at `until` (its breaker is open, or a direct send could not wait for it); or, with
+/// `deactivated`, it ends `failed` (its webhook was deactivated since it was queued).
 #[derive(Serialize)]
 pub struct Postponed<'a> {
     pub log_id: &'a str,
     pub until: UnixMillis,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub deactivated: bool,
 }
 
 /// Statements per `record_batch` call, plus one for the health writes (if any) and one
@@ -423,16 +489,49 @@ pub struct RecordedBatch {
 }
 
 /// Writes every outcome of a test delivery (one claimed attempt, no health).
-pub async fn record(db: &D1Database, token: &str, outcomes: &[AttemptOutcome<'_>], now: UnixMillis) -> Result<()> {
+pub async fn record(db: &Db, token: &str, outcomes: &[AttemptOutcome<'_>], now: UnixMillis) -> Result<()> {
     record_batch(db, token, outcomes, &[], &[], now).await.map(|_| ())
 }
 
+/// One outcome's share of the rollups: its webhook's hour, the attempt's duration bucket,
+/// and whether the delivery ended (`s` success, `f` failed) or ends without an attempt.
+#[derive(Serialize)]
+struct RollupEntry<'a> {
+    w: &'a str,
+    h: UnixMillis,
+    /// Duration bucket; -1: no attempt (a delivery failed without a request).
+    b: i64,
+    s: u8,
+    f: u8,
+}
+
+/// The rollup upsert's SQL: entries grouped by (webhook, hour). Not joined to the logs to
+/// check the claim (it would cost three rows read per delivery): a batch that outlived
+/// its lease, which the lease's bound rules out, would count its outcomes once more.
+fn rollup_sql() -> String {
+    let columns: Vec<String> = (0..BUCKETS).map(|b| format!("d{b}")).collect();
+    let sums: Vec<String> = (0..BUCKETS).map(|b| format!("SUM(json_extract(r.value, '$.b') = {b})")).collect();
+    let adds: Vec<String> = columns.iter().map(|c| format!("{c} = {c} + excluded.{c}")).collect();
+    format!(
+        "INSERT INTO webhook_rollups (webhook_id, hour, success, failed, attempts, {}) \
+         SELECT json_extract(r.value, '$.w'), json_extract(r.value, '$.h'), SUM(json_extract(r.value, '$.s')), \
+           SUM(json_extract(r.value, '$.f')), SUM(json_extract(r.value, '$.b') >= 0), {} \
+         FROM json_each(?1) r GROUP BY 1, 2 \
+         ON CONFLICT (webhook_id, hour) DO UPDATE SET success = success + excluded.success, \
+           failed = failed + excluded.failed, attempts = attempts + excluded.attempts, {}",
+        columns.join(", "),
+        sums.join(", "),
+        adds.join(", ")
+    )
+}
+
 /// Writes every outcome of a batch in one D1 round trip, whatever the batch size: the
-/// outcomes, the postponed deliveries and the health writes travel as JSON parameters.
-/// Only the holder of `token` can write outcomes, and only once (the token is cleared
-/// with the outcome); a health write lands only if its row's version is unchanged.
+/// rollups, the outcomes (each appended to its log's `history`), the deliveries given
+/// back and the health writes travel as JSON parameters. Only the holder of `token` can
+/// write outcomes, and only once (the token is cleared with the outcome); a health write
+/// lands only if its row's version is unchanged.
 pub async fn record_batch(
-    db: &D1Database,
+    db: &Db,
     token: &str,
     outcomes: &[AttemptOutcome<'_>],
     postponed: &[Postponed<'_>],
@@ -444,19 +543,19 @@ pub async fn record_batch(
     }
     let json = serde_json::to_string(outcomes).map_err(|e| worker::Error::RustError(e.to_string()))?;
     let postponed_json = serde_json::to_string(postponed).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let rollups: Vec<RollupEntry<'_>> = outcomes
+        .iter()
+        .map(|o| RollupEntry {
+            w: o.webhook_id,
+            h: hour_of(o.attempted_at),
+            b: bucket(o.duration_ms) as i64,
+            s: u8::from(o.status == "success"),
+            f: u8::from(o.status == "failed"),
+        })
+        .collect();
+    let rollups_json = serde_json::to_string(&rollups).map_err(|e| worker::Error::RustError(e.to_string()))?;
     let mut statements = vec![
-        statement(
-            db,
-            "INSERT OR IGNORE INTO delivery_attempts (log_id, attempt, attempted_at, response_status, error, duration_ms, \
-               response_body) \
-             SELECT json_extract(o.value, '$.log_id'), json_extract(o.value, '$.attempt'), \
-               json_extract(o.value, '$.attempted_at'), json_extract(o.value, '$.response_status'), \
-               json_extract(o.value, '$.error'), json_extract(o.value, '$.duration_ms'), \
-               json_extract(o.value, '$.response_body') \
-             FROM json_each(?1) o JOIN delivery_logs l ON l.id = json_extract(o.value, '$.log_id') \
-             WHERE l.claim_token = ?2",
-            &[&json, &token],
-        )?,
+        statement(db, &rollup_sql(), &[&rollups_json])?,
         statement(
             db,
             "UPDATE delivery_logs SET status = json_extract(o.value, '$.status'), \
@@ -464,6 +563,11 @@ pub async fn record_batch(
                response_body = json_extract(o.value, '$.response_body'), error = json_extract(o.value, '$.error'), \
                duration_ms = json_extract(o.value, '$.duration_ms'), \
                next_attempt_at = json_extract(o.value, '$.next_attempt_at'), \
+               history = json_insert(COALESCE(history, '[]'), '$[#]', json_object( \
+                 'attempt', json_extract(o.value, '$.attempt'), 'attempted_at', json_extract(o.value, '$.attempted_at'), \
+                 'response_status', json_extract(o.value, '$.response_status'), 'error', json_extract(o.value, '$.error'), \
+                 'duration_ms', json_extract(o.value, '$.duration_ms'), \
+                 'response_body', json_extract(o.value, '$.response_body'))), \
                lease_until = NULL, claim_token = NULL, updated_at = ?3 \
              FROM json_each(?1) o \
              WHERE delivery_logs.id = json_extract(o.value, '$.log_id') AND delivery_logs.claim_token = ?2",
@@ -471,7 +575,12 @@ pub async fn record_batch(
         )?,
         statement(
             db,
-            "UPDATE delivery_logs SET attempts = attempts - 1, next_attempt_at = json_extract(p.value, '$.until'), \
+            "UPDATE delivery_logs SET attempts = attempts - 1, \
+               status = CASE WHEN json_extract(p.value, '$.deactivated') THEN 'failed' ELSE status END, \
+               error = CASE WHEN json_extract(p.value, '$.deactivated') THEN 'webhook was deactivated before delivery' \
+                 ELSE error END, \
+               next_attempt_at = CASE WHEN json_extract(p.value, '$.deactivated') THEN NULL \
+                 ELSE json_extract(p.value, '$.until') END, \
                lease_until = NULL, claim_token = NULL, updated_at = ?3 \
              FROM json_each(?1) p \
              WHERE delivery_logs.id = json_extract(p.value, '$.log_id') AND delivery_logs.claim_token = ?2",
@@ -514,62 +623,106 @@ pub struct SweepReport {
     pub overdue_ids: Vec<String>,
     pub interrupted_failed: usize,
     pub purged_logs: usize,
+    /// Pending deliveries the walk put under the due index (still in flight, or lost).
+    pub walked: usize,
 }
 
-/// Cron housekeeping in one batch: fail deliveries interrupted after their last attempt,
-/// list overdue pending deliveries to re-enqueue, purge logs past retention.
-pub async fn sweep(db: &D1Database, now: UnixMillis, grace_ms: i64, retention_cutoff: UnixMillis, limit: u32) -> Result<SweepReport> {
-    let results = db
-        .batch(vec![
-            statement(
-                db,
-                "UPDATE delivery_logs SET status = 'failed', \
-                   error = COALESCE(error, 'delivery interrupted during its last attempt'), \
-                   next_attempt_at = NULL, lease_until = NULL, claim_token = NULL, updated_at = ?1 \
-                 WHERE status = 'pending' AND attempts >= max_attempts \
-                   AND (lease_until IS NULL OR lease_until < ?1)",
-                &[&now],
-            )?,
-            statement(
-                db,
-                "SELECT id FROM delivery_logs WHERE status = 'pending' AND next_attempt_at <= ?1 \
-                   AND (lease_until IS NULL OR lease_until < ?2) ORDER BY next_attempt_at LIMIT ?3",
-                &[&(now - grace_ms), &now, &limit],
-            )?,
-            // Purges are bounded per run (oldest first) so a large backlog drains over
-            // several minutes instead of one statement that outlives D1's limits.
-            statement(
-                db,
-                "DELETE FROM delivery_attempts WHERE log_id IN (SELECT id FROM delivery_logs \
-                   WHERE created_at < ?1 ORDER BY created_at LIMIT ?2)",
-                &[&retention_cutoff, &MAX_PURGE_PER_RUN],
-            )?,
-            statement(
-                db,
-                "DELETE FROM delivery_logs WHERE id IN (SELECT id FROM delivery_logs \
-                   WHERE created_at < ?1 ORDER BY created_at LIMIT ?2)",
-                &[&retention_cutoff, &MAX_PURGE_PER_RUN],
-            )?,
-            statement(
-                db,
-                "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE created_at < ?1 AND created_at < ?2 \
-                   AND NOT EXISTS (SELECT 1 FROM delivery_logs l WHERE l.event_id = events.id) LIMIT ?3)",
-                &[&retention_cutoff, &(now - crate::core::time::MS_PER_DAY), &MAX_PURGE_PER_RUN],
-            )?,
-        ])
-        .await?;
-    let interrupted_failed = results.first().map(super::changes).unwrap_or(0);
-    let overdue_ids = match results.get(1) {
+/// Deliveries the walk moves under the due index per run, at most; a larger backlog
+/// moves over the following minutes (the walk's mark stays behind it meanwhile).
+const MAX_WALKED_PER_RUN: u32 = 5_000;
+/// The walk's mark trails this far behind `now`, so a delivery whose insert lands just
+/// after the walk passed its creation time is walked again.
+const WALK_SAFETY_MS: i64 = 60_000;
+
+/// Cron housekeeping in one batch:
+/// 1. walk the deliveries created since the last run (the primary key is their creation
+///    order) and put each one still pending without a due time under the due index, due
+///    at its lease's end if a consumer holds it, else at once (its message was lost);
+/// 2. fail deliveries interrupted after their last attempt;
+/// 3. list overdue deliveries to re-enqueue (the due index);
+/// 4. purge logs past retention (in id order; rows from before migration 0008 through
+///    their own index), their events a day later, and rollups past retention.
+pub async fn sweep(db: &Db, now: UnixMillis, grace_ms: i64, retention_cutoff: UnixMillis, limit: u32) -> Result<SweepReport> {
+    let walk_to = now - grace_ms;
+    let mark = walk_to.min(now - WALK_SAFETY_MS);
+    let cutoff_id = format!("{DELIVERY_PREFIX}{}", delivery_id_time(retention_cutoff));
+    let mut statements = vec![
+        statement(
+            db,
+            &format!("UPDATE delivery_logs SET next_attempt_at = CASE WHEN lease_until >= ?1 THEN lease_until ELSE created_at END \
+             WHERE id IN (SELECT id FROM delivery_logs \
+               WHERE id >= '{DELIVERY_PREFIX}' || printf('%012x', (SELECT at FROM sweep_state WHERE name = 'logs')) \
+                 AND id < '{DELIVERY_PREFIX}' || printf('%012x', ?2) \
+                 AND status = 'pending' AND next_attempt_at IS NULL LIMIT ?3)"),
+            &[&now, &walk_to, &MAX_WALKED_PER_RUN],
+        )?,
+        // `changes()` is the walk's: the mark moves on only when the walk was complete.
+        statement(
+            db,
+            "UPDATE sweep_state SET at = MAX(at, ?1) WHERE name = 'logs' AND changes() < ?2",
+            &[&mark, &MAX_WALKED_PER_RUN],
+        )?,
+        statement(
+            db,
+            "UPDATE delivery_logs SET status = 'failed', \
+               error = COALESCE(error, 'delivery interrupted during its last attempt'), \
+               next_attempt_at = NULL, lease_until = NULL, claim_token = NULL, updated_at = ?1 \
+             WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= ?1 AND status = 'pending' \
+               AND attempts >= max_attempts AND (lease_until IS NULL OR lease_until < ?1)",
+            &[&now],
+        )?,
+        statement(
+            db,
+            "SELECT id FROM delivery_logs WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= ?1 \
+               AND status = 'pending' AND (lease_until IS NULL OR lease_until < ?2) ORDER BY next_attempt_at LIMIT ?3",
+            &[&(now - grace_ms), &now, &limit],
+        )?,
+        // Purges are bounded per run (oldest first) so a large backlog drains over
+        // several minutes instead of one statement that outlives D1's limits.
+        statement(
+            db,
+            "DELETE FROM delivery_logs WHERE id IN (SELECT id FROM delivery_logs \
+               WHERE id < ?1 AND created_at < ?2 ORDER BY id LIMIT ?3)",
+            &[&cutoff_id, &retention_cutoff, &MAX_PURGE_PER_RUN],
+        )?,
+        statement(
+            db,
+            "DELETE FROM delivery_logs WHERE id IN (SELECT id FROM delivery_logs INDEXED BY logs_legacy_by_created \
+               WHERE legacy = 1 AND created_at < ?1 ORDER BY created_at LIMIT ?2)",
+            &[&retention_cutoff, &MAX_PURGE_PER_RUN],
+        )?,
+        // An event outlives its last log by a day (a redelivery or a recovery may have
+        // made logs for it later than its own time: `last_log_at`).
+        statement(
+            db,
+            "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE created_at < ?1 \
+               AND COALESCE(last_log_at, created_at) < ?1 LIMIT ?2)",
+            &[&(retention_cutoff.min(now - MS_PER_DAY) - MS_PER_DAY), &MAX_PURGE_PER_RUN],
+        )?,
+    ];
+    // Rollups past retention, once an hour: every webhook's oldest rows (primary key).
+    if now.rem_euclid(MS_PER_HOUR) < 60_000 {
+        statements.push(statement(
+            db,
+            "DELETE FROM webhook_rollups WHERE (webhook_id, hour) IN (SELECT r.webhook_id, r.hour FROM webhooks w \
+               JOIN webhook_rollups r ON r.webhook_id = w.id AND r.hour < ?1 LIMIT ?2)",
+            &[&(retention_cutoff - MS_PER_DAY), &MAX_PURGE_PER_RUN],
+        )?);
+    }
+    let results = db.batch(statements).await?;
+    let walked = results.first().map(super::changes).unwrap_or(0);
+    let interrupted_failed = results.get(2).map(super::changes).unwrap_or(0);
+    let overdue_ids = match results.get(3) {
         Some(r) => r.results::<IdRow>()?.into_iter().map(|r| r.id).collect(),
         None => Vec::new(),
     };
-    let purged_logs = results.get(3).map(super::changes).unwrap_or(0);
-    Ok(SweepReport { overdue_ids, interrupted_failed, purged_logs })
+    let purged_logs = [4, 5].iter().map(|i| results.get(*i).map(super::changes).unwrap_or(0)).sum();
+    Ok(SweepReport { overdue_ids, interrupted_failed, purged_logs, walked })
 }
 
 /// Messages the queue gave up on: their deliveries end `failed`, never silently.
-pub async fn fail_dead_lettered(db: &D1Database, ids: &[String], now: UnixMillis) -> Result<usize> {
-    let result = statement(
+pub async fn fail_dead_lettered(db: &Db, ids: &[String], now: UnixMillis) -> Result<usize> {
+    let result = db.run(statement(
         db,
         "UPDATE delivery_logs SET status = 'failed', \
            error = 'dead-lettered: the queue gave up redelivering this message', \
@@ -577,8 +730,6 @@ pub async fn fail_dead_lettered(db: &D1Database, ids: &[String], now: UnixMillis
          WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'pending' \
            AND (lease_until IS NULL OR lease_until < ?2)",
         &[&json_ids(ids), &now],
-    )?
-    .run()
-    .await?;
+    )?).await?;
     Ok(super::changes(&result))
 }

@@ -2,9 +2,9 @@
 //! list, and the counts behind deliverability analytics.
 
 use serde::Deserialize;
-use worker::{D1Database, D1PreparedStatement, Result};
+use worker::{D1PreparedStatement, Result};
 
-use super::statement;
+use super::{statement, Db};
 use crate::core::inbound::email_analytics::{DateRange, TypeCount};
 use crate::core::inbound::views::SuppressionView;
 use crate::core::inbound::resend_events::{EmailEvent, SuppressionReason};
@@ -12,7 +12,7 @@ use crate::core::time::UnixMillis;
 
 /// Stores one event; the svix-id makes a redelivery a no-op.
 pub fn insert_event(
-    db: &D1Database,
+    db: &Db,
     svix_id: &str,
     workspace: &str,
     e: &EmailEvent,
@@ -35,7 +35,7 @@ pub fn insert_event(
 /// Puts an address on the workspace's suppression list. The first suppression time is
 /// kept; the reason is the latest event's (an older event never replaces it).
 pub fn suppress(
-    db: &D1Database,
+    db: &Db,
     workspace: &str,
     address: &str,
     reason: SuppressionReason,
@@ -71,8 +71,8 @@ const MIN_TIME: i64 = -(1 << 53);
 const MAX_TIME: i64 = 1 << 53;
 
 /// Events and distinct emails per type in the range (inclusive), for analytics.
-pub async fn counts(db: &D1Database, workspace: &str, range: DateRange) -> Result<Vec<TypeCount>> {
-    let rows = statement(
+pub async fn counts(db: &Db, workspace: &str, range: DateRange) -> Result<Vec<TypeCount>> {
+    let rows = db.all(statement(
         db,
         "SELECT event_type, COUNT(*) AS events, COUNT(DISTINCT COALESCE(email_id, id)) AS emails, \
            SUM(CASE WHEN bounce_type = 'hard' THEN 1 ELSE 0 END) AS hard_bounces, \
@@ -80,9 +80,7 @@ pub async fn counts(db: &D1Database, workspace: &str, range: DateRange) -> Resul
          FROM email_events WHERE workspace_id = ?1 AND occurred_at >= ?2 AND occurred_at <= ?3 \
          GROUP BY event_type",
         &[&workspace, &range.from.unwrap_or(MIN_TIME), &range.to.unwrap_or(MAX_TIME)],
-    )?
-    .all()
-    .await?
+    )?).await?
     .results::<CountRow>()?;
     Ok(rows
         .into_iter()
@@ -112,7 +110,7 @@ struct Total {
 }
 
 /// The newest `limit` entries of the suppression list, and its total size.
-pub async fn suppressions(db: &D1Database, workspace: &str, limit: u32) -> Result<(Vec<SuppressionView>, u64)> {
+pub async fn suppressions(db: &Db, workspace: &str, limit: u32) -> Result<(Vec<SuppressionView>, u64)> {
     let results = db
         .batch(vec![
             statement(db, "SELECT COUNT(*) AS total FROM email_suppressions WHERE workspace_id = ?1", &[&workspace])?,

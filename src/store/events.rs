@@ -6,10 +6,11 @@
 //! new deliveries. The queue is fed afterwards.
 
 use serde::Deserialize;
-use worker::{D1Database, Result};
+use worker::Result;
 
 use super::deliveries::{claim_statements, read_claim, Claim, ClaimScope, LeaseTerms};
-use super::{changes, statement};
+use super::{changes, statement, Db};
+use crate::core::ids::delivery_id_sql;
 use crate::core::outbound::idempotency::same_request;
 use crate::core::time::{UnixMillis, MS_PER_DAY};
 
@@ -69,7 +70,7 @@ struct IdRow {
 }
 
 /// Statements in the publish batch (reported by the fan-out's log line).
-pub const PUBLISH_STATEMENTS: usize = 5;
+pub const PUBLISH_STATEMENTS: usize = 4;
 
 /// A direct send's claim, made in the publish batch itself: the new event's deliveries,
 /// if at most `max`, leased to `token` (`deliveries::claim_statements`).
@@ -81,7 +82,7 @@ pub struct DirectClaim<'a> {
 
 /// Stores the event and fans it out to subscribed active webhooks, atomically; with
 /// `direct`, claims the new deliveries in the same round trip.
-pub async fn publish(db: &D1Database, e: &NewEvent<'_>, direct: Option<&DirectClaim<'_>>) -> Result<(Published, Option<Claim>)> {
+pub async fn publish(db: &Db, e: &NewEvent<'_>, direct: Option<&DirectClaim<'_>>) -> Result<(Published, Option<Claim>)> {
     let key_expired_before = e.now - MS_PER_DAY;
     let mut batch = vec![
         // An API idempotency key is remembered for 24 hours (SPEC §4.4). Keys of internal
@@ -100,31 +101,35 @@ pub async fn publish(db: &D1Database, e: &NewEvent<'_>, direct: Option<&DirectCl
             &[&e.id, &e.workspace, &e.event_type, &e.body, &e.idempotency_key, &e.source.as_str(), &e.now,
               &e.fingerprint],
         )?,
-        // Runs only if the insert above happened (the EXISTS on the new id).
+        // Runs only if the insert above happened (the EXISTS on the new id). Due times stay
+        // NULL: a delivery enters the due index only if it has to wait.
         statement(
             db,
-            "INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, status, \
-               attempts, max_attempts, next_attempt_at, created_at, updated_at) \
-             SELECT 'dlv_' || lower(hex(randomblob(12))), w.workspace_id, w.id, ?1, ?2, 'pending', \
-               0, w.retry_count + 1, ?3, ?3, ?3 \
+            &format!("INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, status, \
+               attempts, max_attempts, created_at, updated_at) \
+             SELECT {}, w.workspace_id, w.id, ?1, ?2, 'pending', 0, w.retry_count + 1, ?3, ?3 \
              FROM webhooks w \
              WHERE w.workspace_id = ?4 AND w.active = 1 \
                AND EXISTS (SELECT 1 FROM json_each(w.events) WHERE json_each.value = ?2) \
-               AND EXISTS (SELECT 1 FROM events WHERE id = ?1)",
+               AND EXISTS (SELECT 1 FROM events WHERE id = ?1) \
+             RETURNING id", delivery_id_sql(3)),
             &[&e.id, &e.event_type, &e.now, &e.workspace],
         )?,
+        // A replayed key's event counts its deliveries (made with it: same workspace and
+        // time); a new one's are those the insert returned.
         statement(
             db,
-            "SELECT ev.id, ev.idempotency_fingerprint, (SELECT COUNT(*) FROM delivery_logs l WHERE l.event_id = ev.id \
-               AND l.redelivery_of IS NULL) AS deliveries \
+            "SELECT ev.id, ev.idempotency_fingerprint, CASE WHEN ev.id = ?1 THEN -1 ELSE \
+               (SELECT COUNT(*) FROM delivery_logs l INDEXED BY logs_by_workspace WHERE l.workspace_id = ev.workspace_id \
+                  AND l.created_at = ev.created_at AND l.event_id = ev.id AND l.redelivery_of IS NULL) END AS deliveries \
              FROM events ev WHERE ev.id = ?1 OR (ev.workspace_id = ?2 AND ev.idempotency_key = ?3) \
              ORDER BY ev.created_at LIMIT 1",
             &[&e.id, &e.workspace, &e.idempotency_key],
         )?,
-        statement(db, "SELECT id FROM delivery_logs WHERE event_id = ?1", &[&e.id])?,
     ];
     if let Some(d) = direct {
-        batch.extend(claim_statements(db, ClaimScope::Event { id: e.id, max: d.max }, d.token, e.now, d.lease)?);
+        let scope = ClaimScope::Event { id: e.id, workspace: e.workspace, created_at: e.now, max: d.max };
+        batch.extend(claim_statements(db, scope, d.token, e.now, d.lease)?);
     }
     let results = db.batch(batch).await?;
     let claim = match direct {
@@ -138,14 +143,15 @@ pub async fn publish(db: &D1Database, e: &NewEvent<'_>, direct: Option<&DirectCl
         .transpose()?
         .and_then(|rows| rows.into_iter().next())
         .ok_or_else(|| worker::Error::RustError("published event not found after insert".into()))?;
-    let new_delivery_ids = match results.get(4) {
+    let new_delivery_ids: Vec<String> = match results.get(2) {
         Some(r) if created => r.results::<IdRow>()?.into_iter().map(|r| r.id).collect(),
         _ => Vec::new(),
     };
+    let deliveries = if standing.deliveries < 0 { new_delivery_ids.len() as u64 } else { standing.deliveries as u64 };
     let same_request = created || same_request(standing.idempotency_fingerprint.as_deref(), e.fingerprint);
     let published = Published {
         event_id: standing.id,
-        deliveries: standing.deliveries.max(0) as u64,
+        deliveries,
         created,
         new_delivery_ids,
         same_request,
@@ -153,12 +159,16 @@ pub async fn publish(db: &D1Database, e: &NewEvent<'_>, direct: Option<&DirectCl
     Ok((published, claim))
 }
 
-/// One `pending` log (created and due at ?2) per row of webhook `w` and event `ev` the
-/// query's `FROM` and `WHERE` name.
-const PENDING_LOGS_FOR_EVENTS: &str = "INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, \
-       status, attempts, max_attempts, next_attempt_at, created_at, updated_at) \
-     SELECT 'dlv_' || lower(hex(randomblob(12))), w.workspace_id, w.id, ev.id, ev.type, 'pending', \
-       0, w.retry_count + 1, ?2, ?2, ?2";
+/// One `pending` log (created with its event, at the event's time) per row of webhook `w`
+/// and event `ev` the query's `FROM` and `WHERE` name; the ids made are returned.
+fn pending_logs_for_events(from_where: &str) -> String {
+    format!(
+        "INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, \
+           status, attempts, max_attempts, created_at, updated_at) \
+         SELECT 'dlv_' || printf('%012x', ev.created_at) || lower(hex(randomblob(6))), w.workspace_id, w.id, ev.id, \
+           ev.type, 'pending', 0, w.retry_count + 1, ev.created_at, ev.created_at {from_where} RETURNING id"
+    )
+}
 
 /// Webhook `w` subscribes to event `ev`'s type.
 const SUBSCRIBED: &str = "EXISTS (SELECT 1 FROM json_each(w.events) t WHERE t.value = ev.type)";
@@ -166,23 +176,18 @@ const SUBSCRIBED: &str = "EXISTS (SELECT 1 FROM json_each(w.events) t WHERE t.va
 /// The fan-out of an event stored earlier in the same batch: one `pending` log per
 /// active webhook of its workspace subscribed to its type; nothing when the event is not
 /// there (the guarded insert before it did not happen).
-pub fn fan_out(db: &D1Database, event_id: &str, now: UnixMillis) -> Result<worker::D1PreparedStatement> {
+pub fn fan_out(db: &Db, event_id: &str) -> Result<worker::D1PreparedStatement> {
     statement(
         db,
-        &format!(
-            "{PENDING_LOGS_FOR_EVENTS} FROM events ev JOIN webhooks w ON w.workspace_id = ev.workspace_id AND w.active = 1 \
+        &pending_logs_for_events(&format!(
+            "FROM events ev JOIN webhooks w ON w.workspace_id = ev.workspace_id AND w.active = 1 \
              WHERE ev.id = ?1 AND {SUBSCRIBED}"
-        ),
-        &[&event_id, &now],
+        )),
+        &[&event_id],
     )
 }
 
-/// The delivery logs of an event, read at the end of the batch that fanned it out.
-pub fn select_deliveries(db: &D1Database, event_id: &str) -> Result<worker::D1PreparedStatement> {
-    statement(db, "SELECT id FROM delivery_logs WHERE event_id = ?1", &[&event_id])
-}
-
-/// The ids a [`select_deliveries`] statement returned.
+/// The ids a [`fan_out`] statement returned.
 pub fn delivery_ids(result: Option<&worker::D1Result>) -> Result<Vec<String>> {
     Ok(result.map(|r| r.results::<IdRow>()).transpose()?.unwrap_or_default().into_iter().map(|r| r.id).collect())
 }
@@ -205,20 +210,20 @@ pub struct SingleDelivery<'a> {
     pub now: UnixMillis,
 }
 
-fn insert_single_statement(db: &D1Database, d: &SingleDelivery<'_>) -> Result<worker::D1PreparedStatement> {
+fn insert_single_statement(db: &Db, d: &SingleDelivery<'_>) -> Result<worker::D1PreparedStatement> {
     let attempts: u32 = if d.leased_until.is_some() { 1 } else { 0 };
     statement(
         db,
         "INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, status, attempts, \
-           max_attempts, next_attempt_at, lease_until, claim_token, redelivery_of, created_at, updated_at, test) \
-         VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?8, ?9, ?10, ?11, ?8, ?8, ?12)",
+           max_attempts, lease_until, claim_token, redelivery_of, created_at, updated_at, test) \
+         VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?9, ?10, ?11, ?8, ?8, ?12)",
         &[&d.log_id, &d.workspace, &d.webhook_id, &d.event_id, &d.event_type, &attempts, &d.max_attempts,
           &d.now, &d.leased_until, &d.claim_token, &d.redelivery_of, &d.test],
     )
 }
 
 /// Stores a test event and its one delivery log in one batch.
-pub async fn insert_test_delivery(db: &D1Database, event: &NewEvent<'_>, d: &SingleDelivery<'_>) -> Result<()> {
+pub async fn insert_test_delivery(db: &Db, event: &NewEvent<'_>, d: &SingleDelivery<'_>) -> Result<()> {
     db.batch(vec![
         statement(
             db,
@@ -232,9 +237,15 @@ pub async fn insert_test_delivery(db: &D1Database, event: &NewEvent<'_>, d: &Sin
     .map(|_| ())
 }
 
-/// Stores a redelivery log (the event row already exists).
-pub async fn insert_redelivery(db: &D1Database, d: &SingleDelivery<'_>) -> Result<()> {
-    insert_single_statement(db, d)?.run().await.map(|_| ())
+/// Stores a redelivery log (the event row already exists, and is kept as long as this
+/// log: `last_log_at`).
+pub async fn insert_redelivery(db: &Db, d: &SingleDelivery<'_>) -> Result<()> {
+    db.batch(vec![
+        insert_single_statement(db, d)?,
+        statement(db, "UPDATE events SET last_log_at = ?2 WHERE id = ?1", &[&d.event_id, &d.now])?,
+    ])
+    .await
+    .map(|_| ())
 }
 
 /// An operational event (SPEC §8.4) to store and fan out, never to the webhook it is about.
@@ -254,9 +265,9 @@ pub struct OperationalEvent {
 }
 
 /// Stores several operational events and fans each out to its workspace's active webhooks
-/// subscribed to its type, except the one it is about: one D1 round trip of three
+/// subscribed to its type, except the one it is about: one D1 round trip of two
 /// statements however many events. Returns the new delivery ids, to be enqueued.
-pub async fn publish_operational(db: &D1Database, events: &[OperationalEvent], now: UnixMillis) -> Result<Vec<String>> {
+pub async fn publish_operational(db: &Db, events: &[OperationalEvent], now: UnixMillis) -> Result<Vec<String>> {
     if events.is_empty() {
         return Ok(Vec::new());
     }
@@ -276,23 +287,18 @@ pub async fn publish_operational(db: &D1Database, events: &[OperationalEvent], n
             // Only events inserted just now (an event whose key was taken kept its old id).
             statement(
                 db,
-                &format!(
-                    "{PENDING_LOGS_FOR_EVENTS} FROM json_each(?1) e \
+                &pending_logs_for_events(&format!(
+                    "FROM json_each(?1) e \
                      JOIN events ev ON ev.id = json_extract(e.value, '$.id') AND ev.created_at = ?2 \
                      JOIN webhooks w ON w.workspace_id = ev.workspace_id AND w.active = 1 \
                        AND w.id <> json_extract(e.value, '$.about') \
                      WHERE {SUBSCRIBED}"
-                ),
+                )),
                 &[&json, &now],
-            )?,
-            statement(
-                db,
-                "SELECT id FROM delivery_logs WHERE event_id IN (SELECT json_extract(value, '$.id') FROM json_each(?1))",
-                &[&json],
             )?,
         ])
         .await?;
-    match results.get(2) {
+    match results.get(1) {
         Some(r) => Ok(r.results::<IdRow>()?.into_iter().map(|r| r.id).collect()),
         None => Ok(Vec::new()),
     }

@@ -8,9 +8,9 @@
 
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement, D1Result, Result};
+use worker::{D1PreparedStatement, D1Result, Result};
 
-use super::{statement_with, SqlArg};
+use super::{statement_with, SqlArg, Db};
 use crate::core::time::UnixMillis;
 
 /// Which endpoint an event came through.
@@ -159,7 +159,7 @@ pub struct InboundRecord<'a> {
 /// The record, as the first statement of the event's batch. No `ON CONFLICT`: a
 /// duplicate fails the whole batch (see [`is_duplicate`]). A decision made in SQL
 /// returns the record row (see [`recorded`]).
-pub fn record(db: &D1Database, r: &InboundRecord<'_>, d: Decision) -> Result<D1PreparedStatement> {
+pub fn record(db: &Db, r: &InboundRecord<'_>, d: Decision) -> Result<D1PreparedStatement> {
     let own: [&dyn SqlArg; 4] = [&r.source.as_str(), &r.event_id, &r.event_type, &r.now];
     match d {
         Decision::Known(k) => statement_with(

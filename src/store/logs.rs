@@ -1,15 +1,15 @@
 //! Reading delivery logs: the filtered, paginated query of SPEC §4.6 and single logs.
 //!
-//! Every query starts with `workspace_id = ?` so that one of the `logs_by_*` indexes
-//! serves both the filter and the newest-first order.
-
-use std::collections::HashMap;
+//! Every query starts with `workspace_id = ?`, and names its index: `logs_by_webhook`
+//! when the filter has a webhook, else `logs_by_workspace`. Either serves the date range
+//! and the newest-first order; a status or event type filters the rows it walks (an
+//! index keyed by status would cost two more rows written per delivery: migration 0008).
 
 use serde::Deserialize;
-use worker::{D1Database, D1PreparedStatement, Result};
+use worker::{D1PreparedStatement, Result};
 
 use super::webhooks::{self, WebhookRecord};
-use super::{statement, SqlArg};
+use super::{statement, SqlArg, Db};
 use crate::core::crypto::Keyring;
 use crate::core::cursor::TOTAL_CAP;
 use crate::core::outbound::delivery_log::{AttemptRecord, DeliveryLog, DeliveryStatus, LogFilter};
@@ -36,11 +36,14 @@ pub(crate) struct LogRow {
     /// Only single-log reads join the event body.
     #[serde(default)]
     payload: Option<String>,
+    /// Only single-log reads read the attempts (a JSON array).
+    #[serde(default)]
+    history: Option<String>,
 }
 
+/// One attempt in a log's `history`.
 #[derive(Deserialize)]
 struct AttemptRow {
-    log_id: String,
     attempt: i64,
     attempted_at: i64,
     response_status: Option<i64>,
@@ -100,6 +103,11 @@ pub(crate) const LOG_COLUMNS: &str = "l.id, l.webhook_id, l.event_id, l.event_ty
     l.max_attempts, l.response_status, l.response_body, l.error, l.duration_ms, l.next_attempt_at, \
     l.redelivery_of, l.test, l.created_at, l.updated_at";
 
+/// The index a filter's query walks.
+fn index_of(f: &LogFilter) -> &'static str {
+    if f.webhook_id.is_some() { "logs_by_webhook" } else { "logs_by_workspace" }
+}
+
 /// The WHERE clause and its arguments for a filter (argument 1 is the workspace).
 fn where_clause<'a>(workspace: &'a str, f: &'a LogFilter) -> (String, Vec<Box<dyn SqlArg + 'a>>) {
     let mut sql = String::from("l.workspace_id = ?1");
@@ -128,11 +136,12 @@ pub struct LogPageRows {
 /// One page of logs (no payloads, no attempts), newest first, after the filter's cursor
 /// or offset, with the total counted up to the cap; one D1 round trip, both statements
 /// reading the filter's index in order.
-pub async fn query(db: &D1Database, workspace: &str, f: &LogFilter) -> Result<LogPageRows> {
+pub async fn query(db: &Db, workspace: &str, f: &LogFilter) -> Result<LogPageRows> {
     let (cond, args) = where_clause(workspace, f);
     let count_args: Vec<&dyn SqlArg> = args.iter().map(|a| a.as_ref()).collect();
     let count_sql = format!(
-        "SELECT COUNT(*) AS total FROM (SELECT 1 FROM delivery_logs l WHERE {cond} LIMIT {})",
+        "SELECT COUNT(*) AS total FROM (SELECT 1 FROM delivery_logs l INDEXED BY {} WHERE {cond} LIMIT {})",
+        index_of(f),
         TOTAL_CAP + 1
     );
     let count = statement(db, &count_sql, &count_args)?;
@@ -150,9 +159,9 @@ pub async fn query(db: &D1Database, workspace: &str, f: &LogFilter) -> Result<Lo
 }
 
 /// One page of logs like `query`, without the total (a webhook's recent logs).
-pub async fn page(db: &D1Database, workspace: &str, f: &LogFilter) -> Result<Vec<DeliveryLog>> {
+pub async fn page(db: &Db, workspace: &str, f: &LogFilter) -> Result<Vec<DeliveryLog>> {
     let (cond, args) = where_clause(workspace, f);
-    let rows = page_statement(db, cond, args, f)?.all().await?;
+    let rows = db.all(page_statement(db, cond, args, f)?).await?;
     let mut logs = page_logs(rows.results::<LogRow>()?);
     logs.truncate(f.limit as usize);
     Ok(logs)
@@ -161,7 +170,7 @@ pub async fn page(db: &D1Database, workspace: &str, f: &LogFilter) -> Result<Vec
 /// The page's rows (one more than `limit`, which tells whether another page follows),
 /// after the filter's cursor or offset.
 fn page_statement<'a>(
-    db: &D1Database,
+    db: &Db,
     mut cond: String,
     mut args: Vec<Box<dyn SqlArg + 'a>>,
     f: &'a LogFilter,
@@ -177,8 +186,9 @@ fn page_statement<'a>(
     statement(
         db,
         &format!(
-            "SELECT {LOG_COLUMNS} FROM (SELECT l.id FROM delivery_logs l WHERE {cond} {page}) p \
-             JOIN delivery_logs l ON l.id = p.id ORDER BY l.created_at DESC, l.id DESC"
+            "SELECT {LOG_COLUMNS} FROM (SELECT l.id FROM delivery_logs l INDEXED BY {} WHERE {cond} {page}) p \
+             JOIN delivery_logs l ON l.id = p.id ORDER BY l.created_at DESC, l.id DESC",
+            index_of(f)
         ),
         &page_args,
     )
@@ -188,64 +198,57 @@ fn page_logs(rows: Vec<LogRow>) -> Vec<DeliveryLog> {
     rows.into_iter().map(|row| row.into_log(Vec::new())).collect()
 }
 
-fn attach_history(rows: Vec<LogRow>, attempts: Vec<AttemptRow>) -> Vec<DeliveryLog> {
-    let mut by_log: HashMap<String, Vec<AttemptRecord>> = HashMap::new();
-    for a in attempts {
-        by_log.entry(a.log_id.clone()).or_default().push(a.into_record());
-    }
+/// Single-log rows with their attempts, read from each row's `history`. A history that
+/// does not parse (never written by us) shows no attempts rather than failing the read.
+fn with_history(rows: Vec<LogRow>) -> Vec<DeliveryLog> {
     rows.into_iter()
-        .map(|row| {
-            let history = by_log.remove(&row.id).unwrap_or_default();
+        .map(|mut row| {
+            let history = row
+                .history
+                .take()
+                .and_then(|h| serde_json::from_str::<Vec<AttemptRow>>(&h).ok())
+                .unwrap_or_default()
+                .into_iter()
+                .map(AttemptRow::into_record)
+                .collect();
             row.into_log(history)
         })
         .collect()
 }
 
 /// One log of the workspace, with its attempts.
-pub async fn get(db: &D1Database, workspace: &str, id: &str) -> Result<Option<DeliveryLog>> {
-    let mut results = db.batch(log_statements(db, workspace, id)?).await?.into_iter();
-    let (Some(rows), Some(attempts)) = (results.next(), results.next()) else {
-        return Err(fewer_results());
-    };
-    Ok(attach_history(rows.results::<LogRow>()?, attempts.results::<AttemptRow>()?).pop())
+pub async fn get(db: &Db, workspace: &str, id: &str) -> Result<Option<DeliveryLog>> {
+    let rows = db.all(log_statement(db, workspace, id)?).await?;
+    Ok(with_history(rows.results::<LogRow>()?).pop())
 }
 
 /// One log of the workspace with its attempts, and the webhook it belongs to (`None` when
 /// either is missing), in one D1 round trip.
 pub async fn get_with_webhook(
-    db: &D1Database,
+    db: &Db,
     workspace: &str,
     id: &str,
     keys: &Keyring,
 ) -> Result<Option<(DeliveryLog, WebhookRecord)>> {
-    let mut statements = log_statements(db, workspace, id)?;
-    statements.push(webhooks::of_log_statement(db, workspace, id)?);
+    let statements = vec![log_statement(db, workspace, id)?, webhooks::of_log_statement(db, workspace, id)?];
     let mut results = db.batch(statements).await?.into_iter();
-    let (Some(rows), Some(attempts), Some(webhook)) = (results.next(), results.next(), results.next()) else {
+    let (Some(rows), Some(webhook)) = (results.next(), results.next()) else {
         return Err(fewer_results());
     };
-    let log = attach_history(rows.results::<LogRow>()?, attempts.results::<AttemptRow>()?).pop();
+    let log = with_history(rows.results::<LogRow>()?).pop();
     Ok(log.zip(webhooks::record_of(webhook, keys)?))
 }
 
-/// The log row (with its event's payload) and its attempts, oldest first.
-fn log_statements(db: &D1Database, workspace: &str, id: &str) -> Result<Vec<D1PreparedStatement>> {
-    Ok(vec![
-        statement(
-            db,
-            &format!(
-                "SELECT {LOG_COLUMNS}, e.body AS payload FROM delivery_logs l LEFT JOIN events e ON e.id = l.event_id \
-                 WHERE l.workspace_id = ?1 AND l.id = ?2"
-            ),
-            &[&workspace, &id],
-        )?,
-        statement(
-            db,
-            "SELECT a.* FROM delivery_attempts a JOIN delivery_logs l ON l.id = a.log_id \
-             WHERE l.workspace_id = ?1 AND a.log_id = ?2 ORDER BY a.attempt",
-            &[&workspace, &id],
-        )?,
-    ])
+/// The log row with its event's payload and its attempts (`history`, oldest first).
+fn log_statement(db: &Db, workspace: &str, id: &str) -> Result<D1PreparedStatement> {
+    statement(
+        db,
+        &format!(
+            "SELECT {LOG_COLUMNS}, l.history, e.body AS payload FROM delivery_logs l LEFT JOIN events e ON e.id = l.event_id \
+             WHERE l.workspace_id = ?1 AND l.id = ?2"
+        ),
+        &[&workspace, &id],
+    )
 }
 
 fn fewer_results() -> worker::Error {

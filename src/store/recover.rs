@@ -3,9 +3,10 @@
 //! (webhook, end time, id) of failed deliveries.
 
 use serde::Deserialize;
-use worker::{D1Database, Result};
+use worker::Result;
 
-use super::statement;
+use super::{statement, Db};
+use crate::core::ids::delivery_id_sql;
 use crate::core::outbound::recover::{Cursor, Window, CHUNK};
 use crate::core::time::UnixMillis;
 
@@ -15,15 +16,13 @@ struct CountRow {
 }
 
 /// Failed deliveries of the webhook whose end falls in the window.
-pub async fn count_failed(db: &D1Database, webhook_id: &str, w: &Window) -> Result<u64> {
-    let row: Option<CountRow> = statement(
+pub async fn count_failed(db: &Db, webhook_id: &str, w: &Window) -> Result<u64> {
+    let row: Option<CountRow> = db.first(statement(
         db,
         "SELECT COUNT(*) AS n FROM delivery_logs \
          WHERE webhook_id = ?1 AND status = 'failed' AND updated_at >= ?2 AND updated_at <= ?3",
         &[&webhook_id, &w.since, &w.until],
-    )?
-    .first(None)
-    .await?;
+    )?).await?;
     Ok(row.map_or(0, |r| r.n.max(0) as u64))
 }
 
@@ -60,7 +59,7 @@ const CHUNK_ORIGINALS: &str = "SELECT id, workspace_id, webhook_id, event_id, ev
 /// Creates the redeliveries of one chunk in one D1 round trip: one `INSERT … SELECT`
 /// (idempotent: the unique (redelivery_of, recover_job) index makes a retried chunk add
 /// nothing) and one read of the chunk's originals with their redeliveries.
-pub async fn run_chunk(db: &D1Database, r: &ChunkRequest<'_>) -> Result<ChunkDone> {
+pub async fn run_chunk(db: &Db, r: &ChunkRequest<'_>) -> Result<ChunkDone> {
     let (after_at, after_id) = match r.after {
         Some(c) => (c.at, c.id.as_str()),
         // Before the window: every original in it comes after.
@@ -73,13 +72,20 @@ pub async fn run_chunk(db: &D1Database, r: &ChunkRequest<'_>) -> Result<ChunkDon
                 db,
                 &format!(
                     "INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, status, attempts, \
-                       max_attempts, next_attempt_at, redelivery_of, recover_job, created_at, updated_at) \
-                     SELECT 'dlv_' || lower(hex(randomblob(12))), o.workspace_id, o.webhook_id, o.event_id, o.event_type, \
-                       'pending', 0, w.retry_count + 1, ?8, o.id, ?7, ?8, ?8 \
+                       max_attempts, redelivery_of, recover_job, created_at, updated_at) \
+                     SELECT {}, o.workspace_id, o.webhook_id, o.event_id, o.event_type, \
+                       'pending', 0, w.retry_count + 1, o.id, ?7, ?8, ?8 \
                      FROM ({CHUNK_ORIGINALS}) o JOIN webhooks w ON w.id = o.webhook_id \
-                     WHERE true ON CONFLICT DO NOTHING"
+                     WHERE true ON CONFLICT DO NOTHING",
+                    delivery_id_sql(8)
                 ),
                 &[args[0], args[1], args[2], args[3], args[4], args[5], &r.job, &r.now],
+            )?,
+            // The originals' events now have newer logs: the purge keeps them as long.
+            statement(
+                db,
+                &format!("UPDATE events SET last_log_at = ?7 WHERE id IN (SELECT event_id FROM ({CHUNK_ORIGINALS}))"),
+                &[args[0], args[1], args[2], args[3], args[4], args[5], &r.now],
             )?,
             statement(
                 db,
@@ -93,7 +99,7 @@ pub async fn run_chunk(db: &D1Database, r: &ChunkRequest<'_>) -> Result<ChunkDon
             )?,
         ])
         .await?;
-    let rows: Vec<ChunkRow> = match results.get(1) {
+    let rows: Vec<ChunkRow> = match results.get(2) {
         Some(res) => res.results()?,
         None => Vec::new(),
     };

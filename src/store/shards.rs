@@ -12,20 +12,22 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use worker::{D1Database, Env, Error, Result};
 
-use super::statement;
+use super::{statement, Db};
 use crate::core::shards::{ShardList, DIRECTORY_BINDING};
 use crate::core::time::UnixMillis;
 
 /// One shard: its binding name (what queue messages carry) and its database.
 pub struct Shard {
     pub name: String,
-    pub db: D1Database,
+    pub db: Db,
 }
 
-/// The shards of this deployment, bound to the environment of one invocation.
+/// The shards of this deployment, bound to the environment of one invocation; with a
+/// `meter`, every handle it gives adds its rows to that one (a request's log line).
 pub struct Shards<'a> {
     env: &'a Env,
     list: &'a ShardList,
+    meter: Option<&'a Db>,
 }
 
 thread_local! {
@@ -47,7 +49,18 @@ struct CountRow {
 
 impl<'a> Shards<'a> {
     pub fn new(env: &'a Env, list: &'a ShardList) -> Self {
-        Shards { env, list }
+        Shards { env, list, meter: None }
+    }
+
+    pub fn metered(env: &'a Env, list: &'a ShardList, meter: &'a Db) -> Self {
+        Shards { env, list, meter: Some(meter) }
+    }
+
+    fn handle(&self, d1: D1Database) -> Db {
+        match self.meter {
+            Some(m) => m.sharing(d1),
+            None => Db::new(d1),
+        }
     }
 
     pub fn list(&self) -> &ShardList {
@@ -55,8 +68,8 @@ impl<'a> Shards<'a> {
     }
 
     /// The database of the directory and of the inbound provider state.
-    pub fn directory(&self) -> Result<D1Database> {
-        self.env.d1(DIRECTORY_BINDING)
+    pub fn directory(&self) -> Result<Db> {
+        Ok(self.handle(self.env.d1(DIRECTORY_BINDING)?))
     }
 
     /// A shard by its binding name (a queue message's `shard`); only listed ones.
@@ -64,7 +77,7 @@ impl<'a> Shards<'a> {
         if !self.list.contains(name) {
             return Err(Error::RustError(format!("shard {name} is not listed in SHARDS")));
         }
-        Ok(Shard { name: name.to_string(), db: self.env.d1(name)? })
+        Ok(Shard { name: name.to_string(), db: self.handle(self.env.d1(name)?) })
     }
 
     /// Every listed shard, in order.
@@ -118,9 +131,8 @@ impl<'a> Shards<'a> {
             return Ok(Some(name));
         }
         let directory = self.directory()?;
-        let row: Option<ShardRow> = statement(&directory, "SELECT shard FROM workspace_shards WHERE workspace_id = ?1", &[&workspace])?
-            .first(None)
-            .await?;
+        let row: Option<ShardRow> =
+            directory.first(statement(&directory, "SELECT shard FROM workspace_shards WHERE workspace_id = ?1", &[&workspace])?).await?;
         if let Some(r) = &row {
             remember(workspace, &r.shard);
         }
@@ -140,9 +152,9 @@ fn remember(workspace: &str, shard: &str) {
 }
 
 /// Workspaces per shard, from the directory.
-pub async fn workspace_counts(directory: &D1Database) -> Result<Vec<(String, u64)>> {
-    let rows = statement(directory, "SELECT shard, COUNT(*) AS n FROM workspace_shards GROUP BY shard", &[])?
-        .all()
+pub async fn workspace_counts(directory: &Db) -> Result<Vec<(String, u64)>> {
+    let rows = directory
+        .all(statement(directory, "SELECT shard, COUNT(*) AS n FROM workspace_shards GROUP BY shard", &[])?)
         .await?
         .results::<CountRow>()?;
     Ok(rows.into_iter().map(|r| (r.shard, r.n.max(0.0) as u64)).collect())
@@ -165,14 +177,10 @@ struct FiguresRow {
 
 /// Counts of one shard's webhooks and delivery logs (a count reads every row it counts:
 /// an operator's call, not a hot path) and the database size from the query's meta.
-pub async fn figures(db: &D1Database) -> Result<ShardFigures> {
-    let result = statement(
-        db,
-        "SELECT (SELECT COUNT(*) FROM webhooks) AS webhooks, (SELECT COUNT(*) FROM delivery_logs) AS logs",
-        &[],
-    )?
-    .all()
-    .await?;
+pub async fn figures(db: &Db) -> Result<ShardFigures> {
+    let result = db
+        .all(statement(db, "SELECT (SELECT COUNT(*) FROM webhooks) AS webhooks, (SELECT COUNT(*) FROM delivery_logs) AS logs", &[])?)
+        .await?;
     let size_bytes = result.meta().ok().flatten().and_then(|m| m.size_after).map(|s| s as u64);
     let row = result.results::<FiguresRow>()?.into_iter().next();
     Ok(ShardFigures {

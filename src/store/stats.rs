@@ -1,83 +1,92 @@
-//! Stats of one webhook's deliveries over a window (SPEC §8.4), in one D1 round trip of
-//! three grouped reads, each served by the covering index `logs_stats`
-//! (webhook, created_at, status, id) and, for durations, the attempts' primary key.
+//! Stats of one webhook over a window (SPEC §8.4, §9.1), from its hourly rollups only
+//! (`webhook_rollups`, kept by the batches that record outcomes): one row per hour of the
+//! window at most (720 for 30 days), read by primary key, whatever the number of logs;
+//! plus the count of its deliveries waiting for a retry now, capped.
 
 use serde::Deserialize;
-use worker::{D1Database, Result};
+use worker::Result;
 
-use super::statement;
+use super::{statement, Db};
+use crate::core::outbound::rollup::{HourRollup, BUCKETS};
 use crate::core::time::UnixMillis;
 
 /// The raw figures; `core::outbound::stats` turns them into the response.
 pub struct RawStats {
     pub success: u64,
     pub failed: u64,
+    /// Deliveries waiting for a retry now, counted up to [`PENDING_CAP`].
     pub pending: u64,
     /// (bucket index, successes, failures).
     pub series: Vec<(i64, u64, u64)>,
-    /// (attempt duration in ms, how many attempts took it).
+    /// (attempt duration in ms, how many attempts took it), from the histogram.
     pub durations: Vec<(u32, u64)>,
 }
 
+/// Waiting deliveries counted at most (keeps a call within 800 rows read).
+pub const PENDING_CAP: u32 = 50;
+
 #[derive(Deserialize)]
-struct StatusRow {
-    status: String,
+struct RollupRow {
+    hour: i64,
+    success: i64,
+    failed: i64,
+    attempts: i64,
+    /// The histogram's counts as a JSON array.
+    d: String,
+}
+
+#[derive(Deserialize)]
+struct CountRow {
     n: i64,
 }
 
-#[derive(Deserialize)]
-struct BucketRow {
-    b: i64,
-    s: i64,
-    f: i64,
+/// The SQL of the reads (also shown by the tests' EXPLAIN QUERY PLAN).
+pub fn rollups_sql() -> String {
+    let columns: Vec<String> = (0..BUCKETS).map(|b| format!("d{b}")).collect();
+    format!(
+        "SELECT hour, success, failed, attempts, json_array({}) AS d FROM webhook_rollups \
+         WHERE webhook_id = ?1 AND hour >= ?2 AND hour <= ?3",
+        columns.join(", ")
+    )
 }
-
-#[derive(Deserialize)]
-struct DurationRow {
-    d: i64,
-    n: i64,
-}
-
-/// The SQL of the three reads (also shown by the tests' EXPLAIN QUERY PLAN).
-pub const BY_STATUS: &str = "SELECT status, COUNT(*) AS n FROM delivery_logs \
-     WHERE webhook_id = ?1 AND created_at >= ?2 AND created_at <= ?3 GROUP BY status";
-pub const SERIES: &str = "SELECT CAST((created_at - ?2) / ?4 AS INTEGER) AS b, SUM(status = 'success') AS s, SUM(status = 'failed') AS f \
-     FROM delivery_logs WHERE webhook_id = ?1 AND created_at >= ?2 AND created_at <= ?3 GROUP BY b";
-pub const DURATIONS: &str = "SELECT a.duration_ms AS d, COUNT(*) AS n FROM delivery_logs l \
-     JOIN delivery_attempts a ON a.log_id = l.id \
-     WHERE l.webhook_id = ?1 AND l.created_at >= ?2 AND l.created_at <= ?3 GROUP BY a.duration_ms";
+pub const PENDING: &str = "SELECT COUNT(*) AS n FROM (SELECT 1 FROM delivery_logs INDEXED BY logs_waiting_by_webhook \
+     WHERE webhook_id = ?1 AND next_attempt_at IS NOT NULL AND status = 'pending' LIMIT ?2)";
 
 fn count(n: i64) -> u64 {
     n.max(0) as u64
 }
 
-pub async fn webhook_stats(db: &D1Database, webhook_id: &str, from: UnixMillis, to: UnixMillis, bucket_ms: i64) -> Result<RawStats> {
+pub async fn webhook_stats(db: &Db, webhook_id: &str, from: UnixMillis, to: UnixMillis, bucket_ms: i64) -> Result<RawStats> {
     let results = db
         .batch(vec![
-            statement(db, BY_STATUS, &[&webhook_id, &from, &to])?,
-            statement(db, SERIES, &[&webhook_id, &from, &to, &bucket_ms])?,
-            statement(db, DURATIONS, &[&webhook_id, &from, &to])?,
+            statement(db, &rollups_sql(), &[&webhook_id, &from, &to])?,
+            statement(db, PENDING, &[&webhook_id, &PENDING_CAP])?,
         ])
         .await?;
-    let mut raw = RawStats { success: 0, failed: 0, pending: 0, series: Vec::new(), durations: Vec::new() };
+    let mut total = HourRollup::default();
+    let mut series: Vec<(i64, u64, u64)> = Vec::new();
     if let Some(r) = results.first() {
-        for row in r.results::<StatusRow>()? {
-            match row.status.as_str() {
-                "success" => raw.success = count(row.n),
-                "failed" => raw.failed = count(row.n),
-                _ => raw.pending += count(row.n),
+        for row in r.results::<RollupRow>()? {
+            let mut hour = HourRollup { success: count(row.success), failed: count(row.failed), attempts: count(row.attempts),
+                                        ..HourRollup::default() };
+            let counts: Vec<i64> = serde_json::from_str(&row.d).unwrap_or_default();
+            for (slot, n) in hour.durations.iter_mut().zip(counts) {
+                *slot = count(n);
+            }
+            total.add(&hour);
+            let b = (row.hour - from).div_euclid(bucket_ms.max(1));
+            match series.iter_mut().find(|(i, _, _)| *i == b) {
+                Some(point) => {
+                    point.1 += hour.success;
+                    point.2 += hour.failed;
+                }
+                None => series.push((b, hour.success, hour.failed)),
             }
         }
     }
-    if let Some(r) = results.get(1) {
-        raw.series = r.results::<BucketRow>()?.into_iter().map(|b| (b.b, count(b.s), count(b.f))).collect();
-    }
-    if let Some(r) = results.get(2) {
-        raw.durations = r
-            .results::<DurationRow>()?
-            .into_iter()
-            .map(|d| (d.d.clamp(0, i64::from(u32::MAX)) as u32, count(d.n)))
-            .collect();
-    }
-    Ok(raw)
+    let pending = match results.get(1) {
+        Some(r) => r.results::<CountRow>()?.first().map_or(0, |c| count(c.n)),
+        None => 0,
+    };
+    Ok(RawStats { success: total.success, failed: total.failed, pending, series, durations: total.histogram() })
 }

@@ -3,9 +3,9 @@
 //! the keyring, and its secrets only for who signs or rotates.
 
 use serde::Deserialize;
-use worker::{D1Database, Result};
+use worker::Result;
 
-use super::{changes, statement};
+use super::{changes, statement, Db};
 use crate::core::cursor::Cursor;
 use crate::core::catalog::EventType;
 use crate::core::crypto::Keyring;
@@ -135,7 +135,7 @@ pub struct Writer<'a> {
 /// The workspace's count is checked in the same statement, so concurrent creates cannot
 /// pass the limit together. False: the workspace already holds `max_webhooks`.
 pub async fn insert(
-    db: &D1Database,
+    db: &Db,
     workspace: &str,
     id: &str,
     c: &WebhookConfig,
@@ -143,7 +143,7 @@ pub async fn insert(
     by: &Writer<'_>,
     now: UnixMillis,
 ) -> Result<bool> {
-    let result = statement(
+    let result = db.run(statement(
         db,
         "INSERT INTO webhooks (id, workspace_id, name, url, secret, events, active, headers, \
          retry_count, timeout_ms, created_at, updated_at, secrets_enc, headers_enc, enc_key_id, secret_hint, \
@@ -153,41 +153,39 @@ pub async fn insert(
         &[&id, &workspace, &c.name, &c.url, &events_json(&c.events), &c.active, &c.retry_count, &c.timeout_ms, &now,
           &sealed.secrets_enc, &sealed.headers_enc, &sealed.enc_key_id, &sealed.secret_hint, &by.user,
           &by.max_webhooks],
-    )?
-    .run()
-    .await?;
+    )?).await?;
     Ok(changes(&result) > 0)
 }
 
 /// A page of the workspace's webhooks, newest first, after `after`; one row more than
 /// `limit` when another page follows.
-pub async fn list(db: &D1Database, workspace: &str, keys: &Keyring, limit: u32, after: Option<&Cursor>) -> Result<Vec<StoredWebhook>> {
+pub async fn list(db: &Db, workspace: &str, keys: &Keyring, limit: u32, after: Option<&Cursor>) -> Result<Vec<StoredWebhook>> {
     let fetch = limit + 1;
     let rows: Vec<WebhookRow> = match after {
         None => {
             let sql = format!("SELECT {COLUMNS} FROM webhooks WHERE workspace_id = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2");
-            statement(db, &sql, &[&workspace, &fetch])?.all().await?.results()?
+            db.all(statement(db, &sql, &[&workspace, &fetch])?).await?.results()?
         }
         Some(c) => {
             let sql = format!(
                 "SELECT {COLUMNS} FROM webhooks WHERE workspace_id = ?1 \
                    AND (created_at < ?2 OR (created_at = ?2 AND id < ?3)) ORDER BY created_at DESC, id DESC LIMIT ?4"
             );
-            statement(db, &sql, &[&workspace, &c.created_at, &c.id, &fetch])?.all().await?.results()?
+            db.all(statement(db, &sql, &[&workspace, &c.created_at, &c.id, &fetch])?).await?.results()?
         }
     };
     rows.into_iter().map(|r| r.into_record(keys).map(|r| r.webhook)).collect()
 }
 
-pub async fn get(db: &D1Database, workspace: &str, id: &str, keys: &Keyring) -> Result<Option<WebhookRecord>> {
+pub async fn get(db: &Db, workspace: &str, id: &str, keys: &Keyring) -> Result<Option<WebhookRecord>> {
     let sql = format!("SELECT {COLUMNS} FROM webhooks WHERE workspace_id = ?1 AND id = ?2");
-    let row: Option<WebhookRow> = statement(db, &sql, &[&workspace, &id])?.first(None).await?;
+    let row: Option<WebhookRow> = db.first(statement(db, &sql, &[&workspace, &id])?).await?;
     row.map(|r| r.into_record(keys)).transpose()
 }
 
 /// The statement reading the webhook a delivery log of the workspace belongs to; its
 /// result goes to `record_of`. Lets a log and its webhook be read in one D1 batch.
-pub fn of_log_statement(db: &D1Database, workspace: &str, log_id: &str) -> Result<worker::D1PreparedStatement> {
+pub fn of_log_statement(db: &Db, workspace: &str, log_id: &str) -> Result<worker::D1PreparedStatement> {
     let sql = format!(
         "SELECT {COLUMNS} FROM webhooks WHERE workspace_id = ?1 \
          AND id = (SELECT webhook_id FROM delivery_logs WHERE workspace_id = ?1 AND id = ?2)"
@@ -208,7 +206,7 @@ pub fn record_of(result: worker::D1Result, keys: &Keyring) -> Result<Option<Webh
 /// consumer's write based on the old health is re-applied to the new one).
 /// False: gone or changed meanwhile.
 pub async fn update(
-    db: &D1Database,
+    db: &Db,
     workspace: &str,
     id: &str,
     c: &WebhookConfig,
@@ -224,7 +222,7 @@ pub async fn update(
         Some(s) => (Some(s.secrets_enc.as_str()), s.headers_enc.as_deref(), Some(s.enc_key_id.as_str()), Some(s.secret_hint.as_str())),
         None => (None, None, None, None),
     };
-    let result = statement(
+    let result = db.run(statement(
         db,
         "UPDATE webhooks SET name = ?3, url = ?4, events = ?5, active = ?6, \
          retry_count = ?7, timeout_ms = ?8, updated_at = ?9, updated_by = ?19, \
@@ -248,9 +246,7 @@ pub async fn update(
           &set_sealed, &secrets_enc, &headers_enc, &kid, &hint,
           &old.and_then(|o| o.secret.as_deref()), &old.and_then(|o| o.secrets_enc.as_deref()),
           &old.and_then(|o| o.enc_key_id.as_deref()), &reset_health, &by],
-    )?
-    .run()
-    .await?;
+    )?).await?;
     Ok(changes(&result) > 0)
 }
 
@@ -259,18 +255,18 @@ pub async fn update(
 /// `updated_by`; `None` keeps them (the cron re-sealing under another key changes nothing
 /// a user sees).
 pub async fn replace_sealed(
-    db: &D1Database,
+    db: &Db,
     id: &str,
     old: &RowSecrets,
     new: &SealedColumns,
     change: Option<UserChange<'_>>,
 ) -> Result<bool> {
-    let result = replace_sealed_statement(db, id, old, new, change)?.run().await?;
+    let result = db.run(replace_sealed_statement(db, id, old, new, change)?).await?;
     Ok(changes(&result) > 0)
 }
 
 pub fn replace_sealed_statement(
-    db: &D1Database,
+    db: &Db,
     id: &str,
     old: &RowSecrets,
     new: &SealedColumns,
@@ -309,15 +305,13 @@ struct ResealRow {
 
 /// Rows the cron should seal under the current key: legacy ones (in clear) and those
 /// sealed under `previous_key_id`. Both are index lookups on `enc_key_id`.
-pub async fn reseal_candidates(db: &D1Database, previous_key_id: Option<&str>, limit: u32) -> Result<Vec<(String, RowSecrets)>> {
-    let rows: Vec<ResealRow> = statement(
+pub async fn reseal_candidates(db: &Db, previous_key_id: Option<&str>, limit: u32) -> Result<Vec<(String, RowSecrets)>> {
+    let rows: Vec<ResealRow> = db.all(statement(
         db,
         "SELECT id, secret, headers, secrets_enc, headers_enc, enc_key_id FROM webhooks \
          WHERE enc_key_id IS NULL OR enc_key_id = ?1 LIMIT ?2",
         &[&previous_key_id, &limit],
-    )?
-    .all()
-    .await?
+    )?).await?
     .results()?;
     Ok(rows
         .into_iter()
@@ -334,17 +328,21 @@ pub async fn reseal_candidates(db: &D1Database, previous_key_id: Option<&str>, l
         .collect())
 }
 
-/// Deletes the webhook with all its logs and attempts in one atomic batch.
-pub async fn delete(db: &D1Database, workspace: &str, id: &str) -> Result<bool> {
+/// Deletes the webhook with all its logs (their attempts are in them) and its stats
+/// rollups in one atomic batch.
+pub async fn delete(db: &Db, workspace: &str, id: &str) -> Result<bool> {
     let results = db
         .batch(vec![
             statement(
                 db,
-                "DELETE FROM delivery_attempts WHERE log_id IN \
-                 (SELECT id FROM delivery_logs WHERE workspace_id = ?1 AND webhook_id = ?2)",
+                "DELETE FROM delivery_logs INDEXED BY logs_by_webhook WHERE webhook_id = ?2 AND workspace_id = ?1",
                 &[&workspace, &id],
             )?,
-            statement(db, "DELETE FROM delivery_logs WHERE workspace_id = ?1 AND webhook_id = ?2", &[&workspace, &id])?,
+            statement(
+                db,
+                "DELETE FROM webhook_rollups WHERE webhook_id = (SELECT id FROM webhooks WHERE workspace_id = ?1 AND id = ?2)",
+                &[&workspace, &id],
+            )?,
             statement(db, "DELETE FROM webhooks WHERE workspace_id = ?1 AND id = ?2", &[&workspace, &id])?,
         ])
         .await?;
@@ -353,7 +351,7 @@ pub async fn delete(db: &D1Database, workspace: &str, id: &str) -> Result<bool> 
 
 /// A 410 Gone from the receiver turns the webhook off, with the reason. It changes a row
 /// only when it disables it (so `webhook.disabled` is published once).
-pub fn disable_statement(db: &D1Database, id: &str, reason: &str, now: UnixMillis) -> Result<worker::D1PreparedStatement> {
+pub fn disable_statement(db: &Db, id: &str, reason: &str, now: UnixMillis) -> Result<worker::D1PreparedStatement> {
     statement(
         db,
         "UPDATE webhooks SET active = 0, disabled_reason = ?2, updated_at = ?3 WHERE id = ?1 AND active = 1",

@@ -14,6 +14,7 @@ pub mod lease;
 pub mod masking;
 pub mod packing;
 pub mod recover;
+pub mod rollup;
 pub mod retry;
 pub mod sealed;
 pub mod secrets;
