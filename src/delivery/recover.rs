@@ -8,7 +8,7 @@ use worker::{D1Database, Env};
 use super::fanout::{enqueue, enqueue_recover};
 use super::{log_event, now_ms, RecoverJob, RecoverMessage};
 use crate::core::outbound::recover::Window;
-use crate::store::recover::{run_chunk, ChunkRequest};
+use crate::store::recover::{release, run_chunk, ChunkRequest};
 
 /// Runs the chunk; `Ok` once its redeliveries and the continuation are queued.
 pub async fn run(env: &Env, db: &D1Database, job: &RecoverJob) -> worker::Result<()> {
@@ -31,9 +31,13 @@ pub async fn run(env: &Env, db: &D1Database, job: &RecoverJob) -> worker::Result
         enqueue_recover(env, &RecoverMessage { recover: RecoverJob { after: Some(next), ..job.clone() } }).await?;
     }
     let calls = enqueue(env, &done.redelivery_ids).await?;
+    if !more {
+        // Every redelivery of the job exists: the next recovery of this webhook may start.
+        release(db, &job.webhook_id, &job.job).await?;
+    }
     log_event(json!({
         "msg": "recover chunk", "job": job.job, "webhook": job.webhook_id, "redeliveries": done.redelivery_ids.len(),
-        "more": more, "d1_round_trips": 1,
+        "more": more, "d1_round_trips": 1 + usize::from(!more),
         "queue_calls": calls + usize::from(more),
         "ms": now_ms() - started,
     }));

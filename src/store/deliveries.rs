@@ -35,6 +35,8 @@ pub struct ClaimedDelivery {
     pub timeout_ms: u32,
     /// A test delivery (`POST /webhooks/:id/test`), marked `X-Webhook-Test: true`.
     pub test: bool,
+    /// The webhook sends `X-Webhook-Signature` (its `legacy_signature`).
+    pub legacy_signature: bool,
     /// Shared by every delivery of the same event in the batch.
     pub body: Rc<str>,
 }
@@ -55,6 +57,14 @@ struct ClaimedRow {
     timeout_ms: i64,
     event_id: String,
     workspace_id: String,
+    #[serde(default)]
+    test: i64,
+    #[serde(default = "one")]
+    legacy_signature: i64,
+}
+
+fn one() -> i64 {
+    1
 }
 
 #[derive(Deserialize)]
@@ -81,7 +91,8 @@ impl ClaimedRow {
                 enc_key_id: self.enc_key_id,
             },
             timeout_ms: self.timeout_ms.clamp(1000, 30_000) as u32,
-            test: false,
+            test: self.test != 0,
+            legacy_signature: self.legacy_signature != 0,
             body: bodies.get(&self.event_id).cloned().unwrap_or_else(|| Rc::from("{}")),
         };
         (claimed, meta)
@@ -244,7 +255,7 @@ pub fn claim_statements(db: &D1Database, scope: ClaimScope<'_>, token: &str, now
             db,
             &format!("SELECT l.id, l.webhook_id, l.event_type, l.attempts, l.max_attempts, \
                w.url, w.secret, w.headers, w.secrets_enc, w.headers_enc, w.enc_key_id, w.timeout_ms, l.event_id, \
-               l.workspace_id \
+               l.workspace_id, l.test, w.legacy_signature \
              FROM delivery_logs l JOIN webhooks w ON w.id = l.webhook_id \
              WHERE l.id IN ({ids2}) AND l.claim_token = ?1"),
             &[&token, &param],
