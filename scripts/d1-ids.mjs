@@ -1,17 +1,20 @@
 // Reads the D1 bindings of one wrangler environment through wrangler's own config reader
 // and refuses placeholder or malformed database ids, for `scripts/deploy.sh`.
 //
-// Usage: node scripts/d1-ids.mjs <out-file> [env]
+// Usage: node scripts/d1-ids.mjs [--local] <out-file> [env]
 // Writes the checked binding names, one a line, to <out-file>; exits 1 with a message on
-// stderr when an id is missing, the all-zeros placeholder, or not a D1 id. The result
+// stderr when an id is missing, the all-zeros placeholder, or not a D1 id. `--local`
+// lists the bindings without checking ids (local D1 needs none: `npm run dev`). The result
 // goes to a file, never stdout: wrangler prints notes of its own there (for example
 // "Using secrets defined in .dev.vars"), which once polluted the id this check read.
 import { writeFileSync } from "node:fs";
 import { unstable_getMiniflareWorkerOptions as readConfig } from "wrangler";
 
-const [outFile, envName] = process.argv.slice(2);
+const args = process.argv.slice(2);
+const local = args[0] === "--local";
+const [outFile, envName] = local ? args.slice(1) : args;
 if (!outFile) {
-  console.error("usage: node scripts/d1-ids.mjs <out-file> [env]");
+  console.error("usage: node scripts/d1-ids.mjs [--local] <out-file> [env]");
   process.exit(2);
 }
 
@@ -25,7 +28,7 @@ const { workerOptions } = readConfig("wrangler.toml", envName || undefined, {});
 const databases = Object.entries(workerOptions.d1Databases ?? {});
 const problems = [];
 if (databases.length === 0) problems.push(`${where} declares no D1 database.`);
-for (const [binding, entry] of databases) {
+for (const [binding, entry] of local ? [] : databases) {
   const id = String((typeof entry === "string" ? entry : entry?.id) ?? "").trim();
   if (PLACEHOLDER.test(id)) {
     problems.push(

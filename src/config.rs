@@ -13,9 +13,9 @@ use crate::core::outbound::health::{HealthPolicy, MAX_COOLDOWN_SECS};
 use crate::core::outbound::lease::PRODUCTION_CONNECTIONS;
 use crate::core::outbound::packing::{deliveries_per_invocation, FREE_SUBREQUESTS, MAX_DELIVERIES_PER_MESSAGE};
 use crate::core::outbound::retry::RetrySchedule;
+use crate::core::shards::ShardList;
 use crate::delivery::log_event;
 
-pub const DB_BINDING: &str = "DB";
 pub const QUEUE_BINDING: &str = "DELIVERY_QUEUE";
 /// The static assets (`[assets]` in wrangler.toml): the portal page and `openapi.json`,
 /// copied there by `scripts/build.sh`. Every request reaches the worker first
@@ -60,6 +60,11 @@ pub struct Config {
     /// `BREAKER_MAX_COOLDOWN_SECONDS` (3600 unless scaled down for tests and benches),
     /// `AUTO_DISABLE_AFTER_HOURS`).
     pub health: HealthPolicy,
+    /// `SHARDS`: the D1 bindings that hold workspaces (default `DB` alone), or why the
+    /// var is unusable (then every route that needs a shard answers 500, logged).
+    pub shards: Result<ShardList, String>,
+    /// `OPS_API_KEY`: the operator API's bearer key (`core::api::ops` decides).
+    pub ops_api_key: Option<String>,
 }
 
 fn text(env: &Env, name: &str) -> Option<String> {
@@ -117,6 +122,8 @@ impl Config {
                 number::<u32>(env, "BREAKER_MAX_COOLDOWN_SECONDS").map_or(MAX_COOLDOWN_SECS, |s| s.min(MAX_COOLDOWN_SECS)),
                 number(env, "AUTO_DISABLE_AFTER_HOURS").unwrap_or(120),
             ),
+            shards: ShardList::parse(text(env, "SHARDS").as_deref()),
+            ops_api_key: text(env, "OPS_API_KEY"),
         }
     }
 }

@@ -15,15 +15,44 @@ use crate::core::api::error::ApiError;
 use crate::core::api::json_body::check_declared_length;
 use crate::core::api::jwt;
 use crate::delivery::log_event;
+use crate::store::shards::{Shard, Shards};
 
 /// What every handler gets.
 pub struct Ctx<'a> {
     pub env: &'a Env,
     /// The request's execution context: work it hands to `waitUntil` (direct sends).
     pub wait: &'a Context,
+    /// The database of this request's data: the caller's shard for the outbound routes,
+    /// `DB` (inbound provider state, the directory) for the others (`Route::data_home`).
     pub db: D1Database,
+    /// The binding name of `db`: what queue messages for its deliveries carry.
+    pub shard: String,
     pub config: Config,
     pub now: i64,
+}
+
+impl Ctx<'_> {
+    /// The deployment's shards; an unusable `SHARDS` answers 500 and is logged.
+    pub fn shards(&self) -> Result<Shards<'_>, ApiError> {
+        match &self.config.shards {
+            Ok(list) => Ok(Shards::new(self.env, list)),
+            Err(reason) => {
+                log_event(json!({"level": "error", "msg": "SHARDS is unusable", "reason": reason}));
+                Err(ApiError::internal())
+            }
+        }
+    }
+
+    /// The shard holding a workspace's outbound rows, for reading them.
+    pub async fn read_shard(&self, workspace: &str) -> Result<Shard, ApiError> {
+        self.shards()?.for_read(workspace).await.or_internal("locate workspace")
+    }
+
+    /// The shard holding a workspace's outbound rows, for writing them (placing the
+    /// workspace on its first write).
+    pub async fn write_shard(&self, workspace: &str) -> Result<Shard, ApiError> {
+        self.shards()?.for_write(workspace, self.now).await.or_internal("place workspace")
+    }
 }
 
 pub type ApiResult = Result<worker::Response, ApiError>;

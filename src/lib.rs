@@ -14,7 +14,7 @@ pub mod store;
 use serde_json::json;
 use worker::{event, Context, Env, MessageBatch, Request, Response, Result, ScheduleContext, ScheduledEvent};
 
-use config::{Config, DB_BINDING};
+use config::Config;
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
@@ -24,19 +24,18 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
 #[event(queue)]
 async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) -> Result<()> {
     let config = Config::from_env(&env);
-    let db = env.d1(DB_BINDING)?;
-    delivery::consumer::handle_batch(batch, &env, &db, &config).await;
+    delivery::consumer::handle_batch(batch, &env, &config).await;
     Ok(())
 }
 
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let config = Config::from_env(&env);
-    let outcome = match env.d1(DB_BINDING) {
-        Ok(db) => delivery::sweeper::run(&env, &db, &config).await,
-        Err(e) => Err(e),
-    };
-    if let Err(e) = outcome {
-        delivery::log_event(json!({"level": "error", "msg": "sweep failed", "error": e.to_string()}));
+    // Each shard's failure is logged by the sweep itself.
+    if let Err(e) = delivery::sweeper::run_all(&env, &config).await {
+        delivery::log_event(json!({"level": "error", "msg": "sweep incomplete", "error": e.to_string()}));
+    }
+    if let Err(e) = inbound::invoice_paid::relay_stuck(&env, &config).await {
+        delivery::log_event(json!({"level": "error", "msg": "invoice.paid relay failed", "error": e.to_string()}));
     }
 }

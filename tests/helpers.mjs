@@ -135,10 +135,14 @@ export async function connectionGate(target, cap, stats = { open: 0, maxOpen: 0,
  * false` removes the producer binding (a failing queue send). Outbound requests are capped
  * at production's 6 open at once unless `connectionCap` says otherwise (`Infinity`).
  * `script` replaces the built worker by another module worker (e.g. tests/d1-counter.mjs);
- * `inspectorPort` opens the DevTools protocol (CPU profiles).
+ * `inspectorPort` opens the DevTools protocol (CPU profiles). `shards` lists the D1
+ * bindings of `SHARDS` (SPEC §9.2; default: `TEST_SHARDS` of the environment, comma
+ * separated, else wrangler.toml's): each gets a database with every migration applied.
  */
-export async function startWorker({ receiver, outbound, bindings = {}, queue = true, persist, consumer = {}, onLog, connectionCap = PRODUCTION_CONNECTION_CAP, env, script, inspectorPort } = {}) {
+export async function startWorker({ receiver, outbound, bindings = {}, queue = true, persist, consumer = {}, onLog, connectionCap = PRODUCTION_CONNECTION_CAP, env, script, inspectorPort,
+  shards = process.env.TEST_SHARDS ? process.env.TEST_SHARDS.split(",") : undefined } = {}) {
   const fromToml = wranglerWorkerOptions(env);
+  const d1Bindings = [...new Set([...Object.keys(fromToml.d1Databases), ...(shards ?? [])])];
   const capped = Number.isFinite(connectionCap);
   let outboundService;
   let gate;
@@ -162,7 +166,7 @@ export async function startWorker({ receiver, outbound, bindings = {}, queue = t
     scriptPath: script ?? resolve(ROOT, process.env.WORKER_BUILD_DIR ?? "build", "index.js"),
     modules: true,
     ...(script ? { modulesRoot: ROOT, modulesRules: [{ type: "ESModule", include: ["**/*.js", "**/*.mjs"] }, { type: "CompiledWasm", include: ["**/*.wasm"] }] } : {}),
-    d1Databases: Object.keys(fromToml.d1Databases),
+    d1Databases: d1Bindings,
     d1Persist: persist ?? false,
     queueProducers: queue ? fromToml.queueProducers : {},
     queueConsumers,
@@ -177,6 +181,7 @@ export async function startWorker({ receiver, outbound, bindings = {}, queue = t
       // Tests run the retry schedule in seconds and let the cron sweep at once.
       RETRY_SCHEDULE: "1,1,1",
       SWEEP_GRACE_SECONDS: "0",
+      ...(shards ? { SHARDS: shards.join(",") } : {}),
       ...bindings,
     },
     // The worker's structured log lines; shown with DEBUG_WORKER=1.
@@ -200,11 +205,15 @@ export async function startWorker({ receiver, outbound, bindings = {}, queue = t
     const dispose = mf.dispose.bind(mf);
     mf.dispose = async () => { await dispose(); await gate.close(); };
   }
-  const db = await mf.getD1Database("DB");
-  const existing = await db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'webhooks'").first();
-  if (!existing) {
-    await db.batch(migrationStatements().map((s) => db.prepare(s)));
+  // Every shard gets the same migrations (`npm run dev` and `npm run deploy` do the same).
+  for (const binding of d1Bindings) {
+    const shard = await mf.getD1Database(binding);
+    const existing = await shard.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'webhooks'").first();
+    if (!existing) {
+      await shard.batch(migrationStatements().map((s) => shard.prepare(s)));
+    }
   }
+  const db = await mf.getD1Database("DB");
   return { mf, db, outbound: gate ? { stats: gate.stats } : outboundService };
 }
 

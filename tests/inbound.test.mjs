@@ -3,52 +3,22 @@
 // the one `invoice.paid` a payment publishes.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { createHmac, randomBytes } from "node:crypto";
+import { createHmac } from "node:crypto";
 import {
   startWorker, api, token, waitFor, sleep, createWebhook,
   STRIPE_SECRET, STRIPE_CONNECT_SECRET, RESEND_SECRET,
 } from "./helpers.mjs";
 import { countingScript, ROUND_TRIPS_HEADER } from "./d1-counter.mjs";
+import { STRIPE, CONNECT, nowSecs, uid, stripeHeader, stripeEvent, postStripe, paymentIntent } from "./stripe.mjs";
 
 // ---- signing, as Stripe and Svix do ------------------------------------------------------
-
-const nowSecs = () => Math.floor(Date.now() / 1000);
-
-function stripeHeader(body, { secret = STRIPE_SECRET, t = nowSecs() } = {}) {
-  const v1 = createHmac("sha256", secret).update(`${t}.${body}`).digest("hex");
-  return `t=${t},v1=${v1}`;
-}
 
 function svixSignature(id, ts, body, secret = RESEND_SECRET) {
   const key = Buffer.from(secret.slice("whsec_".length), "base64");
   return "v1," + createHmac("sha256", key).update(`${id}.${ts}.${body}`).digest("base64");
 }
 
-const STRIPE = "/api/webhooks/stripe";
-const CONNECT = "/api/webhooks/stripe-connect";
 const RESEND = "/api/webhooks/resend";
-
-let seq = 0;
-const uid = () => `${Date.now().toString(36)}${(++seq).toString(36)}${randomBytes(3).toString("hex")}`;
-
-/** A Stripe event envelope as Stripe documents it. */
-function stripeEvent(type, object, { created = nowSecs(), account, id = `evt_${uid()}` } = {}) {
-  return {
-    id, object: "event", api_version: "2025-03-31.basil", created, type, livemode: false,
-    pending_webhooks: 1, request: { id: null, idempotency_key: null },
-    ...(account ? { account } : {}),
-    data: { object },
-  };
-}
-
-/** Posts a signed Stripe (or Connect) event; `header` overrides the signature. */
-async function postStripe(mf, event, { path = STRIPE, secret, header, raw } = {}) {
-  const body = raw ?? JSON.stringify(event);
-  const sig = header === undefined ? stripeHeader(body, { secret: secret ?? (path === CONNECT ? STRIPE_CONNECT_SECRET : STRIPE_SECRET) }) : header;
-  const headers = { "Content-Type": "application/json; charset=utf-8" };
-  if (sig !== null) headers["Stripe-Signature"] = sig;
-  return api(mf, "POST", path, { auth: null, raw: body, headers });
-}
 
 /** A Resend event as delivered through Svix. */
 function resendEvent(type, data, { createdAt = new Date().toISOString() } = {}) {
@@ -116,12 +86,6 @@ function checkoutSession({ invoice, workspace, paymentStatus = "paid", pi = `pi_
   };
 }
 
-function paymentIntent({ id = `pi_${uid()}`, amount = 5000, metadata = {}, customer = null, extra = {} }) {
-  return {
-    id, object: "payment_intent", amount, amount_received: amount, currency: "usd", customer, status: "succeeded",
-    latest_charge: `ch_${uid()}`, metadata, ...extra,
-  };
-}
 
 // ---- Stripe: invoices and invoice.paid ---------------------------------------------------
 

@@ -15,4 +15,5 @@ pub mod crypto;
 pub mod ids;
 pub mod inbound;
 pub mod outbound;
+pub mod shards;
 pub mod time;

@@ -5,25 +5,21 @@
 //! failed queue send or a cut-off direct send leaves the logs `pending`; the cron
 //! re-enqueues them, so nothing is lost.
 
-use std::collections::BTreeMap;
-
 use serde_json::json;
 use worker::{Context, D1Database, Env};
 
-use super::{consumer, log_event, now_ms, DeliveryJob, RecoverMessage};
-use crate::config::{deliveries_per_message, Config, QUEUE_BINDING};
+use super::dispatch::{self, Claimed};
+use super::queue::{enqueue, queue_calls};
+use super::{log_event, now_ms};
+use crate::config::{deliveries_per_message, Config};
 use crate::core::outbound::lease::send_rounds;
 use crate::store::deliveries::{LeaseTerms, CLAIM_STATEMENTS};
 use crate::store::events::DirectClaim;
-use crate::core::outbound::packing::pack;
 use crate::core::catalog::EventType;
 use crate::core::outbound::delivery::envelope;
 use crate::core::outbound::idempotency;
 use crate::core::ids::{new_id, EVENT_PREFIX};
-use crate::store::events::{self, EventSource, NewEvent, OperationalEvent, Published};
-
-/// Cloudflare Queues accepts at most 100 messages per `sendBatch`.
-pub const MAX_MESSAGES_PER_SEND: usize = 100;
+use crate::store::events::{self, EventSource, NewEvent, Published};
 
 pub struct PublishRequest<'a> {
     pub workspace: &'a str,
@@ -36,19 +32,20 @@ pub struct PublishRequest<'a> {
 }
 
 /// Stores and fans out an event through the queue; used by inbound handlers.
-pub async fn publish(env: &Env, db: &D1Database, r: &PublishRequest<'_>) -> worker::Result<Published> {
-    publish_with(env, db, r, None).await
+pub async fn publish(env: &Env, db: &D1Database, shard: &str, r: &PublishRequest<'_>) -> worker::Result<Published> {
+    publish_with(env, db, shard, r, None).await
 }
 
 /// Stores and fans out an event; an event with at most `DIRECT_SEND_MAX` deliveries has
 /// them claimed in the same D1 round trip and sent once the response is out, within the
 /// request's `waitUntil` (`POST /api/v1/events`).
-pub async fn publish_direct(env: &Env, db: &D1Database, r: &PublishRequest<'_>, wait: &Context, config: &Config)
+pub async fn publish_direct(env: &Env, db: &D1Database, shard: &str, r: &PublishRequest<'_>, wait: &Context, config: &Config)
     -> worker::Result<Published> {
-    publish_with(env, db, r, (config.direct_send_max > 0).then_some((wait, config))).await
+    publish_with(env, db, shard, r, (config.direct_send_max > 0).then_some((wait, config))).await
 }
 
-async fn publish_with(env: &Env, db: &D1Database, r: &PublishRequest<'_>, direct: Option<(&Context, &Config)>)
+/// `db` is the workspace's shard, `shard` its binding name (for the queue messages).
+async fn publish_with(env: &Env, db: &D1Database, shard: &str, r: &PublishRequest<'_>, direct: Option<(&Context, &Config)>)
     -> worker::Result<Published> {
     let event_id = new_id(EVENT_PREFIX);
     let body = envelope(&event_id, r.event_type, r.now, r.data_json);
@@ -80,18 +77,18 @@ async fn publish_with(env: &Env, db: &D1Database, r: &PublishRequest<'_>, direct
     let direct = direct.zip(claim).filter(|(_, c)| !c.deliveries.is_empty());
     let per_message = deliveries_per_message(env);
     let queued = direct.is_none();
-    log_event(json!({"msg": "publish", "event": published.event_id, "created": published.created,
+    log_event(json!({"msg": "publish", "shard": shard, "event": published.event_id, "created": published.created,
                      "deliveries": ids.len(), "direct": !queued, "d1_round_trips": 1,
                      "d1_statements": events::PUBLISH_STATEMENTS + if direct_claim.is_some() { CLAIM_STATEMENTS } else { 0 },
                      "queue_calls": if queued { queue_calls(ids.len(), per_message) } else { 0 },
                      "queue_messages": if queued { ids.len().div_ceil(per_message) } else { 0 }}));
     if let Some(((wait, _), claim)) = direct {
         let env = env.clone();
-        let claimed = consumer::Claimed { taken: claim.deliveries.len(), claim, token, started: r.now, claimed_at };
-        wait.wait_until(async move { consumer::send_claimed(&env, claimed).await });
+        let claimed = Claimed { shard: shard.to_string(), taken: claim.deliveries.len(), claim, token, started: r.now, claimed_at };
+        wait.wait_until(async move { dispatch::send_claimed(&env, claimed).await });
         return Ok(published);
     }
-    if let Err(e) = enqueue(env, ids).await {
+    if let Err(e) = enqueue(env, shard, ids).await {
         // The logs are pending in D1; the cron will enqueue them.
         log_event(json!({"level": "warn", "msg": "queue send failed; cron will re-enqueue", "event": published.event_id,
                          "deliveries": published.new_delivery_ids.len(), "error": e.to_string()}));
@@ -102,84 +99,12 @@ async fn publish_with(env: &Env, db: &D1Database, r: &PublishRequest<'_>, direct
 /// Queues the deliveries of an event a caller stored and fanned out in its own batch
 /// (the `invoice.paid` of an inbound payment): the same log line as [`publish`], with no
 /// D1 round trip of its own. A failed send leaves the logs pending for the cron.
-pub async fn enqueue_stored(env: &Env, event_id: &str, ids: &[String]) {
-    log_event(json!({"msg": "publish", "event": event_id, "created": true, "deliveries": ids.len(),
+pub async fn enqueue_stored(env: &Env, shard: &str, event_id: &str, ids: &[String]) {
+    log_event(json!({"msg": "publish", "shard": shard, "event": event_id, "created": true, "deliveries": ids.len(),
                      "d1_round_trips": 0, "queue_calls": queue_calls(ids.len(), deliveries_per_message(env))}));
-    if let Err(e) = enqueue(env, ids).await {
+    if let Err(e) = enqueue(env, shard, ids).await {
         log_event(json!({"level": "warn", "msg": "queue send failed; cron will re-enqueue", "event": event_id,
                          "deliveries": ids.len(), "error": e.to_string()}));
     }
 }
 
-/// Queue sends (`send_batch` calls) that enqueuing `deliveries` ids takes.
-pub fn queue_calls(deliveries: usize, per_message: usize) -> usize {
-    deliveries.div_ceil(per_message.max(1)).div_ceil(MAX_MESSAGES_PER_SEND)
-}
-
-/// Sends the ids in messages of `DELIVERIES_PER_MESSAGE`, 100 messages per call;
-/// returns the calls made.
-pub async fn enqueue(env: &Env, ids: &[String]) -> worker::Result<usize> {
-    enqueue_delayed(env, &ids.iter().map(|id| (id.clone(), 0)).collect::<Vec<_>>()).await
-}
-
-/// Sends the ids with a delay each (retried and postponed deliveries): those with the
-/// same delay share messages of `DELIVERIES_PER_MESSAGE`, 100 messages per call;
-/// returns the calls made.
-pub async fn enqueue_delayed(env: &Env, jobs: &[(String, u32)]) -> worker::Result<usize> {
-    if jobs.is_empty() {
-        return Ok(0);
-    }
-    let per_message = deliveries_per_message(env);
-    let mut by_delay: BTreeMap<u32, Vec<String>> = BTreeMap::new();
-    for (id, delay) in jobs {
-        by_delay.entry(*delay).or_default().push(id.clone());
-    }
-    let messages: Vec<worker::SendMessage<DeliveryJob<'_>>> = by_delay
-        .iter()
-        .flat_map(|(delay, ids)| {
-            pack(ids, per_message).into_iter().map(move |chunk| {
-                let builder = worker::MessageBuilder::new(DeliveryJob::new(chunk));
-                if *delay > 0 { builder.delay_seconds(*delay).build() } else { builder.build() }
-            })
-        })
-        .collect();
-    let queue = env.queue(QUEUE_BINDING)?;
-    let mut messages = messages.into_iter().peekable();
-    let mut calls = 0;
-    while messages.peek().is_some() {
-        queue.send_batch(messages.by_ref().take(MAX_MESSAGES_PER_SEND).collect::<Vec<_>>()).await?;
-        calls += 1;
-    }
-    Ok(calls)
-}
-
-/// Queues one recovery chunk.
-pub async fn enqueue_recover(env: &Env, message: &RecoverMessage) -> worker::Result<()> {
-    env.queue(QUEUE_BINDING)?.send(message.clone()).await
-}
-
-/// Publishes the operational events of a consumer batch (SPEC §8.4) together: one D1
-/// round trip for all of them, then their deliveries in sends of 100. Each reaches the
-/// workspace's webhooks subscribed to its type, never the webhook it is about. Returns
-/// the queue calls made.
-pub async fn publish_operational(env: &Env, db: &D1Database, mut events: Vec<OperationalEvent>, now: i64) -> worker::Result<usize> {
-    if events.is_empty() {
-        return Ok(0);
-    }
-    for e in &mut events {
-        let event_type = EventType::parse(e.event_type).unwrap_or(EventType::WEBHOOK_DISABLED);
-        e.id = new_id(EVENT_PREFIX);
-        e.body = envelope(&e.id, event_type, now, &e.body);
-    }
-    let ids = events::publish_operational(db, &events, now).await?;
-    log_event(json!({"msg": "operational events", "events": events.len(), "deliveries": ids.len(),
-                     "types": events.iter().map(|e| e.event_type).collect::<Vec<_>>()}));
-    match enqueue(env, &ids).await {
-        Ok(calls) => Ok(calls),
-        Err(e) => {
-            log_event(json!({"level": "warn", "msg": "queue send failed; cron will re-enqueue", "deliveries": ids.len(),
-                             "error": e.to_string()}));
-            Ok(0)
-        }
-    }
-}

@@ -3,18 +3,19 @@
 //! is idempotent, so a chunk that fails half-way is simply retried.
 
 use serde_json::json;
-use worker::{D1Database, Env};
+use worker::Env;
 
-use super::fanout::{enqueue, enqueue_recover};
-use super::{log_event, now_ms, RecoverJob, RecoverMessage};
+use super::queue::{enqueue, enqueue_recover, RecoverJob, RecoverMessage};
+use super::{log_event, now_ms};
 use crate::core::outbound::recover::Window;
 use crate::store::recover::{release, run_chunk, ChunkRequest};
+use crate::store::shards::Shard;
 
 /// Runs the chunk; `Ok` once its redeliveries and the continuation are queued.
-pub async fn run(env: &Env, db: &D1Database, job: &RecoverJob) -> worker::Result<()> {
+pub async fn run(env: &Env, shard: &Shard, job: &RecoverJob) -> worker::Result<()> {
     let started = now_ms();
     let done = run_chunk(
-        db,
+        &shard.db,
         &ChunkRequest {
             job: &job.job,
             webhook_id: &job.webhook_id,
@@ -28,12 +29,13 @@ pub async fn run(env: &Env, db: &D1Database, job: &RecoverJob) -> worker::Result
     // instead of queueing behind them.
     let more = done.next.is_some();
     if let Some(next) = done.next {
-        enqueue_recover(env, &RecoverMessage { recover: RecoverJob { after: Some(next), ..job.clone() } }).await?;
+        let next = RecoverJob { after: Some(next), ..job.clone() };
+        enqueue_recover(env, &RecoverMessage { shard: shard.name.clone(), recover: next }).await?;
     }
-    let calls = enqueue(env, &done.redelivery_ids).await?;
+    let calls = enqueue(env, &shard.name, &done.redelivery_ids).await?;
     if !more {
         // Every redelivery of the job exists: the next recovery of this webhook may start.
-        release(db, &job.webhook_id, &job.job).await?;
+        release(&shard.db, &job.webhook_id, &job.job).await?;
     }
     log_event(json!({
         "msg": "recover chunk", "job": job.job, "webhook": job.webhook_id, "redeliveries": done.redelivery_ids.len(),

@@ -2,16 +2,20 @@
 //! queue sends, crashed consumers), fail deliveries interrupted after their last attempt,
 //! purge logs older than `LOG_RETENTION_DAYS`, and seal webhook rows still in clear or
 //! under the previous encryption key with the current one (a bounded number per run).
+//! Every shard is swept, concurrently and each within its own time budget, so that one
+//! slow database does not starve the others.
 
+use futures_util::future::{join_all, select, Either};
 use serde_json::json;
-use worker::{D1Database, Env};
+use worker::{D1Database, Delay, Env};
 
-use super::fanout::enqueue;
+use super::queue::enqueue;
 use super::{log_event, now_ms};
 use crate::config::Config;
 use crate::core::outbound::sealed;
 use crate::core::outbound::secrets::{self, SecretSet};
 use crate::core::time::MS_PER_DAY;
+use crate::store::shards::{Shard, Shards};
 use crate::store::{deliveries, webhooks};
 
 /// Re-enqueued per run; a larger backlog drains over the following minutes.
@@ -19,14 +23,46 @@ const MAX_REENQUEUE_PER_RUN: u32 = 1000;
 /// Webhook rows (re-)sealed per run: one D1 batch of at most this many updates.
 const MAX_RESEAL_PER_RUN: u32 = 50;
 
-pub async fn run(env: &Env, db: &D1Database, config: &Config) -> worker::Result<()> {
+/// One shard's sweep may take this long; past it, the rest waits for the next minute
+/// (every step is idempotent, so a cut-off sweep leaves nothing half done).
+const SHARD_BUDGET_MS: u64 = 20_000;
+
+/// Sweeps every listed shard; `Err` if any shard's sweep failed or ran out of time.
+pub async fn run_all(env: &Env, config: &Config) -> worker::Result<()> {
+    let list = config.shards.as_ref().map_err(|reason| worker::Error::RustError(reason.clone()))?;
+    let shards = Shards::new(env, list).all()?;
+    let sweeps = shards.iter().map(|shard| async move {
+        let sweep = Box::pin(run(env, shard, config));
+        let budget = Box::pin(Delay::from(std::time::Duration::from_millis(SHARD_BUDGET_MS)));
+        match select(sweep, budget).await {
+            Either::Left((outcome, _)) => outcome,
+            Either::Right(_) => {
+                log_event(json!({"level": "warn", "msg": "sweep cut at its time budget", "shard": shard.name,
+                                 "budget_ms": SHARD_BUDGET_MS}));
+                Err(worker::Error::RustError(format!("sweep of {} exceeded its budget", shard.name)))
+            }
+        }
+    });
+    let outcomes = join_all(sweeps).await;
+    let mut first_error = None;
+    for (shard, outcome) in shards.iter().zip(outcomes) {
+        if let Err(e) = outcome {
+            log_event(json!({"level": "error", "msg": "sweep failed", "shard": shard.name, "error": e.to_string()}));
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+async fn run(env: &Env, shard: &Shard, config: &Config) -> worker::Result<()> {
+    let db = &shard.db;
     let now = now_ms();
     let cutoff = now - i64::from(config.log_retention_days) * MS_PER_DAY;
     let grace_ms = i64::from(config.sweep_grace_secs) * 1000;
     let report = deliveries::sweep(db, now, grace_ms, cutoff, MAX_REENQUEUE_PER_RUN).await?;
-    let enqueued = enqueue(env, &report.overdue_ids).await;
+    let enqueued = enqueue(env, &shard.name, &report.overdue_ids).await;
     log_event(json!({
-        "msg": "sweep", "reenqueued": report.overdue_ids.len(), "enqueue_ok": enqueued.is_ok(),
+        "msg": "sweep", "shard": shard.name, "reenqueued": report.overdue_ids.len(), "enqueue_ok": enqueued.is_ok(),
         "interrupted_failed": report.interrupted_failed, "purged_logs": report.purged_logs,
     }));
     let resealed = reseal(db, config, now).await;

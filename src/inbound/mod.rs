@@ -8,6 +8,7 @@
 //! write is idempotent, so the retry is safe.
 
 pub mod connect;
+pub mod invoice_paid;
 mod pipeline;
 pub mod reads;
 pub mod resend;

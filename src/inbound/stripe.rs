@@ -26,16 +26,15 @@ use crate::core::inbound::stripe_events::{
     CheckoutSession, InvoicePayment, PaymentIntent, PlatformEvent, StripeEnvelope, StripeInvoice, Subscription,
 };
 use crate::core::time::format_iso;
+use crate::core::shards::DIRECTORY_BINDING;
 use crate::delivery::fanout::enqueue_stored;
+use super::invoice_paid::{self, INVOICE_PAID_KEY_PREFIX};
 use crate::http::Ctx;
 use crate::http::{ApiResult, OrInternal};
 use crate::store::billing::{self, InvoiceLookup, InvoicePaymentUpdate, PaymentUpsert};
 use crate::store::inbound_events::{Decision, InboundSource, WorkspaceOf};
 use crate::store::{changes, events};
 
-/// The idempotency key of an invoice's `invoice.paid` is this prefix + the invoice id
-/// (outside the API's `api:` namespace).
-const INVOICE_PAID_KEY_PREFIX: &str = "stripe:invoice.paid:";
 
 pub async fn handle(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult {
     let source = InboundSource::Stripe;
@@ -178,6 +177,15 @@ async fn settle(
     if !may_publish {
         return Ok(incoming.commit(ctx, decision, statements).await?.handled);
     }
+    let shards = ctx.shards()?;
+    if shards.list().names() != [DIRECTORY_BINDING] {
+        // Workspaces may live in other databases: commit the payment here, then publish
+        // the event into the workspace's shard. If that fails the answer is a 500 and the
+        // cron finishes the publication (the invoice stays `pending` until then).
+        let handled = incoming.commit(ctx, decision, statements).await?.handled;
+        invoice_paid::relay(ctx.env, &shards, lookup).await.or_internal("relay invoice.paid")?;
+        return Ok(handled);
+    }
     let event_id = new_id(EVENT_PREFIX);
     let (db, now) = (&ctx.db, ctx.now);
     let published_at = statements.len();
@@ -192,7 +200,7 @@ async fn settle(
     let committed = incoming.commit(ctx, decision, statements).await?;
     if committed.results.get(published_at).map(changes).unwrap_or(0) > 0 {
         let ids = events::delivery_ids(committed.results.get(published_at + 3)).or_internal("read deliveries")?;
-        enqueue_stored(ctx.env, &event_id, &ids).await;
+        enqueue_stored(ctx.env, DIRECTORY_BINDING, &event_id, &ids).await;
     }
     Ok(committed.handled)
 }

@@ -93,6 +93,7 @@ pub async fn publish(ctx: &Ctx<'_>, req: &mut Request, p: &Principal) -> ApiResu
     let published = publish_direct(
         ctx.env,
         &ctx.db,
+        &ctx.shard,
         &PublishRequest {
             workspace: &p.workspace_id,
             event_type: body.event_type,

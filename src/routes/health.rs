@@ -12,8 +12,8 @@ use crate::core::ids::new_id;
 use crate::core::outbound::recover::parse_window;
 use crate::core::outbound::stats::{self, Point};
 use crate::core::time::format_iso;
-use crate::delivery::fanout::enqueue_recover;
-use crate::delivery::{log_event, RecoverJob, RecoverMessage};
+use crate::delivery::log_event;
+use crate::delivery::queue::{enqueue_recover, RecoverJob, RecoverMessage};
 use crate::http::{header, json_response, query_pairs, read_body, ApiResult, Ctx, OrInternal};
 use crate::store;
 
@@ -31,6 +31,7 @@ pub async fn recover(ctx: &Ctx<'_>, req: &mut Request, p: &Principal, id: &str) 
     let n = store::recover::count_failed(&ctx.db, &webhook.id, &window).await.or_internal("count failed deliveries")?;
     let queued = if n > 0 {
         let message = RecoverMessage {
+            shard: ctx.shard.clone(),
             recover: RecoverJob { job: job.clone(), webhook_id: webhook.id.clone(), since: window.since, until: window.until, after: None },
         };
         enqueue_recover(ctx.env, &message).await.map(|_| true)

@@ -15,7 +15,7 @@ use crate::core::ids::{looks_like_id, new_id, DELIVERY_PREFIX};
 use crate::core::api::json_body::{parse_object, reject_unknown_fields, MAX_MANAGEMENT_BODY};
 use crate::core::outbound::masking::Viewer;
 use crate::core::outbound::views::{parse_payload, LogDetailView, LogPage, LogView, Reader};
-use crate::delivery::fanout::enqueue;
+use crate::delivery::queue::enqueue;
 use crate::delivery::log_event;
 use crate::store::events::{insert_redelivery, SingleDelivery};
 use crate::store::logs;
@@ -66,7 +66,7 @@ pub async fn redeliver(ctx: &Ctx<'_>, req: &mut Request, p: &Principal, id: &str
     )
     .await
     .or_internal("insert redelivery")?;
-    if let Err(e) = enqueue(ctx.env, std::slice::from_ref(&new_log_id)).await {
+    if let Err(e) = enqueue(ctx.env, &ctx.shard, std::slice::from_ref(&new_log_id)).await {
         log_event(json!({"level": "warn", "msg": "queue send failed; cron will re-enqueue", "delivery": new_log_id, "error": e.to_string()}));
     }
     let log = logs::get(&ctx.db, &p.workspace_id, &new_log_id).await.or_internal("read redelivery")?.ok_or_else(ApiError::internal)?;

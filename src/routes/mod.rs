@@ -3,6 +3,7 @@
 pub mod events;
 pub mod health;
 pub mod logs;
+pub mod ops;
 pub mod portal;
 pub mod system;
 pub mod webhooks;
@@ -10,10 +11,11 @@ pub mod webhooks;
 use serde_json::json;
 use worker::{Context, Env, Request, Response, ResponseBuilder};
 
-use crate::config::{Config, ASSETS_BINDING, DB_BINDING};
+use crate::config::{Config, ASSETS_BINDING};
 use crate::core::api::auth::{allowed_roles, authorize, Principal};
 use crate::core::api::error::ApiError;
-use crate::core::api::routes::{match_route, Matched, Route, RouteMiss};
+use crate::core::api::routes::{match_route, DataHome, Matched, Route, RouteMiss};
+use crate::core::shards::DIRECTORY_BINDING;
 use crate::delivery::{log_event, now_ms};
 use crate::inbound;
 use crate::http::{authenticate, error_response, ApiResult, Ctx};
@@ -47,26 +49,36 @@ async fn dispatch(req: &mut Request, env: &Env, wait: &Context, method: &str, pa
     };
     let id = id.map(str::to_string);
     let config = Config::from_env(env);
-    let db = env.d1(DB_BINDING).map_err(|_| {
-        log_event(json!({"level": "error", "msg": "D1 binding DB is missing"}));
-        ApiError::internal()
-    })?;
-    let ctx = Ctx { env, wait, db, config, now };
     let principal = match allowed_roles(route) {
         Some(_) => {
-            let p = authenticate(req, &ctx.config, now)?;
+            let p = authenticate(req, &config, now)?;
             authorize(&p, route)?;
             Some(p)
         }
         None => None,
     };
+    let directory = env.d1(DIRECTORY_BINDING).map_err(|_| {
+        log_event(json!({"level": "error", "msg": "D1 binding DB is missing"}));
+        ApiError::internal()
+    })?;
+    let mut ctx = Ctx { env, wait, db: directory, shard: DIRECTORY_BINDING.to_string(), config, now };
+    // The one place a route's database is chosen: the caller's shard for outbound data.
+    let shard = match (route.data_home(), &principal) {
+        (DataHome::WorkspaceRead, Some(p)) => Some(ctx.read_shard(&p.workspace_id).await?),
+        (DataHome::WorkspaceWrite, Some(p)) => Some(ctx.write_shard(&p.workspace_id).await?),
+        _ => None,
+    };
+    if let Some(shard) = shard {
+        ctx.db = shard.db;
+        ctx.shard = shard.name;
+    }
     match (principal, id) {
-        (None, _) => public_route(&ctx, req, route).await,
+        (None, id) => public_route(&ctx, req, route, id.as_deref().unwrap_or_default()).await,
         (Some(p), id) => private_route(&ctx, req, route, &p, id.as_deref().unwrap_or_default()).await,
     }
 }
 
-async fn public_route(ctx: &Ctx<'_>, req: &mut Request, route: Route) -> ApiResult {
+async fn public_route(ctx: &Ctx<'_>, req: &mut Request, route: Route, id: &str) -> ApiResult {
     match route {
         Route::Health => system::health(ctx).await,
         Route::OpenApi => system::openapi(ctx.env).await,
@@ -74,6 +86,7 @@ async fn public_route(ctx: &Ctx<'_>, req: &mut Request, route: Route) -> ApiResu
         Route::InboundStripe => inbound::stripe::handle(ctx, req).await,
         Route::InboundStripeConnect => inbound::connect::handle(ctx, req).await,
         Route::InboundResend => inbound::resend::handle(ctx, req).await,
+        Route::OpsShards | Route::OpsWorkspace => ops::handle(ctx, req, route, id).await,
         _ => Err(ApiError::not_found("route")),
     }
 }

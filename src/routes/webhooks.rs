@@ -26,7 +26,7 @@ use crate::core::cursor::parse_page_request;
 use crate::core::outbound::masking::Viewer;
 use crate::core::outbound::views::{log_views_for, next_cursor, parse_payload, LogDetailView, Reader, WebhookPage, WebhookView};
 use crate::core::outbound::webhook::{parse_create, parse_patch, NewWebhook, SecretStatus, StoredWebhook};
-use crate::delivery::consumer::outcome;
+use crate::delivery::dispatch::outcome;
 use crate::delivery::{log_event, now_ms, sender};
 use crate::store::events::{EventSource, NewEvent, SingleDelivery};
 use crate::store::deliveries::ClaimedDelivery;

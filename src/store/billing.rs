@@ -493,3 +493,67 @@ pub async fn billing(db: &D1Database, workspace: &str) -> Result<BillingView> {
         },
     })
 }
+
+/// A paid invoice whose `invoice.paid` is not published yet: what the event's `data`
+/// is made of, for publishing it into a shard other than `DB` (`inbound::invoice_paid`).
+#[derive(Debug, Deserialize)]
+pub struct PaidInvoice {
+    pub id: String,
+    pub workspace_id: String,
+    pub amount_paid: Option<i64>,
+    pub currency: Option<String>,
+    pub paid_at: Option<i64>,
+    pub stripe_checkout_session_id: Option<String>,
+    pub stripe_payment_intent_id: Option<String>,
+}
+
+const PAID_INVOICE_COLUMNS: &str = "inv.id, inv.workspace_id, inv.amount_paid, inv.currency, inv.paid_at, \
+    inv.stripe_checkout_session_id, inv.stripe_payment_intent_id";
+
+/// The invoice a payment signal is about, if it is paid and its event not yet published.
+pub async fn awaiting_publication(db: &D1Database, lookup: &InvoiceLookup<'_>) -> Result<Vec<PaidInvoice>> {
+    let (located, l_args) = lookup.located(1);
+    statement_with(
+        db,
+        &format!(
+            "SELECT {PAID_INVOICE_COLUMNS} FROM {located} \
+             JOIN invoices inv ON inv.id = l.invoice_id AND inv.workspace_id = l.workspace_id \
+             WHERE l.reason IS NULL AND inv.status = 'paid' AND inv.paid_event_status = 'pending'"
+        ),
+        &[],
+        l_args,
+    )?
+    .all()
+    .await?
+    .results()
+}
+
+/// Paid invoices whose event has waited for publication since before `updated_before`
+/// (a request that stopped between its two steps), oldest first, at most `limit`.
+pub async fn stuck_awaiting_publication(db: &D1Database, updated_before: UnixMillis, limit: u32) -> Result<Vec<PaidInvoice>> {
+    statement(
+        db,
+        &format!(
+            "SELECT {PAID_INVOICE_COLUMNS} FROM invoices inv \
+             WHERE inv.paid_event_status = 'pending' AND inv.status = 'paid' AND inv.updated_at < ?1 \
+             ORDER BY inv.updated_at LIMIT ?2"
+        ),
+        &[&updated_before, &limit],
+    )?
+    .all()
+    .await?
+    .results()
+}
+
+/// Records that the invoice's `invoice.paid` is event `event_id` (stored in its shard).
+pub async fn mark_published(db: &D1Database, invoice: &PaidInvoice, event_id: &str, now: UnixMillis) -> Result<()> {
+    statement(
+        db,
+        "UPDATE invoices SET paid_event_status = 'published', paid_event_id = ?3, updated_at = ?4 \
+         WHERE id = ?1 AND workspace_id = ?2 AND paid_event_status = 'pending'",
+        &[&invoice.id, &invoice.workspace_id, &event_id, &now],
+    )?
+    .run()
+    .await
+    .map(|_| ())
+}

@@ -12,6 +12,7 @@ pub mod events;
 pub mod inbound_events;
 pub mod logs;
 pub mod recover;
+pub mod shards;
 pub mod stats;
 pub mod webhooks;
 

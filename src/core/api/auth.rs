@@ -41,6 +41,8 @@ pub fn allowed_roles(route: Route) -> Option<&'static [Role]> {
     match route {
         Route::Health | Route::OpenApi | Route::InboundStripe | Route::InboundStripeConnect
         | Route::InboundResend | Route::Portal => None,
+        // The operator API has its own key (`core::api::ops`), never a workspace token.
+        Route::OpsShards | Route::OpsWorkspace => None,
         Route::EventCatalog => Some(ANYONE),
         Route::ListWebhooks | Route::GetWebhook | Route::QueryLogs | Route::GetLog | Route::TestWebhook
         | Route::Redeliver | Route::WebhookStats | Route::GetInvoice | Route::GetBilling | Route::GetConnectAccount
@@ -106,7 +108,8 @@ mod tests {
 
     #[test]
     fn public_routes_need_no_token() {
-        for route in [Route::Health, Route::OpenApi, Route::InboundStripe, Route::InboundStripeConnect, Route::InboundResend, Route::Portal] {
+        for route in [Route::Health, Route::OpenApi, Route::InboundStripe, Route::InboundStripeConnect, Route::InboundResend, Route::Portal,
+                      Route::OpsShards, Route::OpsWorkspace] {
             assert!(allowed_roles(route).is_none(), "{route:?}");
             for role in [Admin, Manager, Member, Service] {
                 assert!(can(role, route), "{role:?} on {route:?}");

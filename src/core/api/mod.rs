@@ -5,5 +5,6 @@ pub mod auth;
 pub mod error;
 pub mod json_body;
 pub mod jwt;
+pub mod ops;
 pub mod portal;
 pub mod routes;

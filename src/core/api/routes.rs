@@ -31,6 +31,35 @@ pub enum Route {
     GetEmailAnalytics,
     GetEmailSuppressions,
     Portal,
+    OpsShards,
+    OpsWorkspace,
+}
+
+/// Which database a route's handler works in (SPEC §9.2): the directory database `DB`
+/// (inbound provider state, the operator API, health), or the shard of the caller's
+/// workspace: read (a workspace never written is not placed by a read) or written
+/// (placing it on its first write).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataHome {
+    Directory,
+    WorkspaceRead,
+    WorkspaceWrite,
+}
+
+impl Route {
+    pub fn data_home(self) -> DataHome {
+        match self {
+            Route::ListWebhooks | Route::GetWebhook | Route::QueryLogs | Route::GetLog | Route::WebhookStats => {
+                DataHome::WorkspaceRead
+            }
+            Route::CreateWebhook | Route::UpdateWebhook | Route::DeleteWebhook | Route::TestWebhook | Route::RotateSecret
+            | Route::RecoverWebhook | Route::Redeliver | Route::PublishEvent => DataHome::WorkspaceWrite,
+            Route::Health | Route::OpenApi | Route::EventCatalog | Route::InboundStripe | Route::InboundStripeConnect
+            | Route::InboundResend | Route::GetInvoice | Route::GetBilling | Route::GetConnectAccount
+            | Route::GetConnectSplits | Route::GetEmailAnalytics | Route::GetEmailSuppressions | Route::Portal
+            | Route::OpsShards | Route::OpsWorkspace => DataHome::Directory,
+        }
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -74,6 +103,8 @@ pub const ALL: &[(&str, &str, Route)] = &[
     ("GET", "/api/v1/email/analytics", Route::GetEmailAnalytics),
     ("GET", "/api/v1/email/suppressions", Route::GetEmailSuppressions),
     ("GET", "/portal", Route::Portal),
+    ("GET", "/api/v1/ops/shards", Route::OpsShards),
+    ("GET", "/api/v1/ops/workspaces/{id}", Route::OpsWorkspace),
 ];
 
 /// Matches a request line. `path` is the URL path without the query string.
@@ -108,6 +139,8 @@ pub fn match_route<'a>(method: &str, path: &'a str) -> Result<Matched<'a>, Route
         ["api", "v1", "email", "analytics"] => &[("GET", Route::GetEmailAnalytics)],
         ["api", "v1", "email", "suppressions"] => &[("GET", Route::GetEmailSuppressions)],
         ["portal"] => &[("GET", Route::Portal)],
+        ["api", "v1", "ops", "shards"] => &[("GET", Route::OpsShards)],
+        ["api", "v1", "ops", "workspaces", _] => &[("GET", Route::OpsWorkspace)],
         _ => return Err(RouteMiss::NotFound),
     };
     let id = match segments.as_slice() {
@@ -121,7 +154,7 @@ pub fn match_route<'a>(method: &str, path: &'a str) -> Result<Matched<'a>, Route
         {
             Some(*id)
         }
-        ["api", "v1", "invoices", id] => Some(*id),
+        ["api", "v1", "invoices", id] | ["api", "v1", "ops", "workspaces", id] => Some(*id),
         _ => None,
     };
     if id == Some("") {
@@ -204,6 +237,31 @@ mod tests {
             let concrete = path.replace("{id}", "x_1");
             assert_eq!(match_route(method, &concrete).map(|m| m.route), Ok(*route), "{method} {path}");
         }
+    }
+
+    #[test]
+    fn outbound_routes_work_in_the_workspace_shard_and_writes_place_it() {
+        use DataHome::*;
+        for (method, path, route) in ALL {
+            let expected = if path.starts_with("/api/v1/webhooks") && *path != "/api/v1/webhooks/events" {
+                if *method == "GET" { WorkspaceRead } else { WorkspaceWrite }
+            } else if *path == "/api/v1/events" {
+                WorkspaceWrite
+            } else {
+                Directory
+            };
+            assert_eq!(route.data_home(), expected, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn operator_routes() {
+        assert_eq!(match_route("GET", "/api/v1/ops/shards"), Ok(Matched { route: Route::OpsShards, id: None }));
+        let m = match_route("GET", "/api/v1/ops/workspaces/ws_1").unwrap();
+        assert_eq!((m.route, m.id), (Route::OpsWorkspace, Some("ws_1")));
+        assert_eq!(match_route("GET", "/api/v1/ops/workspaces/"), Err(RouteMiss::NotFound));
+        assert_eq!(match_route("POST", "/api/v1/ops/shards"), Err(RouteMiss::MethodNotAllowed(&["GET"])));
+        assert_eq!(match_route("GET", "/api/v1/ops"), Err(RouteMiss::NotFound));
     }
 
     #[test]

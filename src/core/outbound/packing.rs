@@ -15,7 +15,8 @@ use super::lease::{PRODUCTION_CONNECTIONS, SEND_SLACK_MS};
 
 /// Cloudflare Queues accepts messages of at most 128 KB.
 pub const MAX_MESSAGE_BYTES: usize = 128 * 1024;
-/// A message's bytes besides its ids (`{"log_ids":[]}` and the queue's own framing).
+/// A message's bytes besides its ids (`{"shard":"…","log_ids":[]}`, a shard name of at
+/// most 64 bytes, and the queue's own framing).
 const MESSAGE_OVERHEAD_BYTES: usize = 256;
 /// More ids than this in one message would only be split again by the consumer.
 pub const MAX_DELIVERIES_PER_MESSAGE: usize = 1_000;
