@@ -84,7 +84,7 @@ fn fixtures() -> &'static Fixtures {
         let body_1k = body(1024);
         let svix_id = "msg_2bench0000000000000000000".to_string();
         let svix_sig = sign_svix(SVIX_SECRET, &svix_id, NOW, &body_1k).unwrap_or_default();
-        let claims = serde_json::json!({"sub": "usr_bench", "workspace_id": "ws_bench", "role": "admin", "exp": NOW + 600});
+        let claims = serde_json::json!({"sub": "usr_bench", "workspace_id": "ws_bench", "role": "admin", "exp": NOW + 600, "iat": NOW});
         Fixtures {
             stripe_header: sign_stripe(STRIPE_SECRET, NOW, &body_1k),
             svix_ts: NOW.to_string(),

@@ -47,6 +47,8 @@ pub struct Config {
     /// `AUTH_ISSUER` / `AUTH_AUDIENCE`: when set, tokens must carry this `iss` / `aud`.
     pub auth_issuer: Option<String>,
     pub auth_audience: Option<String>,
+    /// `AUTH_MAX_TOKEN_LIFETIME_SECONDS` (default 86400): the most a token's `exp − iat` may be.
+    pub auth_max_token_lifetime_secs: u32,
     /// `MAX_WEBHOOKS_PER_WORKSPACE` (default 100): creating one more is a 409.
     pub max_webhooks_per_workspace: u32,
     pub stripe_secret: Option<String>,
@@ -105,6 +107,7 @@ impl Config {
             jwt_secret: text(env, "AUTH_JWT_SECRET"),
             auth_issuer: text(env, "AUTH_ISSUER"),
             auth_audience: text(env, "AUTH_AUDIENCE"),
+            auth_max_token_lifetime_secs: number(env, "AUTH_MAX_TOKEN_LIFETIME_SECONDS").filter(|s| *s > 0).unwrap_or(86_400),
             max_webhooks_per_workspace: number(env, "MAX_WEBHOOKS_PER_WORKSPACE").unwrap_or(DEFAULT_MAX_WEBHOOKS),
             stripe_secret: text(env, "STRIPE_WEBHOOK_SECRET"),
             stripe_connect_secret: text(env, "STRIPE_CONNECT_WEBHOOK_SECRET"),

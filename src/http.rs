@@ -162,7 +162,11 @@ pub fn authenticate(req: &Request, config: &Config, now_ms: i64) -> Result<Princ
         .or_else(|| value.strip_prefix("bearer "))
         .map(str::trim)
         .ok_or_else(|| ApiError::unauthorized("Authorization must be `Bearer <token>`"))?;
-    let expected = jwt::Expected { issuer: config.auth_issuer.as_deref(), audience: config.auth_audience.as_deref() };
+    let expected = jwt::Expected {
+        issuer: config.auth_issuer.as_deref(),
+        audience: config.auth_audience.as_deref(),
+        max_lifetime_secs: Some(config.auth_max_token_lifetime_secs),
+    };
     jwt::verify_for(token, secret.as_bytes(), now_ms.div_euclid(1000), &expected)
         .map_err(|e| ApiError::unauthorized(e.to_string()))
 }

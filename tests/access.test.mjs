@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { startWorker, api, token, waitFor, sleep, createWebhook, webhookBody, ROOT, JWT_SECRET, STRIPE_SECRET } from "./helpers.mjs";
+import { startWorker, api, token, baseClaims, waitFor, sleep, createWebhook, webhookBody, ROOT, JWT_SECRET, STRIPE_SECRET } from "./helpers.mjs";
 
 let mf, db;
 const received = [];
@@ -112,8 +112,11 @@ test("credential-like custom header values are masked in every webhook rendering
   assert.equal(created.status, 201, created.text);
   assert.deepEqual(created.json.headers, masked);
   const id = created.json.id;
-  assert.deepEqual((await api(mf, "GET", `/api/v1/webhooks/${id}`, at(ws, "manager"))).json.headers, masked);
-  assert.deepEqual((await api(mf, "GET", "/api/v1/webhooks", at(ws, "manager"))).json.data[0].headers, masked);
+  // Managers see no custom header value at all (SPEC §9.4).
+  const forManager = { ...masked, "X-Tenant": "••••" };
+  assert.deepEqual((await api(mf, "GET", `/api/v1/webhooks/${id}`, at(ws, "manager"))).json.headers, forManager);
+  assert.deepEqual((await api(mf, "GET", "/api/v1/webhooks", at(ws, "manager"))).json.data[0].headers, forManager);
+  assert.deepEqual((await api(mf, "GET", `/api/v1/webhooks/${id}`, at(ws))).json.headers, masked);
   const updated = await api(mf, "PUT", `/api/v1/webhooks/${id}`, { ...at(ws), body: { name: "renamed" } });
   assert.deepEqual(updated.json.headers, masked);
   assert.ok(!JSON.stringify([created.json, updated.json]).includes("sk_live"));
@@ -206,7 +209,7 @@ test("reusing a key with other type or data is 409 and writes nothing; the same 
 
 function tokenWithHeader(header, claims) {
   const b64 = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
-  const signed = `${b64(header)}.${b64({ sub: "usr_test", workspace_id: "ws_tok", role: "admin", exp: Math.floor(Date.now() / 1000) + 600, ...claims })}`;
+  const signed = `${b64(header)}.${b64({ ...baseClaims(), workspace_id: "ws_tok", role: "admin", exp: Math.floor(Date.now() / 1000) + 600, ...claims })}`;
   return `${signed}.${createHmac("sha256", JWT_SECRET).update(signed).digest("base64url")}`;
 }
 

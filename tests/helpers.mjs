@@ -235,11 +235,20 @@ export async function startWorker({ receiver, outbound, bindings = {}, queue = t
 
 const b64url = (s) => Buffer.from(s).toString("base64url");
 
+/** The `aud` the worker expects: wrangler.toml's AUTH_AUDIENCE. */
+export const AUDIENCE = wranglerWorkerOptions().bindings?.AUTH_AUDIENCE;
+
+/** The claims every token of the platform carries (`iat` now, `aud` this service). */
+export function baseClaims(now = Math.floor(Date.now() / 1000)) {
+  return { sub: "usr_test", iat: now, ...(AUDIENCE ? { aud: AUDIENCE } : {}) };
+}
+
 /** An HS256 token like the platform's session service issues. */
 export function token({ workspace = "ws_a", role = "admin", exp, secret = JWT_SECRET, alg = "HS256", claims = {} } = {}) {
   const header = b64url(JSON.stringify({ alg, typ: "JWT" }));
+  const now = Math.floor(Date.now() / 1000);
   const payload = b64url(
-    JSON.stringify({ sub: "usr_test", workspace_id: workspace, role, exp: exp ?? Math.floor(Date.now() / 1000) + 600, ...claims }),
+    JSON.stringify({ ...baseClaims(now), workspace_id: workspace, role, exp: exp ?? now + 600, ...claims }),
   );
   const sig = createHmac("sha256", secret).update(`${header}.${payload}`).digest("base64url");
   return `${header}.${payload}.${sig}`;

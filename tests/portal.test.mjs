@@ -18,13 +18,18 @@ const FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-ru
 
 let mf;
 let base;
+/** Headers of every request the receivers got, by path. */
+const arrived = new Map();
 let browser;
 const opened = [];
 
 before(async () => {
   ({ mf } = await startWorker({
-    receiver: async (request) =>
-      new URL(request.url).pathname.includes("fail") ? new Response("receiver is down", { status: 500 }) : new Response("ok"),
+    receiver: async (request) => {
+      const path = new URL(request.url).pathname;
+      arrived.set(path, [...(arrived.get(path) ?? []), Object.fromEntries(request.headers)]);
+      return path.includes("fail") ? new Response("receiver is down", { status: 500 }) : new Response("ok");
+    },
   }));
   base = new URL(await mf.ready).origin;
   // playwright-core gives every launch a fresh, empty --user-data-dir of its own.
@@ -282,6 +287,44 @@ test("an admin rotates the signing secret: the new one is shown once and signs, 
   assert.equal(after.json.secret_hint, `…${secret.slice(-4)}`);
   assert.notEqual(after.json.secret_hint, before.json.secret_hint);
   await page.getByText(`set (${after.json.secret_hint})`).waitFor();
+  assertClean(view, ADMIN);
+});
+
+test("editing an endpoint never sends a masked value back as a value: the receiver keeps its real Authorization", async () => {
+  // Main put the masked value in the form and sent it back: the receiver then got
+  // `â¢â¢â¢â¢1234` instead of `Bearer live-…1234`.
+  const hook = await createWebhook(mf, { name: "Credentialed", url: "https://receiver.example.com/cred",
+    headers: { Authorization: "Bearer live-abcdef1234" } }, { auth: ADMIN });
+  const view = await openPortal(ADMIN);
+  const { page } = view;
+  await page.getByRole("button", { name: "Edit Credentialed" }).click();
+  await page.getByRole("heading", { name: "Edit Credentialed" }).waitFor();
+  const values = page.getByLabel("Header value");
+  assert.equal(await values.first().inputValue(), "", "the mask is not put into the form");
+  assert.match(await values.first().getAttribute("placeholder"), /••••1234.*unchanged/);
+  await page.getByRole("button", { name: "+ Add header" }).click();
+  await page.getByLabel("Header name").last().fill("X-Tenant");
+  await page.getByLabel("Header value").last().fill("fbo-9");
+  const sent = page.waitForRequest((r) => r.method() === "PUT");
+  await page.getByRole("button", { name: "Save changes" }).click();
+  const body = JSON.parse((await sent).postData());
+  assert.deepEqual(body.headers, { Authorization: "••••1234", "X-Tenant": "fbo-9" }, "unchanged value sent as the mask the API keeps");
+  await page.getByText("Changes saved.").waitFor();
+  const test = await api(mf, "POST", `/api/v1/webhooks/${hook.id}/test`, { auth: ADMIN, body: {} });
+  assert.equal(test.status, 200);
+  const got = arrived.get("/cred").at(-1);
+  assert.equal(got.authorization, "Bearer live-abcdef1234");
+  assert.equal(got["x-tenant"], "fbo-9");
+
+  // A value typed over the placeholder replaces it.
+  await page.getByRole("button", { name: "Edit Credentialed" }).click();
+  await page.getByLabel("Header value").first().fill("Bearer live-new-5678");
+  const replaced = page.waitForRequest((r) => r.method() === "PUT");
+  await page.getByRole("button", { name: "Save changes" }).click();
+  assert.equal(JSON.parse((await replaced).postData()).headers.Authorization, "Bearer live-new-5678");
+  await page.getByText("Changes saved.").waitFor();
+  await api(mf, "POST", `/api/v1/webhooks/${hook.id}/test`, { auth: ADMIN, body: {} });
+  assert.equal(arrived.get("/cred").at(-1).authorization, "Bearer live-new-5678");
   assertClean(view, ADMIN);
 });
 

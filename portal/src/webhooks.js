@@ -154,14 +154,19 @@ export async function formView({ id }) {
   const timeout = h("input", { type: "number", min: 1000, max: 30000, step: 500, value: String(w?.timeout_ms ?? 10000), inputmode: "numeric" });
   const secret = w ? null : h("input", { type: "text", autocomplete: "off", spellcheck: "false", placeholder: "leave empty to generate one" });
 
-  // Header values of credentials come back masked: they are sent again only if edited.
+  // Values the API masks ("••••" + last 4) are never put back into the form: their input
+  // starts empty, and a row left so sends the mask under its unchanged name, which the API
+  // reads as "keep the stored value". Only a value the user typed is sent as a value.
   let headersDirty = false;
   const rows = h("div", { class: "header-rows" });
   const addRow = (k = "", v = "") => {
+    const masked = v.startsWith("\u2022\u2022\u2022\u2022");
     const remove = h("button", { class: "btn btn-quiet", type: "button", "aria-label": "Remove header" }, "Remove");
     const key = h("input", { type: "text", value: k, "aria-label": "Header name", placeholder: "X-Custom", autocomplete: "off" });
-    const val = h("input", { type: "text", value: v, "aria-label": "Header value", placeholder: "value", autocomplete: "off" });
+    const val = h("input", { type: "text", value: masked ? "" : v, "aria-label": "Header value",
+      placeholder: masked ? `${v} (unchanged; type to replace)` : "value", autocomplete: "off" });
     const row = h("div", { class: "header-row" }, key, val, remove);
+    row.headerValue = () => (masked && val.value === "" && key.value.trim().toLowerCase() === k.toLowerCase() ? v : val.value);
     remove.addEventListener("click", () => { headersDirty = true; row.remove(); });
     row.addEventListener("input", () => { headersDirty = true; });
     rows.append(row);
@@ -190,8 +195,8 @@ export async function formView({ id }) {
     clearFieldErrors(fields, formError);
     const headers = {};
     for (const row of rows.children) {
-      const [k, v] = row.querySelectorAll("input");
-      if (k.value.trim()) headers[k.value.trim()] = v.value;
+      const [k] = row.querySelectorAll("input");
+      if (k.value.trim()) headers[k.value.trim()] = row.headerValue();
     }
     const body = {
       name: name.value,

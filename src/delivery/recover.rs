@@ -8,7 +8,7 @@ use worker::Env;
 use super::queue::{enqueue, enqueue_recover, RecoverJob, RecoverMessage};
 use super::{log_event, now_ms};
 use crate::core::outbound::recover::Window;
-use crate::store::recover::{run_chunk, ChunkRequest};
+use crate::store::recover::{release, run_chunk, ChunkRequest};
 use crate::store::shards::Shard;
 
 /// Runs the chunk; `Ok` once its redeliveries and the continuation are queued.
@@ -35,11 +35,15 @@ pub async fn run(env: &Env, shard: &Shard, job: &RecoverJob) -> worker::Result<(
         enqueue_recover(env, &RecoverMessage { shard: shard.name.clone(), recover: next }).await?;
     }
     let calls = enqueue(env, &shard.name, &done.redelivery_ids).await?;
+    if !more {
+        // Every redelivery of the job exists: the next recovery of this webhook may start.
+        release(db, &job.webhook_id, &job.job).await?;
+    }
     let rows = db.rows().since(rows_before);
     log_event(json!({
         "rows_read": rows.read, "rows_written": rows.written,
         "msg": "recover chunk", "job": job.job, "webhook": job.webhook_id, "redeliveries": done.redelivery_ids.len(),
-        "more": more, "d1_round_trips": 1,
+        "more": more, "d1_round_trips": 1 + usize::from(!more),
         "queue_calls": calls + usize::from(more),
         "ms": now_ms() - started,
     }));

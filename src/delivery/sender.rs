@@ -60,6 +60,7 @@ async fn attempt(d: &ClaimedDelivery, allow_private: bool, keys: &Keyring, attem
         attempt_at: attempted_at,
         secrets: secrets.as_ref(),
         test: d.test,
+        legacy_signature: d.legacy_signature,
         custom: &custom,
     };
     // Small bodies are signed in wasm, larger ones by Web Crypto (see `signing`); the Rust

@@ -23,16 +23,26 @@ pub async fn recover(ctx: &Ctx<'_>, req: &mut Request, p: &Principal, id: &str) 
     let webhook = find(ctx, p, id).await?;
     let bytes = read_body(req, MAX_MANAGEMENT_BODY).await?;
     let body = require_object(header(req, "Content-Type").as_deref(), &bytes, MAX_MANAGEMENT_BODY)?;
-    let window = parse_window(&body, ctx.now).map_err(ApiError::validation)?;
-    let n = store::recover::count_failed(&ctx.db, &webhook.id, &window).await.or_internal("count failed deliveries")?;
+    let window = parse_window(&body, ctx.now, ctx.config.log_retention_days).map_err(ApiError::validation)?;
     let job = new_id("rcv_");
-    if n > 0 {
+    if !store::recover::hold(&ctx.db, &webhook.id, &job, ctx.now).await.or_internal("hold webhook for recovery")? {
+        return Err(ApiError::conflict("a recovery of this webhook is still creating its redeliveries; try again when it is done"));
+    }
+    let n = store::recover::count_failed(&ctx.db, &webhook.id, &window).await.or_internal("count failed deliveries")?;
+    let queued = if n > 0 {
         let message = RecoverMessage {
             shard: ctx.shard.clone(),
             recover: RecoverJob { job: job.clone(), webhook_id: webhook.id.clone(), since: window.since, until: window.until, after: None },
         };
-        enqueue_recover(ctx.env, &message).await.or_internal("queue recovery")?;
+        enqueue_recover(ctx.env, &message).await.map(|_| true)
+    } else {
+        Ok(false)
+    };
+    if !matches!(queued, Ok(true)) {
+        // Nothing will run: let the webhook go now rather than when the hold expires.
+        store::recover::release(&ctx.db, &webhook.id, &job).await.or_internal("release recovery hold")?;
     }
+    queued.or_internal("queue recovery")?;
     log_event(json!({"msg": "recover", "job": job, "webhook": webhook.id, "recovering": n,
                      "since": format_iso(window.since), "until": format_iso(window.until)}));
     json_response(202, &json!({"recovering": n}))

@@ -13,7 +13,8 @@ use crate::core::outbound::webhook::StoredWebhook;
 use crate::core::api::error::{ApiError, FieldErrors};
 use crate::core::ids::{looks_like_id, new_delivery_id, DELIVERY_PREFIX};
 use crate::core::api::json_body::{parse_object, reject_unknown_fields, MAX_MANAGEMENT_BODY};
-use crate::core::outbound::views::{parse_payload, LogDetailView, LogPage, LogView};
+use crate::core::outbound::masking::Viewer;
+use crate::core::outbound::views::{parse_payload, LogDetailView, LogPage, LogView, Reader};
 use crate::delivery::queue::enqueue;
 use crate::delivery::log_event;
 use crate::store::events::{insert_redelivery, SingleDelivery};
@@ -33,7 +34,8 @@ pub async fn detail(ctx: &Ctx<'_>, p: &Principal, id: &str) -> ApiResult {
     }
     let (log, webhook) = log_and_webhook(ctx, p, id).await?;
     let headers = latest_attempt_headers(&log, &webhook);
-    json_response(200, &LogDetailView::new(&log, parse_payload(&log), &headers))
+    let reader = Reader { custom: &webhook.config.headers, viewer: Viewer::of(p.role) };
+    json_response(200, &LogDetailView::new(&log, parse_payload(&log), &headers, reader))
 }
 
 /// Sends the same event to the same webhook again, as a new queued delivery.
@@ -51,12 +53,15 @@ pub async fn redeliver(ctx: &Ctx<'_>, req: &mut Request, p: &Principal, id: &str
     }
     let (original, webhook) = log_and_webhook(ctx, p, id).await?;
     let new_log_id = new_delivery_id(ctx.now);
+    // A test stays a test (`X-Webhook-Test: true`, no retries): redelivering one never
+    // turns the catalog's example into a real event.
+    let max_attempts = if original.test { 1 } else { webhook.config.retry_count + 1 };
     insert_redelivery(
         &ctx.db,
         &SingleDelivery {
             log_id: &new_log_id, workspace: &p.workspace_id, webhook_id: &webhook.id, event_id: &original.event_id,
-            event_type: &original.event_type, max_attempts: webhook.config.retry_count + 1,
-            redelivery_of: Some(&original.id), leased_until: None, claim_token: None, test: false, now: ctx.now,
+            event_type: &original.event_type, max_attempts,
+            redelivery_of: Some(&original.id), leased_until: None, claim_token: None, test: original.test, now: ctx.now,
         },
     )
     .await

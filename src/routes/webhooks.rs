@@ -23,8 +23,9 @@ use crate::core::api::error::{ApiError, FieldErrors};
 use crate::core::ids::{looks_like_id, new_delivery_id, new_id, random_unit, EVENT_PREFIX, WEBHOOK_PREFIX};
 use crate::core::api::json_body::{parse_object, reject_unknown_fields, require_object, type_name, MAX_MANAGEMENT_BODY};
 use crate::core::cursor::parse_page_request;
-use crate::core::outbound::views::{log_views, next_cursor, parse_payload, LogDetailView, WebhookPage, WebhookView};
-use crate::core::outbound::webhook::{parse_create, parse_patch, NewWebhook, StoredWebhook};
+use crate::core::outbound::masking::Viewer;
+use crate::core::outbound::views::{log_views_for, next_cursor, parse_payload, LogDetailView, Reader, WebhookPage, WebhookView};
+use crate::core::outbound::webhook::{parse_create, parse_patch, NewWebhook, SecretStatus, StoredWebhook};
 use crate::delivery::dispatch::outcome;
 use crate::delivery::{log_event, now_ms, sender};
 use crate::store::events::{EventSource, NewEvent, SingleDelivery};
@@ -64,7 +65,8 @@ fn seal(ctx: &Ctx<'_>, id: &str, set: &SecretSet, headers: &std::collections::BT
     sealed::seal(&ctx.config.keys, id, set, headers).map_err(key_unavailable)
 }
 
-/// The secrets of a loaded webhook; a legacy row without any gets a generated one.
+/// The secrets of a loaded webhook; a legacy row without any gets a generated one. A row
+/// whose secrets do not open can only be repaired by a rotation (409 otherwise).
 fn open_secrets(ctx: &Ctx<'_>, record: &WebhookRecord) -> Result<SecretSet, ApiError> {
     match record.at_rest.open_secrets(&ctx.config.keys, &record.webhook.id) {
         Ok(Some(set)) => Ok(set),
@@ -72,7 +74,12 @@ fn open_secrets(ctx: &Ctx<'_>, record: &WebhookRecord) -> Result<SecretSet, ApiE
         Err(e) => {
             log_event(json!({"level": "error", "msg": "webhook secrets do not open", "webhook": record.webhook.id,
                              "error": e.to_string()}));
-            Err(ApiError::internal())
+            // Without a key nothing could be sealed again either: the deployment, not the row, is broken.
+            ctx.config.keys.current().map_err(key_unavailable)?;
+            Err(ApiError::conflict(
+                "the webhook's sealed secrets cannot be decrypted; rotate its secret \
+                 (POST /api/v1/webhooks/{id}/secret/rotate) to repair it",
+            ))
         }
     }
 }
@@ -92,15 +99,16 @@ pub async fn list(ctx: &Ctx<'_>, req: &Request, p: &Principal) -> ApiResult {
     let more = rows.len() > page.limit as usize;
     rows.truncate(page.limit as usize);
     let next_cursor = more.then(|| rows.last()).flatten().map(|w| next_cursor(w.created_at, &w.id));
-    json_response(200, &WebhookPage { data: rows.iter().map(WebhookView::new).collect(), next_cursor })
+    json_response(200, &WebhookPage { data: rows.iter().map(|w| WebhookView::new(w, Viewer::of(p.role))).collect(), next_cursor })
 }
 
 pub async fn get(ctx: &Ctx<'_>, p: &Principal, id: &str) -> ApiResult {
     let webhook = find(ctx, p, id).await?;
     let filter = LogFilter { webhook_id: Some(webhook.id.clone()), limit: RECENT_LOGS, ..LogFilter::default() };
     let recent = logs::page(&ctx.db, &p.workspace_id, &filter).await.or_internal("recent logs")?;
-    let mut view = WebhookView::new(&webhook);
-    view.recent_logs = Some(log_views(&recent));
+    let viewer = Viewer::of(p.role);
+    let mut view = WebhookView::new(&webhook, viewer);
+    view.recent_logs = Some(log_views_for(&recent, Reader { custom: &webhook.config.headers, viewer }));
     json_response(200, &view)
 }
 
@@ -123,9 +131,9 @@ pub async fn create(ctx: &Ctx<'_>, req: &mut Request, p: &Principal) -> ApiResul
     let created = StoredWebhook {
         id, config, secret_hint: Some(sealed.secret_hint), disabled_reason: None,
         created_by: p.user_id.clone(), updated_by: p.user_id.clone(), created_at: ctx.now, updated_at: ctx.now,
-        health: Default::default(),
+        health: Default::default(), secret_status: SecretStatus::Ok,
     };
-    let mut view = WebhookView::new(&created);
+    let mut view = WebhookView::new(&created, Viewer::of(p.role));
     // Shown once, here; no later response carries it.
     view.secret = Some(set.current.expose());
     json_response(201, &view)
@@ -134,7 +142,8 @@ pub async fn create(ctx: &Ctx<'_>, req: &mut Request, p: &Principal) -> ApiResul
 pub async fn update(ctx: &Ctx<'_>, req: &mut Request, p: &Principal, id: &str) -> ApiResult {
     let record = find_record(ctx, p, id).await?;
     let body = body_object(req).await?;
-    let mut patch = parse_patch(&body, ctx.config.allow_private_targets).map_err(ApiError::validation)?;
+    let mut patch = parse_patch(&body, ctx.config.allow_private_targets, &record.webhook.config.headers)
+        .map_err(ApiError::validation)?;
     let reactivated = patch.active == Some(true);
     let new_secret = patch.secret.take();
     // Sealed columns are rewritten when what they hold changes, and a legacy row is
@@ -163,6 +172,7 @@ pub async fn update(ctx: &Ctx<'_>, req: &mut Request, p: &Principal, id: &str) -
         (false, None) => return Err(ApiError::not_found("webhook")),
         (false, Some(_)) => return Err(ApiError::conflict("the webhook changed meanwhile; retry")),
     }
+    let sealed_written = sealed.is_some();
     let disabled_reason = if reactivated || config.active { None } else { existing.disabled_reason };
     let secret_hint = sealed.map(|s| s.secret_hint).or(existing.secret_hint);
     // `active: true` starts the webhook's health afresh (SPEC §8.4).
@@ -170,8 +180,9 @@ pub async fn update(ctx: &Ctx<'_>, req: &mut Request, p: &Principal, id: &str) -
     let updated = StoredWebhook {
         id: existing.id, config, secret_hint, disabled_reason, created_by: existing.created_by,
         updated_by: p.user_id.clone(), created_at: existing.created_at, updated_at: ctx.now, health,
+        secret_status: if sealed_written { SecretStatus::Ok } else { existing.secret_status },
     };
-    json_response(200, &WebhookView::new(&updated))
+    json_response(200, &WebhookView::new(&updated, Viewer::of(p.role)))
 }
 
 #[derive(Serialize)]
@@ -188,9 +199,15 @@ pub async fn rotate_secret(ctx: &Ctx<'_>, req: &mut Request, p: &Principal, id: 
     let body = parse_object(header(req, "Content-Type").as_deref(), &bytes, MAX_MANAGEMENT_BODY)?;
     let request = parse_rotate(body.as_ref()).map_err(ApiError::validation)?;
     let legacy_without_secret = record.at_rest.is_legacy() && record.at_rest.secret.is_none();
-    let mut set = open_secrets(ctx, &record)?;
+    // A row whose sealed values do not open starts afresh: the new secret alone, and the
+    // header values that did open (those that did not are dropped; see `secret_status`).
+    let undecryptable = record.webhook.secret_status == SecretStatus::Undecryptable;
     let new_secret = request.secret.unwrap_or_else(secrets::generate);
-    let expires_at = if legacy_without_secret {
+    let mut set = if undecryptable { SecretSet::new(new_secret.clone()) } else { open_secrets(ctx, &record)? };
+    if undecryptable {
+        log_event(json!({"level": "warn", "msg": "undecryptable webhook repaired by rotation", "webhook": id}));
+    }
+    let expires_at = if legacy_without_secret || undecryptable {
         // Nothing signed before: there is no previous secret to keep.
         set.replace(new_secret, ctx.now);
         None
@@ -315,6 +332,7 @@ pub async fn test(ctx: &Ctx<'_>, req: &mut Request, p: &Principal, id: &str) -> 
         at_rest: record.at_rest.clone(),
         timeout_ms: webhook.config.timeout_ms,
         test: true,
+        legacy_signature: webhook.config.legacy_signature,
         body: Rc::from(event_body.as_str()),
     };
     let report = sender::send(&claimed, ctx.config.allow_private_targets, &ctx.config.keys).await;
@@ -328,6 +346,7 @@ pub async fn test(ctx: &Ctx<'_>, req: &mut Request, p: &Principal, id: &str) -> 
     let log = logs::get(&ctx.db, &p.workspace_id, &log_id).await.or_internal("read test log")?.ok_or_else(ApiError::internal)?;
     let success = log.status == DeliveryStatus::Success;
     let headers = latest_attempt_headers(&log, &webhook);
-    json_response(200, &TestResult { log: LogDetailView::new(&log, parse_payload(&log), &headers), success })
+    let reader = Reader { custom: &webhook.config.headers, viewer: Viewer::of(p.role) };
+    json_response(200, &TestResult { log: LogDetailView::new(&log, parse_payload(&log), &headers, reader), success })
 }
 

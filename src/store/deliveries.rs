@@ -39,6 +39,8 @@ pub struct ClaimedDelivery {
     pub timeout_ms: u32,
     /// A test delivery (`POST /webhooks/:id/test`), marked `X-Webhook-Test: true`.
     pub test: bool,
+    /// The webhook sends `X-Webhook-Signature` (its `legacy_signature`).
+    pub legacy_signature: bool,
     /// Shared by every delivery of the same event in the batch.
     pub body: Rc<str>,
 }
@@ -59,6 +61,10 @@ struct ClaimedRow {
     webhook: Option<String>,
 }
 
+fn one() -> i64 {
+    1
+}
+
 #[derive(Deserialize)]
 struct BodyRow {
     id: String,
@@ -74,6 +80,7 @@ struct SendingRow {
     headers_enc: Option<String>,
     enc_key_id: Option<String>,
     timeout_ms: i64,
+    legacy_signature: i64,
 }
 
 impl ClaimedRow {
@@ -95,6 +102,7 @@ impl ClaimedRow {
             },
             timeout_ms: webhook.timeout_ms.clamp(1000, i64::from(TIMEOUT_MS_MAX)) as u32,
             test: self.test != 0,
+            legacy_signature: webhook.legacy_signature != 0,
             body: bodies.get(&self.event_id).cloned().unwrap_or_else(|| Rc::from("{}")),
         };
         (claimed, meta)
@@ -150,6 +158,8 @@ struct HealthRowRead {
     enc_key_id: Option<String>,
     #[serde(default)]
     timeout_ms: Option<i64>,
+    #[serde(default = "one")]
+    legacy_signature: i64,
 }
 
 impl HealthRowRead {
@@ -174,7 +184,7 @@ const WEBHOOK_JSON: &str = "json_object('id', w.id, 'name', w.name, 'url', w.url
     'last_success_at', w.last_success_at, 'last_failure_at', w.last_failure_at, \
     'breaker_open_until', w.breaker_open_until, 'breaker_opens', w.breaker_opens, 'health_version', w.health_version, \
     'secret', w.secret, 'headers', w.headers, 'secrets_enc', w.secrets_enc, 'headers_enc', w.headers_enc, \
-    'enc_key_id', w.enc_key_id, 'timeout_ms', w.timeout_ms)";
+    'enc_key_id', w.enc_key_id, 'timeout_ms', w.timeout_ms, 'legacy_signature', w.legacy_signature)";
 
 const HEALTH_COLUMNS: &str = "id, name, url, workspace_id, active, consecutive_failures, failing_since, \
     last_success_at, last_failure_at, breaker_open_until, breaker_opens, health_version, \
@@ -303,6 +313,7 @@ impl HealthRowRead {
             headers_enc: self.headers_enc.take(),
             enc_key_id: self.enc_key_id.take(),
             timeout_ms: self.timeout_ms.unwrap_or(i64::from(TIMEOUT_MS_MAX)),
+            legacy_signature: self.legacy_signature,
         }
     }
 }

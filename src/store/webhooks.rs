@@ -12,7 +12,7 @@ use crate::core::crypto::Keyring;
 use crate::core::outbound::health::Health;
 use crate::core::outbound::sealed::{RowSecrets, SealedColumns};
 use crate::core::time::UnixMillis;
-use crate::core::outbound::webhook::{StoredWebhook, WebhookConfig, WebhookSecret};
+use crate::core::outbound::webhook::{SecretStatus, StoredWebhook, WebhookConfig, WebhookSecret};
 
 /// A webhook with its at-rest secret columns, for the routes that sign or rewrite them.
 pub struct WebhookRecord {
@@ -35,6 +35,8 @@ struct WebhookRow {
     headers: String,
     retry_count: i64,
     timeout_ms: i64,
+    #[serde(default = "legacy_on")]
+    legacy_signature: i64,
     disabled_reason: Option<String>,
     created_by: Option<String>,
     updated_by: Option<String>,
@@ -48,6 +50,10 @@ struct WebhookRow {
     breaker_open_until: Option<i64>,
     #[serde(default)]
     breaker_opens: i64,
+}
+
+fn legacy_on() -> i64 {
+    1
 }
 
 /// The health columns of a row (migration 0006), as the core's `Health`.
@@ -70,8 +76,9 @@ pub(crate) fn health_of(
 }
 
 impl WebhookRow {
-    /// Opens the headers; a row that does not open is an error naming the webhook.
-    fn into_record(self, keys: &Keyring) -> Result<WebhookRecord> {
+    /// Opens the headers (and tries the secrets). A row whose sealed values do not open is
+    /// still a webhook: without header values, `secret_status` undecryptable.
+    fn into_record(self, keys: &Keyring) -> WebhookRecord {
         // Rows were written from validated configs; parsing back cannot meet bad data
         // unless the table was edited by hand, in which case unknown items are skipped.
         let events = serde_json::from_str::<Vec<String>>(&self.events)
@@ -86,9 +93,10 @@ impl WebhookRow {
             headers_enc: self.headers_enc,
             enc_key_id: self.enc_key_id,
         };
-        let headers = at_rest
-            .open_headers(keys, &self.id)
-            .map_err(|e| worker::Error::RustError(format!("webhook {}: headers: {e}", self.id)))?;
+        let opened = at_rest.open_headers(keys, &self.id);
+        let secrets_open = at_rest.open_secrets(keys, &self.id).is_ok();
+        let secret_status = if opened.is_ok() && secrets_open { SecretStatus::Ok } else { SecretStatus::Undecryptable };
+        let headers = opened.unwrap_or_default();
         let secret_hint = match &at_rest.secret {
             Some(clear) if at_rest.is_legacy() => Some(WebhookSecret::from_stored(clear.clone()).hint()),
             _ => self.secret_hint,
@@ -103,6 +111,7 @@ impl WebhookRow {
                 headers,
                 retry_count: self.retry_count.clamp(0, 10) as u32,
                 timeout_ms: self.timeout_ms.clamp(1000, 30_000) as u32,
+                legacy_signature: self.legacy_signature != 0,
             },
             secret_hint,
             disabled_reason: self.disabled_reason,
@@ -112,14 +121,16 @@ impl WebhookRow {
             updated_at: self.updated_at,
             health: health_of(self.consecutive_failures, self.failing_since, self.last_success_at,
                               self.last_failure_at, self.breaker_open_until, self.breaker_opens),
+            secret_status,
         };
-        Ok(WebhookRecord { webhook, at_rest })
+        WebhookRecord { webhook, at_rest }
     }
 }
 
 const COLUMNS: &str = "id, name, url, secret, secrets_enc, headers_enc, enc_key_id, secret_hint, events, active, \
                        headers, retry_count, timeout_ms, disabled_reason, created_by, updated_by, created_at, updated_at, \
-                       consecutive_failures, failing_since, last_success_at, last_failure_at, breaker_open_until, breaker_opens";
+                       consecutive_failures, failing_since, last_success_at, last_failure_at, breaker_open_until, breaker_opens, \
+                       legacy_signature";
 
 fn events_json(events: &[EventType]) -> String {
     serde_json::Value::from(events.iter().map(|e| e.as_str()).collect::<Vec<_>>()).to_string()
@@ -147,12 +158,12 @@ pub async fn insert(
         db,
         "INSERT INTO webhooks (id, workspace_id, name, url, secret, events, active, headers, \
          retry_count, timeout_ms, created_at, updated_at, secrets_enc, headers_enc, enc_key_id, secret_hint, \
-         created_by, updated_by) \
-         SELECT ?1,?2,?3,?4,NULL,?5,?6,'{}',?7,?8,?9,?9,?10,?11,?12,?13,?14,?14 \
+         created_by, updated_by, legacy_signature) \
+         SELECT ?1,?2,?3,?4,NULL,?5,?6,'{}',?7,?8,?9,?9,?10,?11,?12,?13,?14,?14,?16 \
          WHERE (SELECT COUNT(*) FROM webhooks WHERE workspace_id = ?2) < ?15",
         &[&id, &workspace, &c.name, &c.url, &events_json(&c.events), &c.active, &c.retry_count, &c.timeout_ms, &now,
           &sealed.secrets_enc, &sealed.headers_enc, &sealed.enc_key_id, &sealed.secret_hint, &by.user,
-          &by.max_webhooks],
+          &by.max_webhooks, &c.legacy_signature],
     )?).await?;
     Ok(changes(&result) > 0)
 }
@@ -174,13 +185,13 @@ pub async fn list(db: &Db, workspace: &str, keys: &Keyring, limit: u32, after: O
             db.all(statement(db, &sql, &[&workspace, &c.created_at, &c.id, &fetch])?).await?.results()?
         }
     };
-    rows.into_iter().map(|r| r.into_record(keys).map(|r| r.webhook)).collect()
+    Ok(rows.into_iter().map(|r| r.into_record(keys).webhook).collect())
 }
 
 pub async fn get(db: &Db, workspace: &str, id: &str, keys: &Keyring) -> Result<Option<WebhookRecord>> {
     let sql = format!("SELECT {COLUMNS} FROM webhooks WHERE workspace_id = ?1 AND id = ?2");
     let row: Option<WebhookRow> = db.first(statement(db, &sql, &[&workspace, &id])?).await?;
-    row.map(|r| r.into_record(keys)).transpose()
+    Ok(row.map(|r| r.into_record(keys)))
 }
 
 /// The statement reading the webhook a delivery log of the workspace belongs to; its
@@ -195,7 +206,7 @@ pub fn of_log_statement(db: &Db, workspace: &str, log_id: &str) -> Result<worker
 
 /// The webhook of an `of_log_statement` result, opened with the keyring.
 pub fn record_of(result: worker::D1Result, keys: &Keyring) -> Result<Option<WebhookRecord>> {
-    result.results::<WebhookRow>()?.into_iter().next().map(|r| r.into_record(keys)).transpose()
+    Ok(result.results::<WebhookRow>()?.into_iter().next().map(|r| r.into_record(keys)))
 }
 
 /// Writes the whole configuration, and the sealed columns when given (which also empties
@@ -225,7 +236,7 @@ pub async fn update(
     let result = db.run(statement(
         db,
         "UPDATE webhooks SET name = ?3, url = ?4, events = ?5, active = ?6, \
-         retry_count = ?7, timeout_ms = ?8, updated_at = ?9, updated_by = ?19, \
+         retry_count = ?7, timeout_ms = ?8, updated_at = ?9, updated_by = ?19, legacy_signature = ?20, \
          disabled_reason = CASE WHEN ?6 = 1 THEN NULL ELSE disabled_reason END, \
          secret = CASE WHEN ?10 = 1 THEN NULL ELSE secret END, \
          headers = CASE WHEN ?10 = 1 THEN '{}' ELSE headers END, \
@@ -245,7 +256,7 @@ pub async fn update(
         &[&workspace, &id, &c.name, &c.url, &events_json(&c.events), &c.active, &c.retry_count, &c.timeout_ms, &now,
           &set_sealed, &secrets_enc, &headers_enc, &kid, &hint,
           &old.and_then(|o| o.secret.as_deref()), &old.and_then(|o| o.secrets_enc.as_deref()),
-          &old.and_then(|o| o.enc_key_id.as_deref()), &reset_health, &by],
+          &old.and_then(|o| o.enc_key_id.as_deref()), &reset_health, &by, &c.legacy_signature],
     )?).await?;
     Ok(changes(&result) > 0)
 }

@@ -1,6 +1,8 @@
 //! Verification of the platform's HS256 bearer tokens into a [`Principal`].
 //!
-//! Only HS256 is accepted (no `none`, no algorithm confusion); `exp` is required; a
+//! Only HS256 is accepted (no `none`, no algorithm confusion); `exp` and `iat` are
+//! required, `iat` not in the future, and `exp − iat` within the deployment's maximum
+//! lifetime (a token valid until 2100 is refused however well it is signed); a
 //! `crit` header is refused (we implement no extension, RFC 7515 §4.1.11); `iss` and
 //! `aud` are checked when the deployment names them. A key under 32 bytes is refused
 //! before any token is looked at ([`check_secret`]): HS256 with a short key is guessable.
@@ -36,7 +38,12 @@ pub fn check_secret(secret: &[u8]) -> Result<(), String> {
 pub struct Expected<'a> {
     pub issuer: Option<&'a str>,
     pub audience: Option<&'a str>,
+    /// `AUTH_MAX_TOKEN_LIFETIME_SECONDS`: the most `exp − iat` may be (`None`: no limit).
+    pub max_lifetime_secs: Option<u32>,
 }
+
+/// How far in the future `iat` may lie (clock skew between issuer and worker).
+const IAT_SKEW_SECS: f64 = 60.0;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenError {
@@ -50,6 +57,7 @@ pub enum TokenError {
     CriticalHeader,
     WrongIssuer,
     WrongAudience,
+    TooLongLived,
 }
 
 impl std::fmt::Display for TokenError {
@@ -65,6 +73,7 @@ impl std::fmt::Display for TokenError {
             TokenError::CriticalHeader => f.write_str("token has a `crit` header; no extension is supported"),
             TokenError::WrongIssuer => f.write_str("token issuer (`iss`) is not the expected one"),
             TokenError::WrongAudience => f.write_str("token audience (`aud`) does not include this service"),
+            TokenError::TooLongLived => f.write_str("token lifetime (`exp` − `iat`) exceeds the maximum this service accepts"),
         }
     }
 }
@@ -83,6 +92,7 @@ struct Claims {
     workspace_id: Option<String>,
     role: Option<String>,
     exp: Option<f64>,
+    iat: Option<f64>,
     nbf: Option<f64>,
     /// Kept as JSON: only read when the deployment expects an issuer / audience, so a
     /// token's unusual `iss` / `aud` never matters elsewhere.
@@ -141,6 +151,13 @@ pub fn verify_for(token: &str, secret: &[u8], now_secs: i64, expected: &Expected
     if !exp.is_finite() || (now_secs as f64) >= exp {
         return Err(TokenError::Expired);
     }
+    let iat = claims.iat.ok_or(TokenError::MissingClaim("iat"))?;
+    if !iat.is_finite() || iat > now_secs as f64 + IAT_SKEW_SECS {
+        return Err(TokenError::NotYetValid);
+    }
+    if expected.max_lifetime_secs.is_some_and(|max| exp - iat > f64::from(max)) {
+        return Err(TokenError::TooLongLived);
+    }
     if let Some(nbf) = claims.nbf {
         if !nbf.is_finite() || (now_secs as f64) < nbf {
             return Err(TokenError::NotYetValid);
@@ -192,7 +209,7 @@ mod tests {
     const NOW: i64 = 1_800_000_000;
 
     fn claims() -> serde_json::Value {
-        json!({"sub": "usr_1", "workspace_id": "ws_a", "role": "admin", "exp": NOW + 60})
+        json!({"sub": "usr_1", "workspace_id": "ws_a", "role": "admin", "exp": NOW + 60, "iat": NOW})
     }
 
     fn token(c: &serde_json::Value) -> String {
@@ -232,7 +249,7 @@ mod tests {
         let t = token(&claims());
         let mut parts: Vec<&str> = t.split('.').collect();
         let forged = URL_SAFE_NO_PAD.encode(
-            json!({"sub": "usr_1", "workspace_id": "ws_b", "role": "admin", "exp": NOW + 60}).to_string(),
+            json!({"sub": "usr_1", "workspace_id": "ws_b", "role": "admin", "exp": NOW + 60, "iat": NOW}).to_string(),
         );
         parts[1] = &forged;
         assert_eq!(verify(&parts.join("."), SECRET, NOW), Err(TokenError::BadSignature));
@@ -256,6 +273,7 @@ mod tests {
             ("workspace_id", TokenError::MissingClaim("workspace_id")),
             ("role", TokenError::MissingClaim("role")),
             ("exp", TokenError::MissingClaim("exp")),
+            ("iat", TokenError::MissingClaim("iat")),
         ] {
             let mut c = claims();
             c.as_object_mut().unwrap().remove(claim);
@@ -314,7 +332,7 @@ mod tests {
 
     #[test]
     fn checks_issuer_only_when_expected() {
-        let want = Expected { issuer: Some("https://sessions.planeconnection.test"), audience: None };
+        let want = Expected { issuer: Some("https://sessions.planeconnection.test"), audience: None, max_lifetime_secs: None };
         let mut c = claims();
         assert_eq!(verify_for(&token(&c), SECRET, NOW, &want), Err(TokenError::WrongIssuer), "missing iss");
         c["iss"] = json!("https://evil.test");
@@ -329,7 +347,7 @@ mod tests {
 
     #[test]
     fn checks_audience_as_string_or_array() {
-        let want = Expected { issuer: None, audience: Some("webhooks") };
+        let want = Expected { issuer: None, audience: Some("webhooks"), max_lifetime_secs: None };
         let mut c = claims();
         assert_eq!(verify_for(&token(&c), SECRET, NOW, &want), Err(TokenError::WrongAudience), "missing aud");
         for (aud, ok) in [
@@ -460,5 +478,26 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn lifetime_is_bounded_and_iat_not_in_the_future() {
+        let want = Expected { max_lifetime_secs: Some(86_400), ..Expected::default() };
+        let mut c = claims();
+        c["exp"] = json!(4_102_444_800i64); // 2100
+        assert_eq!(verify_for(&token(&c), SECRET, NOW, &want), Err(TokenError::TooLongLived));
+        assert!(verify(&token(&c), SECRET, NOW).is_ok(), "no limit configured");
+        c["exp"] = json!(NOW + 86_400);
+        assert!(verify_for(&token(&c), SECRET, NOW, &want).is_ok());
+        c["exp"] = json!(NOW + 86_401);
+        assert_eq!(verify_for(&token(&c), SECRET, NOW, &want), Err(TokenError::TooLongLived));
+        // A future `iat` would move the window out of the limit's reach.
+        c["iat"] = json!(NOW + 3600);
+        c["exp"] = json!(NOW + 7200);
+        assert_eq!(verify_for(&token(&c), SECRET, NOW, &want), Err(TokenError::NotYetValid));
+        c["iat"] = json!(NOW + 30);
+        assert!(verify_for(&token(&c), SECRET, NOW, &want).is_ok(), "within the clock skew");
+        c["iat"] = json!("now");
+        assert_eq!(verify_for(&token(&c), SECRET, NOW, &want), Err(TokenError::Malformed));
     }
 }

@@ -48,6 +48,8 @@ pub struct DeliveryHeadersInput<'a> {
     pub secrets: Option<&'a SecretSet>,
     /// A test delivery (`X-Webhook-Test: true`).
     pub test: bool,
+    /// `X-Webhook-Signature` (and `-Previous`) are sent (the webhook's `legacy_signature`).
+    pub legacy_signature: bool,
     pub custom: &'a BTreeMap<String, String>,
 }
 
@@ -112,7 +114,7 @@ pub fn signed_headers(input: &DeliveryHeadersInput<'_>, tags: &[SecretTags]) -> 
         headers.push(("X-Webhook-Test".to_string(), "true".to_string()));
     }
     let timestamp = input.attempt_at.div_euclid(1000);
-    if let Some(((current, _), previous)) = tags.split_first() {
+    if let Some(((current, _), previous)) = tags.split_first().filter(|_| input.legacy_signature) {
         headers.push(("X-Webhook-Signature".to_string(), legacy_from_tag(current)));
         if !previous.is_empty() {
             let previous: Vec<String> = previous.iter().map(|(legacy, _)| legacy_from_tag(legacy)).collect();
@@ -141,13 +143,16 @@ pub fn latest_attempt_headers(log: &DeliveryLog, webhook: &StoredWebhook) -> Vec
         attempt_at,
         secrets: None,
         test: false,
+        legacy_signature: webhook.config.legacy_signature,
         custom: &webhook.config.headers,
     };
     let mut headers = request_headers(&input, b"");
     if webhook.secret_hint.is_some() {
         // Before the custom headers, which the sender always puts last.
         let at = headers.len().saturating_sub(webhook.config.headers.len());
-        for name in ["webhook-signature", "X-Webhook-Signature"] {
+        let names: &[&str] =
+            if webhook.config.legacy_signature { &["webhook-signature", "X-Webhook-Signature"] } else { &["webhook-signature"] };
+        for name in names {
             headers.insert(at, (name.to_string(), String::new()));
         }
     }
@@ -267,7 +272,7 @@ mod tests {
         let custom = BTreeMap::from([("X-Tenant".to_string(), "a".to_string())]);
         let mut input = DeliveryHeadersInput {
             event_type: "flight.departed", webhook_id: "wh_1", delivery_id: "dlv_1",
-            attempt_at: 1_700_000_000_999, secrets: None, test: false, custom: &custom,
+            attempt_at: 1_700_000_000_999, secrets: None, test: false, legacy_signature: true, custom: &custom,
         };
         let headers = request_headers(&input, b"{}");
         assert_eq!(names(&headers), ["Content-Type", "User-Agent", "X-Webhook-Event", "X-Webhook-Timestamp", "X-Webhook-ID", "X-Webhook-Delivery", "webhook-id", "webhook-timestamp", "X-Tenant"]);
@@ -293,7 +298,7 @@ mod tests {
         let custom = BTreeMap::new();
         let input = DeliveryHeadersInput {
             event_type: "x", webhook_id: "wh_1", delivery_id: v["msg_id"].as_str().unwrap(),
-            attempt_at: v["timestamp"].as_i64().unwrap() * 1000 + 500, secrets: Some(&set), test: false, custom: &custom,
+            attempt_at: v["timestamp"].as_i64().unwrap() * 1000 + 500, secrets: Some(&set), test: false, legacy_signature: true, custom: &custom,
         };
         let headers = request_headers(&input, v["payload"].as_str().unwrap().as_bytes());
         assert_eq!(get(&headers, "webhook-signature"), v["signature"].as_str());
@@ -307,7 +312,7 @@ mod tests {
         set.rotate(secret("whsec_third_secret_xxxx"), 120, 0);
         let custom = BTreeMap::new();
         let at = |ms| DeliveryHeadersInput {
-            event_type: "x", webhook_id: "wh", delivery_id: "dlv", attempt_at: ms, secrets: Some(&set), test: false, custom: &custom,
+            event_type: "x", webhook_id: "wh", delivery_id: "dlv", attempt_at: ms, secrets: Some(&set), test: false, legacy_signature: true, custom: &custom,
         };
         let during = request_headers(&at(59_000), b"body");
         assert_eq!(get(&during, "webhook-signature").unwrap().split(' ').count(), 3);
@@ -320,6 +325,12 @@ mod tests {
         let after = request_headers(&at(120_000), b"body");
         assert_eq!(get(&after, "webhook-signature").unwrap().split(' ').count(), 1);
         assert_eq!(get(&after, "X-Webhook-Signature-Previous"), None);
+        // `legacy_signature: false`: only the timestamped scheme, for every key.
+        let modern = DeliveryHeadersInput { legacy_signature: false, ..at(59_000) };
+        let headers = request_headers(&modern, b"body");
+        assert_eq!(get(&headers, "X-Webhook-Signature"), None);
+        assert_eq!(get(&headers, "X-Webhook-Signature-Previous"), None);
+        assert_eq!(get(&headers, "webhook-signature").unwrap().split(' ').count(), 3);
     }
 
     #[test]
@@ -349,7 +360,7 @@ mod tests {
         let custom = BTreeMap::new();
         let input = DeliveryHeadersInput {
             event_type: "flight.departed", webhook_id: "wh_1", delivery_id: "dlv_1", attempt_at: 1_700_000_000_500,
-            secrets: Some(&set), test: false, custom: &custom,
+            secrets: Some(&set), test: false, legacy_signature: true, custom: &custom,
         };
         let plan = signing_plan(&input);
         assert_eq!(plan.standard_prefix, "dlv_1.1700000000.");
@@ -452,7 +463,7 @@ mod tests {
             id: "wh_1".into(),
             config: crate::core::outbound::webhook::WebhookConfig {
                 name: "n".into(), url: "https://example.com".into(), events: vec![], active: true, headers,
-                retry_count: 3, timeout_ms: 10_000,
+                retry_count: 3, timeout_ms: 10_000, legacy_signature: true,
             },
             secret_hint: secret_hint.map(str::to_string),
             disabled_reason: None,
@@ -461,6 +472,7 @@ mod tests {
             created_at: 0,
             updated_at: 0,
             health: Default::default(),
+            secret_status: Default::default(),
         }
     }
 

@@ -1,7 +1,10 @@
 //! Recover (SPEC §8.4): which failed deliveries a recovery redelivers, and in what chunks.
 //!
 //! A recovery names a window of time; every delivery of the webhook that ended `failed`
-//! in it gets one redelivery. The window is closed at the request (an open `until` is
+//! in it gets one redelivery, unless it already has one (pending, successful, or failed
+//! itself: then that redelivery is the one a recovery may take), so each event is
+//! recovered once per chain. The window cannot start before the log retention.
+//! One recovery per webhook runs at a time (`store::recover` holds the webhook). The window is closed at the request (an open `until` is
 //! "now"), so redeliveries that fail later never join their own recovery. The work runs
 //! in the background, [`CHUNK`] originals per queue message, walking the failed
 //! deliveries by (end time, id) with a cursor.
@@ -34,7 +37,8 @@ pub struct Cursor {
 }
 
 /// Parses `{"since": ISO, "until"?: ISO}`; `until` defaults to, and is capped at, `now`.
-pub fn parse_window(body: &Map<String, Value>, now: UnixMillis) -> Result<Window, FieldErrors> {
+/// `since` must not be before `now - retention_days` (those logs are purged).
+pub fn parse_window(body: &Map<String, Value>, now: UnixMillis, retention_days: u32) -> Result<Window, FieldErrors> {
     let mut errors = FieldErrors::new();
     reject_unknown_fields(body, &["since", "until"], &mut errors);
     let mut time = |name: &str, required: bool| match body.get(name) {
@@ -58,6 +62,11 @@ pub fn parse_window(body: &Map<String, Value>, now: UnixMillis) -> Result<Window
     };
     let since = time("since", true);
     let until = time("until", false);
+    let oldest = now - i64::from(retention_days) * 86_400_000;
+    if since.is_some_and(|s| s < oldest) {
+        errors.insert("since".into(), format!(
+            "must not be before the log retention ({retention_days} days; {})", crate::core::time::format_iso(oldest)));
+    }
     if let (Some(s), Some(u)) = (since, until) {
         if u < s {
             errors.insert("until".into(), "must not be before since".into());
@@ -85,21 +94,21 @@ mod tests {
 
     #[test]
     fn windows() {
-        let w = parse_window(&obj(json!({"since": "2026-03-01T00:00:00Z"})), NOW).unwrap();
+        let w = parse_window(&obj(json!({"since": "2026-03-01T00:00:00Z"})), NOW, 36_500).unwrap();
         assert_eq!(w, Window { since: 1_772_323_200_000, until: NOW });
-        let w = parse_window(&obj(json!({"since": "2026-03-01", "until": "2026-03-01"})), NOW).unwrap();
+        let w = parse_window(&obj(json!({"since": "2026-03-01", "until": "2026-03-01"})), NOW, 36_500).unwrap();
         assert_eq!(w.until - w.since, 86_400_000 - 1, "a bare until covers its whole day");
         // A future until is capped at now: redeliveries never join their own recovery.
-        let w = parse_window(&obj(json!({"since": "2026-03-01", "until": "2999-01-01T00:00:00Z"})), NOW).unwrap();
+        let w = parse_window(&obj(json!({"since": "2026-03-01", "until": "2999-01-01T00:00:00Z"})), NOW, 36_500).unwrap();
         assert_eq!(w.until, NOW);
     }
 
     #[test]
     fn a_window_of_one_instant_is_allowed() {
         let at = "2026-03-01T12:00:00.000Z";
-        let w = parse_window(&obj(json!({"since": at, "until": at})), NOW).unwrap();
+        let w = parse_window(&obj(json!({"since": at, "until": at})), NOW, 36_500).unwrap();
         assert_eq!(w, Window { since: 1_772_366_400_000, until: 1_772_366_400_000 });
-        let e = parse_window(&obj(json!({"since": at, "until": "2026-03-01T11:59:59.999Z"})), NOW).unwrap_err();
+        let e = parse_window(&obj(json!({"since": at, "until": "2026-03-01T11:59:59.999Z"})), NOW, 36_500).unwrap_err();
         assert_eq!(e.get("until").map(String::as_str), Some("must not be before since"));
     }
 
@@ -113,8 +122,16 @@ mod tests {
             (json!({"since": "2026-03-02", "until": "2026-13-01"}), "until"),
             (json!({"since": "2026-03-02", "extra": 1}), "extra"),
         ] {
-            let e = parse_window(&obj(body.clone()), NOW).unwrap_err();
+            let e = parse_window(&obj(body.clone()), NOW, 36_500).unwrap_err();
             assert!(e.contains_key(field), "{body}: {e:?}");
         }
+    }
+
+    #[test]
+    fn since_before_the_retention_is_refused() {
+        let e = parse_window(&obj(json!({"since": "1970-01-01"})), NOW, 30).unwrap_err();
+        assert!(e["since"].contains("retention (30 days"), "{e:?}");
+        let thirty_days_ago = crate::core::time::format_iso(NOW - 30 * 86_400_000);
+        assert!(parse_window(&obj(json!({"since": thirty_days_ago})), NOW, 30).is_ok());
     }
 }

@@ -2,10 +2,12 @@
 //!
 //! Secrets never appear here, except once in the response that created a webhook
 //! (`secret`): a webhook renders `has_secret` and `secret_hint` only, and its custom
-//! header values with credential-like names masked (`masking`).
+//! header values as the viewer may see them (`masking`: admins all but credential-like
+//! ones, managers none); response excerpts hide those values too.
 //! Log lists carry no payload and no attempt history, so a page stays small whatever the
 //! payloads weigh (SPEC §8.3); one log's detail carries both, and the headers sent.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -15,7 +17,7 @@ use crate::core::catalog::EventType;
 use crate::core::cursor::{capped_total, Cursor};
 use crate::core::outbound::health::{self, Health};
 use crate::core::outbound::delivery_log::{AttemptRecord, DeliveryLog};
-use crate::core::outbound::masking::shown_value;
+use crate::core::outbound::masking::{mask_excerpt, shown_custom, shown_value, Viewer};
 use crate::core::time::format_iso;
 use crate::core::outbound::webhook::StoredWebhook;
 
@@ -30,6 +32,7 @@ pub struct WebhookView<'a> {
     pub headers: BTreeMap<&'a str, String>,
     pub retry_count: u32,
     pub timeout_ms: u32,
+    pub legacy_signature: bool,
     pub has_secret: bool,
     pub secret_hint: Option<&'a str>,
     /// Only in the 201 of a create.
@@ -41,6 +44,8 @@ pub struct WebhookView<'a> {
     pub created_at: String,
     pub updated_at: String,
     pub health: HealthView,
+    /// `"ok"`, or `"undecryptable"` when its sealed values do not open (rotate to repair).
+    pub secret_status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recent_logs: Option<Vec<LogView<'a>>>,
 }
@@ -67,27 +72,28 @@ impl HealthView {
     }
 }
 
-/// The headers as shown (`shown_value`). Inserted one by one rather than collected: a
+/// The headers as `viewer` may see them. Inserted one by one rather than collected: a
 /// `collect` into a `BTreeMap` brings a stable sort into the wasm (several KB).
-fn shown_headers(headers: &BTreeMap<String, String>) -> BTreeMap<&str, String> {
+fn shown_headers(headers: &BTreeMap<String, String>, viewer: Viewer) -> BTreeMap<&str, String> {
     let mut shown = BTreeMap::new();
     for (name, value) in headers {
-        shown.insert(name.as_str(), shown_value(name, value));
+        shown.insert(name.as_str(), shown_custom(viewer, name, value));
     }
     shown
 }
 
 impl<'a> WebhookView<'a> {
-    pub fn new(w: &'a StoredWebhook) -> Self {
+    pub fn new(w: &'a StoredWebhook, viewer: Viewer) -> Self {
         WebhookView {
             id: &w.id,
             name: &w.config.name,
             url: &w.config.url,
             events: &w.config.events,
             active: w.config.active,
-            headers: shown_headers(&w.config.headers),
+            headers: shown_headers(&w.config.headers, viewer),
             retry_count: w.config.retry_count,
             timeout_ms: w.config.timeout_ms,
+            legacy_signature: w.config.legacy_signature,
             has_secret: w.secret_hint.is_some(),
             secret_hint: w.secret_hint.as_deref(),
             secret: None,
@@ -97,6 +103,7 @@ impl<'a> WebhookView<'a> {
             created_at: format_iso(w.created_at),
             updated_at: format_iso(w.updated_at),
             health: HealthView::new(&w.health, w.config.active),
+            secret_status: w.secret_status.as_str(),
             recent_logs: None,
         }
     }
@@ -109,18 +116,31 @@ pub struct AttemptView<'a> {
     pub response_status: Option<u16>,
     pub error: Option<&'a str>,
     pub duration_ms: u32,
-    pub response_body: Option<&'a str>,
+    pub response_body: Option<Cow<'a, str>>,
+}
+
+/// Who reads a log, and the webhook's custom headers to hide from its excerpts.
+#[derive(Clone, Copy)]
+pub struct Reader<'a> {
+    pub custom: &'a BTreeMap<String, String>,
+    pub viewer: Viewer,
+}
+
+impl Reader<'_> {
+    fn excerpt<'b>(&self, body: Option<&'b str>) -> Option<Cow<'b, str>> {
+        body.map(|b| mask_excerpt(b, self.custom, self.viewer))
+    }
 }
 
 impl<'a> AttemptView<'a> {
-    fn new(a: &'a AttemptRecord) -> Self {
+    fn new(a: &'a AttemptRecord, reader: Reader<'_>) -> Self {
         AttemptView {
             attempt: a.attempt,
             attempted_at: format_iso(a.attempted_at),
             response_status: a.response_status,
             error: a.error.as_deref(),
             duration_ms: a.duration_ms,
-            response_body: a.response_body.as_deref(),
+            response_body: reader.excerpt(a.response_body.as_deref()),
         }
     }
 }
@@ -136,7 +156,7 @@ pub struct LogView<'a> {
     pub attempts: u32,
     pub max_attempts: u32,
     pub response_status: Option<u16>,
-    pub response_body: Option<&'a str>,
+    pub response_body: Option<Cow<'a, str>>,
     pub error: Option<&'a str>,
     pub duration_ms: Option<u32>,
     pub next_attempt_at: Option<String>,
@@ -158,7 +178,7 @@ impl<'a> LogView<'a> {
             attempts: log.attempts,
             max_attempts: log.max_attempts,
             response_status: log.response_status,
-            response_body: log.response_body.as_deref(),
+            response_body: log.response_body.as_deref().map(Cow::Borrowed),
             error: log.error.as_deref(),
             duration_ms: log.duration_ms,
             next_attempt_at: log.next_attempt_at.map(format_iso),
@@ -167,6 +187,10 @@ impl<'a> LogView<'a> {
             created_at: format_iso(log.created_at),
             updated_at: format_iso(log.updated_at),
         }
+    }
+    /// The log with its excerpt masked for `reader`.
+    pub fn read_by(log: &'a DeliveryLog, reader: Reader<'_>) -> Self {
+        LogView { response_body: reader.excerpt(log.response_body.as_deref()), ..LogView::new(log) }
     }
 }
 
@@ -192,15 +216,23 @@ pub struct LogDetailView<'a> {
 impl<'a> LogDetailView<'a> {
     /// `payload` is the log's stored body parsed by the caller; `headers` are the
     /// headers the sender builds for it, shown here with secret-bearing values masked.
-    pub fn new(log: &'a DeliveryLog, payload: Option<&'a RawValue>, headers: &[(String, String)]) -> Self {
+    /// Custom headers (those in `reader.custom`) are shown as the reader may see them.
+    pub fn new(log: &'a DeliveryLog, payload: Option<&'a RawValue>, headers: &[(String, String)], reader: Reader<'_>) -> Self {
         LogDetailView {
-            log: LogView::new(log),
+            log: LogView::read_by(log, reader),
             payload,
             request_headers: headers
                 .iter()
-                .map(|(name, value)| HeaderView { name: name.clone(), value: shown_value(name, value) })
+                .map(|(name, value)| {
+                    let value = if reader.custom.contains_key(name) {
+                        shown_custom(reader.viewer, name, value)
+                    } else {
+                        shown_value(name, value)
+                    };
+                    HeaderView { name: name.clone(), value }
+                })
                 .collect(),
-            attempt_history: log.history.iter().map(AttemptView::new).collect(),
+            attempt_history: log.history.iter().map(|a| AttemptView::new(a, reader)).collect(),
         }
     }
 }
@@ -213,6 +245,11 @@ pub fn parse_payload(log: &DeliveryLog) -> Option<&RawValue> {
 /// Renders logs for a list.
 pub fn log_views(logs: &[DeliveryLog]) -> Vec<LogView<'_>> {
     logs.iter().map(LogView::new).collect()
+}
+
+/// Renders one webhook's logs for `reader` (excerpts masked).
+pub fn log_views_for<'a>(logs: &'a [DeliveryLog], reader: Reader<'_>) -> Vec<LogView<'a>> {
+    logs.iter().map(|l| LogView::read_by(l, reader)).collect()
 }
 
 /// A page of logs: `total` exact up to 10,000 (then `total_capped`), `next_cursor` to
@@ -270,7 +307,7 @@ mod tests {
             id: "wh_1".into(),
             config: WebhookConfig {
                 name: "n".into(), url: "https://example.com".into(), events: vec![], active: true, headers,
-                retry_count: 3, timeout_ms: 10_000,
+                retry_count: 3, timeout_ms: 10_000, legacy_signature: true,
             },
             secret_hint: Some("…abcd".into()),
             disabled_reason: None,
@@ -279,8 +316,10 @@ mod tests {
             created_at: 0,
             updated_at: 0,
             health: Default::default(),
+            secret_status: Default::default(),
         };
-        let v = serde_json::to_value(WebhookView::new(&w)).unwrap();
+        let v = serde_json::to_value(WebhookView::new(&w, Viewer::Admin)).unwrap();
+        assert_eq!(v["secret_status"], "ok");
         assert_eq!(v["headers"]["Authorization"], "••••9876");
         assert_eq!(v["headers"]["X-Api-Key"], "••••6789");
         assert_eq!(v["headers"]["X-Tenant"], "fbo-42");

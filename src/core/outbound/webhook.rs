@@ -4,6 +4,9 @@
 //! once, keyed by field name. The URL rule delegates to `ssrf::check_target_url`.
 //! The secret travels beside the configuration (`NewWebhook`, `WebhookPatch`): it is
 //! sealed at rest and read only to sign (see `secrets`).
+//! An update's header value that is exactly the masked rendering of the stored value
+//! (what a form showed and sent back unchanged) keeps the stored value: a mask is never
+//! stored in place of a credential.
 
 use std::collections::BTreeMap;
 
@@ -12,6 +15,7 @@ use serde_json::{Map, Value};
 use crate::core::catalog::EventType;
 use crate::core::api::error::FieldErrors;
 use crate::core::api::json_body::{reject_unknown_fields, type_name};
+use crate::core::outbound::masking::mask;
 use crate::core::outbound::ssrf::check_target_url;
 
 pub const NAME_MAX_CHARS: usize = 100;
@@ -27,7 +31,7 @@ pub const TIMEOUT_MS_MAX: u32 = 30_000;
 pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;
 
 const FIELDS: &[&str] =
-    &["name", "url", "secret", "events", "active", "headers", "retry_count", "timeout_ms"];
+    &["name", "url", "secret", "events", "active", "headers", "retry_count", "timeout_ms", "legacy_signature"];
 /// Names the platform sets, or that proxies and the HTTP layer own (hop-by-hop headers,
 /// RFC 9110 §7.6.1; forwarding headers a receiver may trust): a webhook cannot set them.
 const RESERVED_HEADERS: &[&str] = &[
@@ -79,6 +83,29 @@ pub struct WebhookConfig {
     pub headers: BTreeMap<String, String>,
     pub retry_count: u32,
     pub timeout_ms: u32,
+    /// Whether deliveries carry the seed's `X-Webhook-Signature` (and `-Previous`), which
+    /// covers neither a timestamp nor an id; `false` leaves only `webhook-signature`.
+    pub legacy_signature: bool,
+}
+
+/// Whether a webhook's sealed values (secrets, header values) open with the keys
+/// configured. One row that does not is shown as such, never fails a whole list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SecretStatus {
+    #[default]
+    Ok,
+    /// Tampered, or sealed under a key no longer configured. Its deliveries are not sent;
+    /// rotating its secret repairs it (header values that do not open are dropped).
+    Undecryptable,
+}
+
+impl SecretStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecretStatus::Ok => "ok",
+            SecretStatus::Undecryptable => "undecryptable",
+        }
+    }
 }
 
 /// A webhook as stored: its configuration plus what the platform keeps about it.
@@ -97,6 +124,7 @@ pub struct StoredWebhook {
     pub updated_at: crate::core::time::UnixMillis,
     /// Endpoint health (SPEC §8.4).
     pub health: crate::core::outbound::health::Health,
+    pub secret_status: SecretStatus,
 }
 
 /// A valid partial update: `None` leaves a field as it is.
@@ -111,6 +139,7 @@ pub struct WebhookPatch {
     pub headers: Option<BTreeMap<String, String>>,
     pub retry_count: Option<u32>,
     pub timeout_ms: Option<u32>,
+    pub legacy_signature: Option<bool>,
 }
 
 impl WebhookConfig {
@@ -122,6 +151,7 @@ impl WebhookConfig {
         if let Some(v) = patch.headers { self.headers = v; }
         if let Some(v) = patch.retry_count { self.retry_count = v; }
         if let Some(v) = patch.timeout_ms { self.timeout_ms = v; }
+        if let Some(v) = patch.legacy_signature { self.legacy_signature = v; }
         self
     }
 }
@@ -141,7 +171,7 @@ pub fn parse_create(obj: &Map<String, Value>, allow_private: bool) -> Result<New
             errors.insert(required.to_string(), "is required".to_string());
         }
     }
-    let patch = parse_fields(obj, allow_private, &mut errors);
+    let patch = parse_fields(obj, allow_private, None, &mut errors);
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -157,18 +187,29 @@ pub fn parse_create(obj: &Map<String, Value>, allow_private: bool) -> Result<New
         headers: patch.headers.unwrap_or_default(),
         retry_count: patch.retry_count.unwrap_or(DEFAULT_RETRY_COUNT),
         timeout_ms: patch.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
+        legacy_signature: patch.legacy_signature.unwrap_or(true),
     };
     Ok(NewWebhook { config, secret: patch.secret })
 }
 
-/// Validates an update body; every field is optional.
-pub fn parse_patch(obj: &Map<String, Value>, allow_private: bool) -> Result<WebhookPatch, FieldErrors> {
+/// Validates an update body; every field is optional. `stored` are the webhook's current
+/// headers: a value sent back masked keeps the stored one.
+pub fn parse_patch(
+    obj: &Map<String, Value>,
+    allow_private: bool,
+    stored: &BTreeMap<String, String>,
+) -> Result<WebhookPatch, FieldErrors> {
     let mut errors = FieldErrors::new();
-    let patch = parse_fields(obj, allow_private, &mut errors);
+    let patch = parse_fields(obj, allow_private, Some(stored), &mut errors);
     if errors.is_empty() { Ok(patch) } else { Err(errors) }
 }
 
-fn parse_fields(obj: &Map<String, Value>, allow_private: bool, errors: &mut FieldErrors) -> WebhookPatch {
+fn parse_fields(
+    obj: &Map<String, Value>,
+    allow_private: bool,
+    stored: Option<&BTreeMap<String, String>>,
+    errors: &mut FieldErrors,
+) -> WebhookPatch {
     reject_unknown_fields(obj, FIELDS, errors);
     let mut patch = WebhookPatch::default();
     let mut check = |field: &str, result: Result<(), String>| {
@@ -192,10 +233,13 @@ fn parse_fields(obj: &Map<String, Value>, allow_private: bool, errors: &mut Fiel
         check("active", v.as_bool().map(|b| patch.active = Some(b)).ok_or_else(|| expected("a boolean", v)));
     }
     if let Some(v) = obj.get("headers") {
-        check("headers", parse_headers(v).map(|h| patch.headers = Some(h)));
+        check("headers", parse_headers(v, stored).map(|h| patch.headers = Some(h)));
     }
     if let Some(v) = obj.get("retry_count") {
         check("retry_count", parse_integer(v, 0, RETRY_COUNT_MAX).map(|n| patch.retry_count = Some(n)));
+    }
+    if let Some(v) = obj.get("legacy_signature") {
+        check("legacy_signature", v.as_bool().map(|b| patch.legacy_signature = Some(b)).ok_or_else(|| expected("a boolean", v)));
     }
     if let Some(v) = obj.get("timeout_ms") {
         check("timeout_ms", parse_integer(v, TIMEOUT_MS_MIN, TIMEOUT_MS_MAX).map(|n| patch.timeout_ms = Some(n)));
@@ -278,7 +322,17 @@ fn is_header_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
-fn parse_headers(v: &Value) -> Result<BTreeMap<String, String>, String> {
+/// The stored value a masked `value` stands for: the same header (any case) whose masked
+/// rendering is exactly `value`.
+fn unmasked<'a>(stored: Option<&'a BTreeMap<String, String>>, name: &str, value: &str) -> Option<&'a String> {
+    stored?
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+        .filter(|v| mask(v) == value)
+}
+
+fn parse_headers(v: &Value, stored: Option<&BTreeMap<String, String>>) -> Result<BTreeMap<String, String>, String> {
     let obj = match v {
         Value::Null => return Ok(BTreeMap::new()),
         Value::Object(obj) => obj,
@@ -301,14 +355,21 @@ fn parse_headers(v: &Value) -> Result<BTreeMap<String, String>, String> {
             return Err(format!("{name:?} is given twice"));
         }
         let value = value.as_str().ok_or_else(|| format!("value of {name:?} {}", expected("a string", value)))?;
+        if let Some(kept) = unmasked(stored, name, value) {
+            seen_lowercase.push(lower);
+            headers.insert(name.clone(), kept.clone());
+            continue;
+        }
         if value.contains(['\r', '\n', '\0']) {
             return Err(format!("value of {name:?} must not contain CR, LF or NUL"));
         }
         if value.len() > HEADER_VALUE_MAX {
             return Err(format!("value of {name:?} must be at most {HEADER_VALUE_MAX} bytes"));
         }
-        if value.chars().any(|c| c.is_control() && c != '\t') {
-            return Err(format!("value of {name:?} must not contain control characters"));
+        // What every HTTP stack sends as it is: a value outside visible ASCII would reach
+        // the receiver as bytes it did not expect (a `•` as `â¢`).
+        if !value.bytes().all(|b| b == b'\t' || (0x20..=0x7e).contains(&b)) {
+            return Err(format!("value of {name:?} must be visible ASCII (0x20–0x7E) or tab"));
         }
         seen_lowercase.push(lower);
         headers.insert(name.clone(), value.to_string());
@@ -344,6 +405,10 @@ mod tests {
         let NewWebhook { config: c, secret } = parse_create(&obj(valid()), false).unwrap();
         assert!(c.active);
         assert_eq!((c.retry_count, c.timeout_ms), (3, 10_000));
+        assert!(c.legacy_signature);
+        let off = parse_create(&obj(with("legacy_signature", json!(false))), false).unwrap();
+        assert!(!off.config.legacy_signature);
+        assert!(create_err(with("legacy_signature", json!("no"))).contains_key("legacy_signature"));
         assert!(secret.is_none() && c.headers.is_empty());
     }
 
@@ -436,7 +501,11 @@ mod tests {
         let tabbed = parse_create(&obj(with("headers", json!({"X-Tab": "a\tb"}))), false).unwrap();
         assert_eq!(tabbed.config.headers["X-Tab"], "a\tb");
         let e = create_err(with("headers", json!({"X-Bell": "a\u{7}b"})));
-        assert!(e["headers"].contains("control characters"), "{}", e["headers"]);
+        assert!(e["headers"].contains("visible ASCII"), "{}", e["headers"]);
+        for bad in ["caf\u{e9}", "\u{2022}\u{2022}\u{2022}\u{2022}1234", "a\u{7f}b", "\u{a0}"] {
+            let e = create_err(with("headers", json!({"X-Bad": bad})));
+            assert!(e["headers"].contains("visible ASCII"), "{bad:?}: {}", e["headers"]);
+        }
         let twenty: Map<String, Value> = (0..20).map(|i| (format!("X-H{i}"), json!("v"))).collect();
         assert!(parse_create(&obj(with("headers", Value::Object(twenty))), false).is_ok());
     }
@@ -481,15 +550,35 @@ mod tests {
 
     #[test]
     fn patch_is_partial_and_null_secret_is_refused() {
-        let e = parse_patch(&obj(json!({"secret": null, "active": false})), false).unwrap_err();
+        let e = parse_patch(&obj(json!({"secret": null, "active": false})), false, &BTreeMap::new()).unwrap_err();
         assert!(e["secret"].contains("rotate"));
-        let p = parse_patch(&obj(json!({"secret": "t".repeat(20), "active": false})), false).unwrap();
+        let p = parse_patch(&obj(json!({"secret": "t".repeat(20), "active": false})), false, &BTreeMap::new()).unwrap();
         assert_eq!(p.secret.as_ref().map(WebhookSecret::expose), Some("t".repeat(20).as_str()));
         let base = parse_create(&obj(with("secret", json!("s".repeat(20)))), false).unwrap().config;
         let updated = base.clone().apply(p);
         assert!(!updated.active);
         assert_eq!(updated.name, base.name);
-        assert!(parse_patch(&obj(json!({"name": null})), false).is_err());
-        assert!(parse_patch(&obj(json!({})), false).unwrap() == WebhookPatch::default());
+        assert!(parse_patch(&obj(json!({"name": null})), false, &BTreeMap::new()).is_err());
+        assert!(parse_patch(&obj(json!({})), false, &BTreeMap::new()).unwrap() == WebhookPatch::default());
+    }
+
+    #[test]
+    fn a_masked_value_sent_back_keeps_the_stored_value() {
+        let stored = BTreeMap::from([
+            ("Authorization".to_string(), "Bearer live-abcdef1234".to_string()),
+            ("X-Short".to_string(), "tiny".to_string()),
+        ]);
+        let body = json!({"headers": {"authorization": "\u{2022}\u{2022}\u{2022}\u{2022}1234",
+                                      "X-Short": "\u{2022}\u{2022}\u{2022}\u{2022}", "X-Tenant": "fbo-1"}});
+        let p = parse_patch(&obj(body), false, &stored).unwrap();
+        let h = p.headers.unwrap();
+        assert_eq!(h["authorization"], "Bearer live-abcdef1234");
+        assert_eq!(h["X-Short"], "tiny");
+        assert_eq!(h["X-Tenant"], "fbo-1");
+        // A mask of other digits, or of a header not stored, is not ASCII: refused.
+        for body in [json!({"headers": {"Authorization": "\u{2022}\u{2022}\u{2022}\u{2022}9999"}}),
+                     json!({"headers": {"X-New": "\u{2022}\u{2022}\u{2022}\u{2022}1234"}})] {
+            assert!(parse_patch(&obj(body), false, &stored).unwrap_err().contains_key("headers"));
+        }
     }
 }
