@@ -65,6 +65,12 @@ pub struct Config {
     pub shards: Result<ShardList, String>,
     /// `OPS_API_KEY`: the operator API's bearer key (`core::api::ops` decides).
     pub ops_api_key: Option<String>,
+    /// `SUBREQUEST_LIMIT` itself (default 50): what one invocation may spend.
+    pub subrequest_limit: usize,
+    /// `MOVE_CLEANUP_DELAY_SECONDS` (default and production minimum 60, twice the
+    /// placement cache's life; tests set less): the wait between a move's flip and the
+    /// cleanup of the old shard.
+    pub move_cleanup_delay_secs: u32,
 }
 
 fn text(env: &Env, name: &str) -> Option<String> {
@@ -124,6 +130,8 @@ impl Config {
             ),
             shards: ShardList::parse(text(env, "SHARDS").as_deref()),
             ops_api_key: text(env, "OPS_API_KEY"),
+            subrequest_limit: number(env, "SUBREQUEST_LIMIT").filter(|n| *n >= 1).unwrap_or(FREE_SUBREQUESTS),
+            move_cleanup_delay_secs: number(env, "MOVE_CLEANUP_DELAY_SECONDS").unwrap_or(crate::core::moves::min_cleanup_delay_secs()),
         }
     }
 }

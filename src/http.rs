@@ -69,6 +69,10 @@ impl<T> OrInternal<T> for worker::Result<T> {
 #[inline(never)]
 #[cold]
 fn internal_error(during: &str, e: &worker::Error) -> ApiError {
+    if crate::store::shards::is_moved_error(e) {
+        log_event(json!({"level": "warn", "msg": "write refused: the workspace is moving", "during": during}));
+        return ApiError::moving();
+    }
     log_event(json!({"level": "error", "msg": "internal error", "during": during, "error": e.to_string()}));
     ApiError::internal()
 }
@@ -98,6 +102,9 @@ pub fn error_response(e: &ApiError) -> worker::Response {
     }
     if let Some(allow) = &e.allow {
         let _ = headers.set("Allow", allow);
+    }
+    if let Some(secs) = e.retry_after {
+        let _ = headers.set("Retry-After", &secs.to_string());
     }
     let text = serde_json::to_string(&e.body())
         .unwrap_or_else(|_| r#"{"error":{"code":"internal_error","message":"internal error"}}"#.into());

@@ -14,6 +14,7 @@ pub mod cursor;
 pub mod crypto;
 pub mod ids;
 pub mod inbound;
+pub mod moves;
 pub mod outbound;
 pub mod shards;
 pub mod time;

@@ -12,7 +12,7 @@ use worker::{Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage
 
 use super::dispatch::claim_and_send;
 use super::queue::QueueBody;
-use super::{log_event, now_ms, recover};
+use super::{log_event, moves, now_ms, recover};
 use crate::config::{Config, DEAD_LETTER_SUFFIX};
 use crate::core::shards::DIRECTORY_BINDING;
 use crate::core::outbound::delivery::NextStep;
@@ -30,6 +30,16 @@ pub async fn handle_batch(batch: MessageBatch<serde_json::Value>, env: &Env, con
     let mut by_shard: Vec<(String, Vec<(RawMessage, Option<QueueBody>)>)> = Vec::new();
     for m in batch.raw_iter() {
         let body = serde_wasm_bindgen::from_value::<QueueBody>(m.body()).ok();
+        if let Some(step) = body.as_ref().and_then(|b| b.move_job.as_ref()).filter(|_| !dead_letters) {
+            match moves::run(env, config, &step.job).await {
+                Ok(()) => m.ack(),
+                Err(e) => {
+                    log_event(json!({"level": "error", "msg": "move step not saved; retried", "job": step.job, "error": e.to_string()}));
+                    m.retry_with_options(&QueueRetryOptionsBuilder::new().with_delay_seconds(STORE_FAILURE_RETRY_SECS).build());
+                }
+            }
+            continue;
+        }
         let shard = body.as_ref().map_or(DIRECTORY_BINDING, QueueBody::shard).to_string();
         match by_shard.iter_mut().find(|(name, _)| *name == shard) {
             Some((_, group)) => group.push((m, body)),

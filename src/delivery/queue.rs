@@ -57,6 +57,28 @@ pub struct RecoverJob {
     pub after: Option<Cursor>,
 }
 
+/// A step of a workspace move: `{"shard": "DB", "move": {"job": "mv_…"}}` (its job row
+/// is in `DB`; `delivery::moves` runs it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MoveJob {
+    pub job: String,
+}
+
+#[derive(Serialize)]
+struct MoveMessage<'a> {
+    shard: &'a str,
+    #[serde(rename = "move")]
+    step: MoveJob,
+}
+
+/// Queues the next step of move `job`, after `delay` seconds.
+pub async fn enqueue_move(env: &Env, job: &str, delay: u32) -> worker::Result<()> {
+    let message = MoveMessage { shard: DIRECTORY_BINDING, step: MoveJob { job: job.to_string() } };
+    let builder = worker::MessageBuilder::new(message);
+    let message = if delay > 0 { builder.delay_seconds(delay).build() } else { builder.build() };
+    env.queue(QUEUE_BINDING)?.send(message).await
+}
+
 /// Any message of the delivery queue: `{log_id}`, `{log_ids}` or `{recover}`, with the
 /// `shard` they belong to.
 #[derive(Debug, Deserialize)]
@@ -69,6 +91,8 @@ pub struct QueueBody {
     pub log_ids: Vec<String>,
     #[serde(default)]
     pub recover: Option<RecoverJob>,
+    #[serde(default, rename = "move")]
+    pub move_job: Option<MoveJob>,
 }
 
 impl QueueBody {

@@ -94,7 +94,7 @@ async fn public_route(ctx: &Ctx<'_>, req: &mut Request, route: Route, id: &str) 
         Route::InboundStripe => inbound::stripe::handle(ctx, req).await,
         Route::InboundStripeConnect => inbound::connect::handle(ctx, req).await,
         Route::InboundResend => inbound::resend::handle(ctx, req).await,
-        Route::OpsShards | Route::OpsWorkspace => ops::handle(ctx, req, route, id).await,
+        Route::OpsShards | Route::OpsWorkspace | Route::OpsMoveWorkspace | Route::OpsMove => ops::handle(ctx, req, route, id).await,
         _ => Err(ApiError::not_found("route")),
     }
 }

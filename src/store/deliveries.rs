@@ -256,6 +256,13 @@ impl ClaimScope<'_> {
     }
 }
 
+/// Leaves out the deliveries of a workspace that is cutting over to another shard or has
+/// moved (its fence, migration 0014, would refuse the write and with it the whole batch):
+/// the new shard's sweep and queue messages take them on. A primary-key look-up of an
+/// almost always empty table: no row read.
+const NOT_FENCED: &str = "AND NOT EXISTS (SELECT 1 FROM shard_fence f WHERE f.workspace_id = delivery_logs.workspace_id \
+    AND f.state <> 'copying')";
+
 /// The claim's statements, to run in one batch (alone, or after a publish): claim the due
 /// deliveries in scope for this invocation (`token`) under a lease that covers the whole
 /// batch (returning what the rows say), take the probe slot of each half-open webhook
@@ -276,7 +283,7 @@ pub fn claim_statements(db: &Db, scope: ClaimScope<'_>, token: &str, now: UnixMi
              WHERE id IN ({ids1}) AND status = 'pending' \
                AND attempts < max_attempts \
                AND (next_attempt_at IS NULL OR next_attempt_at <= ?2 + ?4) \
-               AND (lease_until IS NULL OR lease_until < ?2) \
+               AND (lease_until IS NULL OR lease_until < ?2) {NOT_FENCED} \
              RETURNING id, webhook_id, event_id, event_type, attempts, max_attempts, workspace_id, test, \
                (SELECT {WEBHOOK_JSON} FROM webhooks w WHERE w.id = delivery_logs.webhook_id) AS webhook"),
             &[&param, &now, &token, &EARLY_ARRIVAL_SLACK_MS, &until],
@@ -664,7 +671,7 @@ pub async fn sweep(db: &Db, now: UnixMillis, grace_ms: i64, retention_cutoff: Un
              WHERE id IN (SELECT id FROM delivery_logs \
                WHERE id >= '{DELIVERY_PREFIX}' || printf('%012x', (SELECT at FROM sweep_state WHERE name = 'logs')) \
                  AND id < '{DELIVERY_PREFIX}' || printf('%012x', ?2) \
-                 AND status = 'pending' AND next_attempt_at IS NULL LIMIT ?3)"),
+                 AND status = 'pending' AND next_attempt_at IS NULL {NOT_FENCED} LIMIT ?3)"),
             &[&now, &walk_to, &MAX_WALKED_PER_RUN],
         )?,
         // `changes()` is the walk's: the mark moves on only when the walk was complete.
@@ -675,17 +682,17 @@ pub async fn sweep(db: &Db, now: UnixMillis, grace_ms: i64, retention_cutoff: Un
         )?,
         statement(
             db,
-            "UPDATE delivery_logs SET status = 'failed', \
+            &format!("UPDATE delivery_logs SET status = 'failed', \
                error = COALESCE(error, 'delivery interrupted during its last attempt'), \
                next_attempt_at = NULL, lease_until = NULL, claim_token = NULL, updated_at = ?1 \
              WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= ?1 AND status = 'pending' \
-               AND attempts >= max_attempts AND (lease_until IS NULL OR lease_until < ?1)",
+               AND attempts >= max_attempts AND (lease_until IS NULL OR lease_until < ?1) {NOT_FENCED}"),
             &[&now],
         )?,
         statement(
             db,
-            "SELECT id FROM delivery_logs WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= ?1 \
-               AND status = 'pending' AND (lease_until IS NULL OR lease_until < ?2) ORDER BY next_attempt_at LIMIT ?3",
+            &format!("SELECT id FROM delivery_logs WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= ?1 \
+               AND status = 'pending' AND (lease_until IS NULL OR lease_until < ?2) {NOT_FENCED} ORDER BY next_attempt_at LIMIT ?3"),
             &[&(now - grace_ms), &now, &limit],
         )?,
         // Purges are bounded per run (oldest first) so a large backlog drains over
@@ -735,11 +742,11 @@ pub async fn sweep(db: &Db, now: UnixMillis, grace_ms: i64, retention_cutoff: Un
 pub async fn fail_dead_lettered(db: &Db, ids: &[String], now: UnixMillis) -> Result<usize> {
     let result = db.run(statement(
         db,
-        "UPDATE delivery_logs SET status = 'failed', \
+        &format!("UPDATE delivery_logs SET status = 'failed', \
            error = 'dead-lettered: the queue gave up redelivering this message', \
            next_attempt_at = NULL, lease_until = NULL, claim_token = NULL, updated_at = ?2 \
          WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'pending' \
-           AND (lease_until IS NULL OR lease_until < ?2)",
+           AND (lease_until IS NULL OR lease_until < ?2) {NOT_FENCED}"),
         &[&json_ids(ids), &now],
     )?).await?;
     Ok(super::changes(&result))

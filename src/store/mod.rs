@@ -15,6 +15,7 @@ pub mod email;
 pub mod events;
 pub mod inbound_events;
 pub mod logs;
+pub mod moves;
 pub mod recover;
 pub mod shards;
 pub mod stats;
@@ -78,7 +79,7 @@ impl Db {
 
     /// Runs the statements in one round trip (one transaction), metered.
     pub async fn batch(&self, statements: Vec<D1PreparedStatement>) -> Result<Vec<D1Result>> {
-        let results = self.d1.batch(statements).await?;
+        let results = self.d1.batch(statements).await.inspect_err(noticed)?;
         for r in &results {
             self.meter(r);
         }
@@ -87,14 +88,14 @@ impl Db {
 
     /// Runs one statement and returns its rows and meta, metered.
     pub async fn all(&self, statement: D1PreparedStatement) -> Result<D1Result> {
-        let result = statement.all().await?;
+        let result = statement.all().await.inspect_err(noticed)?;
         self.meter(&result);
         Ok(result)
     }
 
     /// Runs one write; the same as [`Db::all`] (D1's `run` also carries meta).
     pub async fn run(&self, statement: D1PreparedStatement) -> Result<D1Result> {
-        let result = statement.run().await?;
+        let result = statement.run().await.inspect_err(noticed)?;
         self.meter(&result);
         Ok(result)
     }
@@ -102,6 +103,14 @@ impl Db {
     /// The first row, if any. Through `all` (D1's `first` has no meta to meter).
     pub async fn first<T: DeserializeOwned>(&self, statement: D1PreparedStatement) -> Result<Option<T>> {
         Ok(self.all(statement).await?.results::<T>()?.into_iter().next())
+    }
+}
+
+/// Every D1 error passes here: a write refused by a moved workspace's fence means this
+/// isolate's cached placements may be stale.
+fn noticed(e: &worker::Error) {
+    if shards::is_moved_error(e) {
+        shards::forget_placements();
     }
 }
 

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use worker::{D1Database, Env, Error, Result};
 
 use super::{statement, Db};
+use crate::core::moves::PLACEMENT_CACHE_TTL_MS;
 use crate::core::shards::{ShardList, DIRECTORY_BINDING};
 use crate::core::time::UnixMillis;
 
@@ -31,9 +32,10 @@ pub struct Shards<'a> {
 }
 
 thread_local! {
-    /// workspace → shard, as read from or written to the directory by this isolate. A
-    /// placement never changes without a move, so an entry stays true until one.
-    static PLACED: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
+    /// workspace → (shard, when this isolate read it). An entry is trusted for
+    /// `PLACEMENT_CACHE_TTL_MS`: a move cleans the old shard only after twice that, and
+    /// until then the old shard's fence refuses every write a stale entry sends there.
+    static PLACED: RefCell<HashMap<String, (String, UnixMillis)>> = RefCell::new(HashMap::new());
 }
 
 #[derive(Deserialize)]
@@ -127,9 +129,16 @@ impl<'a> Shards<'a> {
 
     /// The workspace's shard from the cache or the directory; `None` if never placed.
     pub async fn locate(&self, workspace: &str) -> Result<Option<String>> {
-        if let Some(name) = PLACED.with(|p| p.borrow().get(workspace).cloned()) {
+        let fresh_since = worker::Date::now().as_millis() as i64 - PLACEMENT_CACHE_TTL_MS;
+        let cached = PLACED.with(|p| p.borrow().get(workspace).filter(|(_, at)| *at >= fresh_since).map(|(s, _)| s.clone()));
+        if let Some(name) = cached {
             return Ok(Some(name));
         }
+        self.locate_fresh(workspace).await
+    }
+
+    /// The workspace's shard as the directory says now (the operator API, a move).
+    pub async fn locate_fresh(&self, workspace: &str) -> Result<Option<String>> {
         let directory = self.directory()?;
         let row: Option<ShardRow> =
             directory.first(statement(&directory, "SELECT shard FROM workspace_shards WHERE workspace_id = ?1", &[&workspace])?).await?;
@@ -147,8 +156,22 @@ fn remember(workspace: &str, shard: &str) {
         if map.len() >= 100_000 {
             map.clear();
         }
-        map.insert(workspace.to_string(), shard.to_string());
+        map.insert(workspace.to_string(), (shard.to_string(), worker::Date::now().as_millis() as i64));
     });
+}
+
+/// Forgets every cached placement: a shard refused a write because a workspace moved
+/// (its fence), so this isolate's entries may be stale.
+pub fn forget_placements() {
+    PLACED.with(|p| p.borrow_mut().clear());
+}
+
+/// The message of the old shard's fence (migration 0014) in a D1 error.
+pub const MOVED_MARKER: &str = "workspace_moved";
+
+/// Whether a D1 error is the fence of a workspace that is moving or has moved.
+pub fn is_moved_error(e: &worker::Error) -> bool {
+    e.to_string().contains(MOVED_MARKER)
 }
 
 /// Workspaces per shard, from the directory.

@@ -42,7 +42,7 @@ pub fn allowed_roles(route: Route) -> Option<&'static [Role]> {
         Route::Health | Route::OpenApi | Route::InboundStripe | Route::InboundStripeConnect
         | Route::InboundResend | Route::Portal => None,
         // The operator API has its own key (`core::api::ops`), never a workspace token.
-        Route::OpsShards | Route::OpsWorkspace => None,
+        Route::OpsShards | Route::OpsWorkspace | Route::OpsMoveWorkspace | Route::OpsMove => None,
         Route::EventCatalog => Some(ANYONE),
         Route::ListWebhooks | Route::GetWebhook | Route::QueryLogs | Route::GetLog | Route::TestWebhook
         | Route::Redeliver | Route::WebhookStats | Route::GetInvoice | Route::GetBilling | Route::GetConnectAccount
@@ -109,7 +109,7 @@ mod tests {
     #[test]
     fn public_routes_need_no_token() {
         for route in [Route::Health, Route::OpenApi, Route::InboundStripe, Route::InboundStripeConnect, Route::InboundResend, Route::Portal,
-                      Route::OpsShards, Route::OpsWorkspace] {
+                      Route::OpsShards, Route::OpsWorkspace, Route::OpsMoveWorkspace, Route::OpsMove] {
             assert!(allowed_roles(route).is_none(), "{route:?}");
             for role in [Admin, Manager, Member, Service] {
                 assert!(can(role, route), "{role:?} on {route:?}");

@@ -18,11 +18,13 @@ pub struct ApiError {
     pub fields: Option<FieldErrors>,
     /// Allowed methods, for 405 responses (`Allow` header).
     pub allow: Option<String>,
+    /// Seconds to wait before trying again, for 503 responses (`Retry-After` header).
+    pub retry_after: Option<u32>,
 }
 
 impl ApiError {
     fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), fields: None, allow: None }
+        ApiError { status, code, message: message.into(), fields: None, allow: None, retry_after: None }
     }
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(401, "unauthorized", message)
@@ -68,6 +70,12 @@ impl ApiError {
     }
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(409, "conflict", message)
+    }
+    /// 503 while the workspace moves to another shard (SPEC §9.2): writes wait a second.
+    pub fn moving() -> Self {
+        let mut e = Self::new(503, "workspace_moving", "the workspace is moving to another database; retry in a second");
+        e.retry_after = Some(1);
+        e
     }
     /// The message is generic on purpose: details go to the log, not to the caller.
     pub fn internal() -> Self {

@@ -33,6 +33,8 @@ pub enum Route {
     Portal,
     OpsShards,
     OpsWorkspace,
+    OpsMoveWorkspace,
+    OpsMove,
 }
 
 /// Which database a route's handler works in (SPEC §9.2): the directory database `DB`
@@ -57,7 +59,7 @@ impl Route {
             Route::Health | Route::OpenApi | Route::EventCatalog | Route::InboundStripe | Route::InboundStripeConnect
             | Route::InboundResend | Route::GetInvoice | Route::GetBilling | Route::GetConnectAccount
             | Route::GetConnectSplits | Route::GetEmailAnalytics | Route::GetEmailSuppressions | Route::Portal
-            | Route::OpsShards | Route::OpsWorkspace => DataHome::Directory,
+            | Route::OpsShards | Route::OpsWorkspace | Route::OpsMoveWorkspace | Route::OpsMove => DataHome::Directory,
         }
     }
 }
@@ -105,6 +107,8 @@ pub const ALL: &[(&str, &str, Route)] = &[
     ("GET", "/portal", Route::Portal),
     ("GET", "/api/v1/ops/shards", Route::OpsShards),
     ("GET", "/api/v1/ops/workspaces/{id}", Route::OpsWorkspace),
+    ("POST", "/api/v1/ops/workspaces/{id}/move", Route::OpsMoveWorkspace),
+    ("GET", "/api/v1/ops/moves/{id}", Route::OpsMove),
 ];
 
 /// Matches a request line. `path` is the URL path without the query string.
@@ -141,6 +145,8 @@ pub fn match_route<'a>(method: &str, path: &'a str) -> Result<Matched<'a>, Route
         ["portal"] => &[("GET", Route::Portal)],
         ["api", "v1", "ops", "shards"] => &[("GET", Route::OpsShards)],
         ["api", "v1", "ops", "workspaces", _] => &[("GET", Route::OpsWorkspace)],
+        ["api", "v1", "ops", "workspaces", _, "move"] => &[("POST", Route::OpsMoveWorkspace)],
+        ["api", "v1", "ops", "moves", _] => &[("GET", Route::OpsMove)],
         _ => return Err(RouteMiss::NotFound),
     };
     let id = match segments.as_slice() {
@@ -154,7 +160,10 @@ pub fn match_route<'a>(method: &str, path: &'a str) -> Result<Matched<'a>, Route
         {
             Some(*id)
         }
-        ["api", "v1", "invoices", id] | ["api", "v1", "ops", "workspaces", id] => Some(*id),
+        ["api", "v1", "invoices", id]
+        | ["api", "v1", "ops", "workspaces", id]
+        | ["api", "v1", "ops", "workspaces", id, "move"]
+        | ["api", "v1", "ops", "moves", id] => Some(*id),
         _ => None,
     };
     if id == Some("") {
