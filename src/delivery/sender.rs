@@ -12,7 +12,8 @@ use worker::{web_sys, AbortController, Delay, Fetch, Headers, Request, ResponseB
 
 use super::{log_event, now_ms, signing};
 use crate::core::crypto::Keyring;
-use crate::core::outbound::delivery::{signed_headers, signing_plan, AttemptResult, DeliveryHeadersInput, RESPONSE_EXCERPT_BYTES};
+use crate::core::outbound::asymmetric::Signing;
+use crate::core::outbound::delivery::{signed_headers, signing_plan, AttemptResult, DeliveryHeadersInput, Signatures, RESPONSE_EXCERPT_BYTES};
 use crate::core::outbound::ssrf::check_target_url;
 use crate::core::time::UnixMillis;
 use crate::store::deliveries::ClaimedDelivery;
@@ -61,17 +62,32 @@ async fn attempt(d: &ClaimedDelivery, allow_private: bool, keys: &Keyring, attem
         secrets: secrets.as_ref(),
         test: d.test,
         legacy_signature: d.legacy_signature,
+        signing: d.signing,
         custom: &custom,
     };
     // Small bodies are signed in wasm, larger ones by Web Crypto (see `signing`); the Rust
-    // HMAC also if Web Crypto ever fails.
+    // HMAC also if Web Crypto ever fails. Ed25519 is signed by Web Crypto only: an
+    // `ed25519` delivery that no key signs is not sent.
     let plan = signing_plan(&headers_input);
     let body = signing::body_bytes(&d.body);
-    let tags = if d.body.len() < signing::WEB_CRYPTO_FROM_BYTES {
+    let tags = if d.signing == Signing::Ed25519 {
+        let signed = match plan.ed25519.is_empty() {
+            true => Err("the webhook has no Ed25519 key pair".to_string()),
+            false => signing::sign_ed25519(&plan, &body).await.map_err(|e| format!("Ed25519 signing failed: {e:?}")),
+        };
+        match signed {
+            Ok(ed25519) => Signatures { hmac: Vec::new(), ed25519 },
+            Err(why) => {
+                log_event(serde_json::json!({"level": "error", "msg": "delivery not sent: not signed",
+                                             "delivery": d.log_id, "webhook": d.webhook_id, "error": why}));
+                return (AttemptResult::NotSent(why), None);
+            }
+        }
+    } else if d.body.len() < signing::WEB_CRYPTO_FROM_BYTES {
         plan.sign(d.body.as_bytes())
     } else {
         match signing::sign(&plan, &body).await {
-            Ok(tags) => tags,
+            Ok(hmac) => Signatures { hmac, ed25519: Vec::new() },
             Err(e) => {
                 log_event(serde_json::json!({"level": "warn", "msg": "Web Crypto signing failed; signed in wasm",
                                              "delivery": d.log_id, "error": format!("{e:?}")}));

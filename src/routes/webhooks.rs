@@ -1,5 +1,6 @@
 //! `/api/v1/webhooks` CRUD, `POST /api/v1/webhooks/:id/test` and
-//! `POST /api/v1/webhooks/:id/secret/rotate`.
+//! `POST /api/v1/webhooks/:id/secret/rotate`. An `ed25519` webhook's credential is a key
+//! pair from Web Crypto (`delivery::signing`); only its public key is ever shown.
 
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,9 +26,10 @@ use crate::core::api::json_body::{parse_object, reject_unknown_fields, require_o
 use crate::core::cursor::parse_page_request;
 use crate::core::outbound::masking::Viewer;
 use crate::core::outbound::views::{log_views_for, next_cursor, parse_payload, LogDetailView, Reader, WebhookPage, WebhookView};
-use crate::core::outbound::webhook::{parse_create, parse_patch, NewWebhook, SecretStatus, StoredWebhook};
+use crate::core::outbound::webhook::{parse_create, parse_patch, NewWebhook, SecretStatus, StoredWebhook, WebhookSecret};
+use crate::core::outbound::asymmetric::Signing;
 use crate::delivery::dispatch::outcome;
-use crate::delivery::{log_event, now_ms, sender};
+use crate::delivery::{log_event, now_ms, sender, signing};
 use crate::store::events::{EventSource, NewEvent, SingleDelivery};
 use crate::store::deliveries::ClaimedDelivery;
 use crate::store::webhooks::{UserChange, WebhookRecord, Writer};
@@ -84,6 +86,23 @@ fn open_secrets(ctx: &Ctx<'_>, record: &WebhookRecord) -> Result<SecretSet, ApiE
     }
 }
 
+/// A new credential of the scheme: the caller's secret or a generated `whsec_` one, or a
+/// key pair from Web Crypto (`whsk_`, sealed; its public key is in the sealed columns).
+async fn new_credential(scheme: Signing, given: Option<WebhookSecret>) -> Result<WebhookSecret, ApiError> {
+    match scheme {
+        Signing::Hmac => Ok(given.unwrap_or_else(secrets::generate)),
+        Signing::Ed25519 => signing::generate_key_pair().await.map(|pair| pair.to_secret()).map_err(|e| {
+            log_event(json!({"level": "error", "msg": "Ed25519 key generation failed", "error": format!("{e:?}")}));
+            ApiError::internal()
+        }),
+    }
+}
+
+/// The secret to show once: an HMAC secret the server made or was given, never a private key.
+fn shown_once(scheme: Signing, set: &SecretSet) -> Option<&str> {
+    (scheme == Signing::Hmac).then(|| set.current.expose())
+}
+
 async fn body_object(req: &mut Request) -> Result<Map<String, Value>, ApiError> {
     let bytes = read_body(req, MAX_MANAGEMENT_BODY).await?;
     require_object(header(req, "Content-Type").as_deref(), &bytes, MAX_MANAGEMENT_BODY)
@@ -116,7 +135,7 @@ pub async fn create(ctx: &Ctx<'_>, req: &mut Request, p: &Principal) -> ApiResul
     let body = body_object(req).await?;
     let NewWebhook { config, secret } = parse_create(&body, ctx.config.allow_private_targets).map_err(ApiError::validation)?;
     let id = new_id(WEBHOOK_PREFIX);
-    let set = SecretSet::new(secret.unwrap_or_else(secrets::generate));
+    let set = SecretSet::new(new_credential(config.signing, secret).await?);
     let sealed = seal(ctx, &id, &set, &config.headers)?;
     let max_webhooks = ctx.config.max_webhooks_per_workspace;
     let by = Writer { user: p.user_id.as_deref(), max_webhooks };
@@ -131,34 +150,45 @@ pub async fn create(ctx: &Ctx<'_>, req: &mut Request, p: &Principal) -> ApiResul
     let created = StoredWebhook {
         id, config, secret_hint: Some(sealed.secret_hint), disabled_reason: None,
         created_by: p.user_id.clone(), updated_by: p.user_id.clone(), created_at: ctx.now, updated_at: ctx.now,
-        health: Default::default(), secret_status: SecretStatus::Ok,
+        health: Default::default(), secret_status: SecretStatus::Ok, public_key: sealed.public_key.clone(),
     };
     let mut view = WebhookView::new(&created, Viewer::of(p.role));
     // Shown once, here; no later response carries it.
-    view.secret = Some(set.current.expose());
+    view.secret = shown_once(created.config.signing, &set);
     json_response(201, &view)
 }
 
 pub async fn update(ctx: &Ctx<'_>, req: &mut Request, p: &Principal, id: &str) -> ApiResult {
     let record = find_record(ctx, p, id).await?;
     let body = body_object(req).await?;
-    let mut patch = parse_patch(&body, ctx.config.allow_private_targets, &record.webhook.config.headers)
+    let mut patch = parse_patch(&body, ctx.config.allow_private_targets, &record.webhook.config)
         .map_err(ApiError::validation)?;
     let reactivated = patch.active == Some(true);
     let new_secret = patch.secret.take();
+    // Another scheme: a new credential of its kind replaces every current one at once.
+    let scheme_changed = patch.signing.is_some_and(|s| s != record.webhook.config.signing);
     // Sealed columns are rewritten when what they hold changes, and a legacy row is
     // sealed on its first write when a key is configured (otherwise it stays as it is).
     let reseal = new_secret.is_some()
+        || scheme_changed
         || patch.headers.is_some()
         || (record.at_rest.is_legacy() && ctx.config.keys.current().is_ok());
     let existing = record.webhook.clone();
     let config = existing.config.apply(patch);
+    let mut generated = None;
     let sealed = if reseal {
-        let mut set = open_secrets(ctx, &record)?;
-        if let Some(secret) = new_secret {
-            set.replace(secret, ctx.now);
-        }
-        set.prune(ctx.now);
+        let set = if scheme_changed {
+            let set = SecretSet::new(new_credential(config.signing, new_secret).await?);
+            generated = shown_once(config.signing, &set).map(str::to_string);
+            set
+        } else {
+            let mut set = open_secrets(ctx, &record)?;
+            if let Some(secret) = new_secret {
+                set.replace(secret, ctx.now);
+            }
+            set.prune(ctx.now);
+            set
+        };
         Some(seal(ctx, id, &set, &config.headers)?)
     } else {
         None
@@ -174,35 +204,49 @@ pub async fn update(ctx: &Ctx<'_>, req: &mut Request, p: &Principal, id: &str) -
     }
     let sealed_written = sealed.is_some();
     let disabled_reason = if reactivated || config.active { None } else { existing.disabled_reason };
+    let public_key = match &sealed {
+        Some(s) => s.public_key.clone(),
+        None => existing.public_key,
+    };
     let secret_hint = sealed.map(|s| s.secret_hint).or(existing.secret_hint);
     // `active: true` starts the webhook's health afresh (SPEC §8.4).
     let health = if reactivated { Default::default() } else { existing.health };
     let updated = StoredWebhook {
         id: existing.id, config, secret_hint, disabled_reason, created_by: existing.created_by,
         updated_by: p.user_id.clone(), created_at: existing.created_at, updated_at: ctx.now, health,
-        secret_status: if sealed_written { SecretStatus::Ok } else { existing.secret_status },
+        secret_status: if sealed_written { SecretStatus::Ok } else { existing.secret_status }, public_key,
     };
-    json_response(200, &WebhookView::new(&updated, Viewer::of(p.role)))
+    let mut view = WebhookView::new(&updated, Viewer::of(p.role));
+    // A switch to `hmac` made a secret: shown once, here.
+    view.secret = generated.as_deref();
+    json_response(200, &view)
 }
 
 #[derive(Serialize)]
 struct Rotated<'a> {
-    secret: &'a str,
+    /// An `hmac` webhook's new secret, shown once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<&'a str>,
+    /// An `ed25519` webhook's new public key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    public_key: Option<&'a str>,
     previous_expires_at: Option<String>,
 }
 
-/// `POST /api/v1/webhooks/:id/secret/rotate`: the new secret (given or generated) signs
-/// at once; the previous one keeps signing for `grace_seconds`.
+/// `POST /api/v1/webhooks/:id/secret/rotate`: the new secret (given or generated), or a
+/// new key pair for an `ed25519` webhook, signs at once; the previous one keeps signing
+/// for `grace_seconds`.
 pub async fn rotate_secret(ctx: &Ctx<'_>, req: &mut Request, p: &Principal, id: &str) -> ApiResult {
     let record = find_record(ctx, p, id).await?;
     let bytes = read_body(req, MAX_MANAGEMENT_BODY).await?;
     let body = parse_object(header(req, "Content-Type").as_deref(), &bytes, MAX_MANAGEMENT_BODY)?;
-    let request = parse_rotate(body.as_ref()).map_err(ApiError::validation)?;
+    let scheme = record.webhook.config.signing;
+    let request = parse_rotate(body.as_ref(), scheme).map_err(ApiError::validation)?;
     let legacy_without_secret = record.at_rest.is_legacy() && record.at_rest.secret.is_none();
     // A row whose sealed values do not open starts afresh: the new secret alone, and the
     // header values that did open (those that did not are dropped; see `secret_status`).
     let undecryptable = record.webhook.secret_status == SecretStatus::Undecryptable;
-    let new_secret = request.secret.unwrap_or_else(secrets::generate);
+    let new_secret = new_credential(scheme, request.secret).await?;
     let mut set = if undecryptable { SecretSet::new(new_secret.clone()) } else { open_secrets(ctx, &record)? };
     if undecryptable {
         log_event(json!({"level": "warn", "msg": "undecryptable webhook repaired by rotation", "webhook": id}));
@@ -223,7 +267,12 @@ pub async fn rotate_secret(ctx: &Ctx<'_>, req: &mut Request, p: &Principal, id: 
         return Err(ApiError::conflict("the webhook's secrets changed meanwhile; retry the rotation"));
     }
     log_event(json!({"msg": "secret rotated", "webhook": id, "grace_seconds": request.grace_seconds}));
-    json_response(200, &Rotated { secret: set.current.expose(), previous_expires_at: expires_at.map(format_iso) })
+    let rotated = Rotated {
+        secret: shown_once(scheme, &set),
+        public_key: sealed.public_key.as_deref(),
+        previous_expires_at: expires_at.map(format_iso),
+    };
+    json_response(200, &rotated)
 }
 
 pub async fn delete(ctx: &Ctx<'_>, p: &Principal, id: &str) -> ApiResult {
@@ -333,6 +382,7 @@ pub async fn test(ctx: &Ctx<'_>, req: &mut Request, p: &Principal, id: &str) -> 
         timeout_ms: webhook.config.timeout_ms,
         test: true,
         legacy_signature: webhook.config.legacy_signature,
+        signing: webhook.config.signing,
         body: Rc::from(event_body.as_str()),
     };
     let report = sender::send(&claimed, ctx.config.allow_private_targets, &ctx.config.keys).await;

@@ -12,6 +12,7 @@ use std::rc::Rc;
 use worker::Result;
 
 use super::{json_ids, statement, webhooks, Db};
+use crate::core::outbound::asymmetric::Signing;
 use crate::core::outbound::health::Health;
 use crate::core::outbound::lease::SEND_SLACK_MS;
 use crate::core::outbound::rollup::{bucket, hour_of, BUCKETS};
@@ -41,6 +42,8 @@ pub struct ClaimedDelivery {
     pub test: bool,
     /// The webhook sends `X-Webhook-Signature` (its `legacy_signature`).
     pub legacy_signature: bool,
+    /// `webhook-signature`'s scheme (the webhook's `signing`).
+    pub signing: Signing,
     /// Shared by every delivery of the same event in the batch.
     pub body: Rc<str>,
 }
@@ -81,6 +84,7 @@ struct SendingRow {
     enc_key_id: Option<String>,
     timeout_ms: i64,
     legacy_signature: i64,
+    signing: Option<String>,
 }
 
 impl ClaimedRow {
@@ -103,6 +107,7 @@ impl ClaimedRow {
             timeout_ms: webhook.timeout_ms.clamp(1000, i64::from(TIMEOUT_MS_MAX)) as u32,
             test: self.test != 0,
             legacy_signature: webhook.legacy_signature != 0,
+            signing: webhook.signing.as_deref().and_then(Signing::parse).unwrap_or_default(),
             body: bodies.get(&self.event_id).cloned().unwrap_or_else(|| Rc::from("{}")),
         };
         (claimed, meta)
@@ -160,6 +165,8 @@ struct HealthRowRead {
     timeout_ms: Option<i64>,
     #[serde(default = "one")]
     legacy_signature: i64,
+    #[serde(default)]
+    signing: Option<String>,
 }
 
 impl HealthRowRead {
@@ -184,7 +191,7 @@ const WEBHOOK_JSON: &str = "json_object('id', w.id, 'name', w.name, 'url', w.url
     'last_success_at', w.last_success_at, 'last_failure_at', w.last_failure_at, \
     'breaker_open_until', w.breaker_open_until, 'breaker_opens', w.breaker_opens, 'health_version', w.health_version, \
     'secret', w.secret, 'headers', w.headers, 'secrets_enc', w.secrets_enc, 'headers_enc', w.headers_enc, \
-    'enc_key_id', w.enc_key_id, 'timeout_ms', w.timeout_ms, 'legacy_signature', w.legacy_signature)";
+    'enc_key_id', w.enc_key_id, 'timeout_ms', w.timeout_ms, 'legacy_signature', w.legacy_signature, 'signing', w.signing)";
 
 const HEALTH_COLUMNS: &str = "id, name, url, workspace_id, active, consecutive_failures, failing_since, \
     last_success_at, last_failure_at, breaker_open_until, breaker_opens, health_version, \
@@ -321,6 +328,7 @@ impl HealthRowRead {
             enc_key_id: self.enc_key_id.take(),
             timeout_ms: self.timeout_ms.unwrap_or(i64::from(TIMEOUT_MS_MAX)),
             legacy_signature: self.legacy_signature,
+            signing: self.signing.take(),
         }
     }
 }

@@ -9,6 +9,7 @@ use super::{changes, statement, Db};
 use crate::core::cursor::Cursor;
 use crate::core::catalog::EventType;
 use crate::core::crypto::Keyring;
+use crate::core::outbound::asymmetric::Signing;
 use crate::core::outbound::health::Health;
 use crate::core::outbound::sealed::{RowSecrets, SealedColumns};
 use crate::core::time::UnixMillis;
@@ -37,6 +38,10 @@ struct WebhookRow {
     timeout_ms: i64,
     #[serde(default = "legacy_on")]
     legacy_signature: i64,
+    #[serde(default)]
+    signing: Option<String>,
+    #[serde(default)]
+    public_key: Option<String>,
     disabled_reason: Option<String>,
     created_by: Option<String>,
     updated_by: Option<String>,
@@ -112,6 +117,7 @@ impl WebhookRow {
                 retry_count: self.retry_count.clamp(0, 10) as u32,
                 timeout_ms: self.timeout_ms.clamp(1000, 30_000) as u32,
                 legacy_signature: self.legacy_signature != 0,
+                signing: self.signing.as_deref().and_then(Signing::parse).unwrap_or_default(),
             },
             secret_hint,
             disabled_reason: self.disabled_reason,
@@ -122,6 +128,7 @@ impl WebhookRow {
             health: health_of(self.consecutive_failures, self.failing_since, self.last_success_at,
                               self.last_failure_at, self.breaker_open_until, self.breaker_opens),
             secret_status,
+            public_key: self.public_key,
         };
         WebhookRecord { webhook, at_rest }
     }
@@ -130,7 +137,7 @@ impl WebhookRow {
 const COLUMNS: &str = "id, name, url, secret, secrets_enc, headers_enc, enc_key_id, secret_hint, events, active, \
                        headers, retry_count, timeout_ms, disabled_reason, created_by, updated_by, created_at, updated_at, \
                        consecutive_failures, failing_since, last_success_at, last_failure_at, breaker_open_until, breaker_opens, \
-                       legacy_signature";
+                       legacy_signature, signing, public_key";
 
 fn events_json(events: &[EventType]) -> String {
     serde_json::Value::from(events.iter().map(|e| e.as_str()).collect::<Vec<_>>()).to_string()
@@ -158,12 +165,12 @@ pub async fn insert(
         db,
         "INSERT INTO webhooks (id, workspace_id, name, url, secret, events, active, headers, \
          retry_count, timeout_ms, created_at, updated_at, secrets_enc, headers_enc, enc_key_id, secret_hint, \
-         created_by, updated_by, legacy_signature) \
-         SELECT ?1,?2,?3,?4,NULL,?5,?6,'{}',?7,?8,?9,?9,?10,?11,?12,?13,?14,?14,?16 \
+         created_by, updated_by, legacy_signature, signing, public_key) \
+         SELECT ?1,?2,?3,?4,NULL,?5,?6,'{}',?7,?8,?9,?9,?10,?11,?12,?13,?14,?14,?16,?17,?18 \
          WHERE (SELECT COUNT(*) FROM webhooks WHERE workspace_id = ?2) < ?15",
         &[&id, &workspace, &c.name, &c.url, &events_json(&c.events), &c.active, &c.retry_count, &c.timeout_ms, &now,
           &sealed.secrets_enc, &sealed.headers_enc, &sealed.enc_key_id, &sealed.secret_hint, &by.user,
-          &by.max_webhooks, &c.legacy_signature],
+          &by.max_webhooks, &c.legacy_signature, &c.signing.as_str(), &sealed.public_key],
     )?).await?;
     Ok(changes(&result) > 0)
 }
@@ -229,9 +236,10 @@ pub async fn update(
     let set_sealed = sealed.is_some();
     let old = sealed.map(|(old, _)| old);
     let sealed = sealed.map(|(_, new)| new);
-    let (secrets_enc, headers_enc, kid, hint) = match sealed {
-        Some(s) => (Some(s.secrets_enc.as_str()), s.headers_enc.as_deref(), Some(s.enc_key_id.as_str()), Some(s.secret_hint.as_str())),
-        None => (None, None, None, None),
+    let (secrets_enc, headers_enc, kid, hint, public_key) = match sealed {
+        Some(s) => (Some(s.secrets_enc.as_str()), s.headers_enc.as_deref(), Some(s.enc_key_id.as_str()),
+                    Some(s.secret_hint.as_str()), s.public_key.as_deref()),
+        None => (None, None, None, None, None),
     };
     let result = db.run(statement(
         db,
@@ -244,6 +252,7 @@ pub async fn update(
          headers_enc = CASE WHEN ?10 = 1 THEN ?12 ELSE headers_enc END, \
          enc_key_id = CASE WHEN ?10 = 1 THEN ?13 ELSE enc_key_id END, \
          secret_hint = CASE WHEN ?10 = 1 THEN ?14 ELSE secret_hint END, \
+         public_key = CASE WHEN ?10 = 1 THEN ?22 ELSE public_key END, signing = ?21, \
          consecutive_failures = CASE WHEN ?18 = 1 THEN 0 ELSE consecutive_failures END, \
          failing_since = CASE WHEN ?18 = 1 THEN NULL ELSE failing_since END, \
          breaker_open_until = CASE WHEN ?18 = 1 THEN NULL ELSE breaker_open_until END, \
@@ -256,7 +265,8 @@ pub async fn update(
         &[&workspace, &id, &c.name, &c.url, &events_json(&c.events), &c.active, &c.retry_count, &c.timeout_ms, &now,
           &set_sealed, &secrets_enc, &headers_enc, &kid, &hint,
           &old.and_then(|o| o.secret.as_deref()), &old.and_then(|o| o.secrets_enc.as_deref()),
-          &old.and_then(|o| o.enc_key_id.as_deref()), &reset_health, &by, &c.legacy_signature],
+          &old.and_then(|o| o.enc_key_id.as_deref()), &reset_health, &by, &c.legacy_signature,
+          &c.signing.as_str(), &public_key],
     )?).await?;
     Ok(changes(&result) > 0)
 }
@@ -288,12 +298,12 @@ pub fn replace_sealed_statement(
     statement(
         db,
         "UPDATE webhooks SET secret = NULL, headers = '{}', secrets_enc = ?7, headers_enc = ?8, enc_key_id = ?9, \
-           secret_hint = ?10, updated_at = COALESCE(?11, updated_at), \
+           secret_hint = ?10, public_key = ?13, updated_at = COALESCE(?11, updated_at), \
            updated_by = CASE WHEN ?11 IS NULL THEN updated_by ELSE ?12 END \
          WHERE id = ?1 AND secret IS ?2 AND headers = ?3 AND secrets_enc IS ?4 AND headers_enc IS ?5 \
            AND enc_key_id IS ?6",
         &[&id, &old.secret, &old.headers, &old.secrets_enc, &old.headers_enc, &old.enc_key_id,
-          &new.secrets_enc, &new.headers_enc, &new.enc_key_id, &new.secret_hint, &now, &by],
+          &new.secrets_enc, &new.headers_enc, &new.enc_key_id, &new.secret_hint, &now, &by, &new.public_key],
     )
 }
 

@@ -1,12 +1,14 @@
 //! What a delivery looks like and what its outcome means (SPEC §4.5).
 //!
 //! `envelope` builds the exact bytes sent and signed; `request_headers` lists the
-//! headers in order, with both signature schemes (§4.5 and Standard Webhooks, §8.2);
+//! headers in order, with both signature schemes (§4.5 and Standard Webhooks, §8.2), or
+//! for an `ed25519` webhook only the `v1a` one (§9.4);
 //! `judge_attempt` turns one attempt's result into the next step.
 
 use std::collections::BTreeMap;
 
 use crate::core::catalog::EventType;
+use crate::core::outbound::asymmetric::{signature_entry, KeyPair, Signing};
 use crate::core::outbound::retry::{retry_after_secs, RetrySchedule};
 use crate::core::outbound::secrets::{
     hmac_sha256, legacy_from_tag, legacy_signature, standard_from_tag, standard_key, standard_prefix, SecretSet,
@@ -50,45 +52,59 @@ pub struct DeliveryHeadersInput<'a> {
     pub test: bool,
     /// `X-Webhook-Signature` (and `-Previous`) are sent (the webhook's `legacy_signature`).
     pub legacy_signature: bool,
+    /// `v1` (HMAC, and the seed's header) or `v1a` (Ed25519 only).
+    pub signing: Signing,
     pub custom: &'a BTreeMap<String, String>,
 }
 
-/// The HMACs one attempt needs (SPEC §8.2): for each signing secret (current first, then
-/// those in their grace period) one tag over the body with the secret's UTF-8 bytes
-/// (`X-Webhook-Signature`) and one over `standard_prefix` + body with its Standard
-/// Webhooks key (`webhook-signature`). Whoever computes the tags (Rust here, Web Crypto in
-/// the sender) hands them to `signed_headers` in the same order.
+/// The signatures one attempt needs. HMAC (SPEC §8.2): for each signing secret (current
+/// first, then those in their grace period) one tag over the body with the secret's UTF-8
+/// bytes (`X-Webhook-Signature`) and one over `standard_prefix` + body with its Standard
+/// Webhooks key (`webhook-signature`). Ed25519 (§9.4): one signature over `standard_prefix`
+/// + body per key pair, in the same order. Whoever computes them (Rust here for HMAC, Web
+/// Crypto in the sender) hands them to `signed_headers` as `Signatures`, in plan order.
 pub struct SigningPlan {
     /// `"<webhook-id>.<webhook-timestamp>."`.
     pub standard_prefix: String,
-    /// (legacy key, standard key) per secret.
+    /// (legacy key, standard key) per secret of an `hmac` webhook.
     pub keys: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The key pairs of an `ed25519` webhook.
+    pub ed25519: Vec<KeyPair>,
 }
 
 /// The (legacy, standard) tags of one secret.
 pub type SecretTags = ([u8; 32], [u8; 32]);
 
+/// What `signed_headers` writes: HMAC tags, or Ed25519 signatures, in plan order.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Signatures {
+    pub hmac: Vec<SecretTags>,
+    pub ed25519: Vec<[u8; 64]>,
+}
+
 pub fn signing_plan(input: &DeliveryHeadersInput<'_>) -> SigningPlan {
     let standard_prefix = standard_prefix(input.delivery_id, input.attempt_at.div_euclid(1000));
-    let keys = match input.secrets {
-        Some(set) => std::iter::once(&set.current)
-            .chain(set.in_grace(input.attempt_at))
-            .map(|s| (s.expose().as_bytes().to_vec(), standard_key(s)))
-            .collect(),
-        None => Vec::new(),
+    let signing_secrets = input.secrets.into_iter().flat_map(|set| std::iter::once(&set.current).chain(set.in_grace(input.attempt_at)));
+    let (keys, ed25519) = match input.signing {
+        Signing::Hmac => (signing_secrets.map(|s| (s.expose().as_bytes().to_vec(), standard_key(s))).collect(), Vec::new()),
+        // A key that is not a `whsk_` pair (never written so) does not sign; the sender
+        // refuses to send an `ed25519` delivery that no key signs.
+        Signing::Ed25519 => (Vec::new(), signing_secrets.filter_map(KeyPair::from_secret).collect()),
     };
-    SigningPlan { standard_prefix, keys }
+    SigningPlan { standard_prefix, keys, ed25519 }
 }
 
 impl SigningPlan {
-    /// The tags computed in Rust.
-    pub fn sign(&self, body: &[u8]) -> Vec<SecretTags> {
-        self.keys
+    /// The HMAC tags computed in Rust (Ed25519 is signed by Web Crypto only).
+    pub fn sign(&self, body: &[u8]) -> Signatures {
+        let hmac = self
+            .keys
             .iter()
             .map(|(legacy, standard)| {
                 (hmac_sha256(legacy, &[body]), hmac_sha256(standard, &[self.standard_prefix.as_bytes(), body]))
             })
-            .collect()
+            .collect();
+        Signatures { hmac, ed25519: Vec::new() }
     }
 }
 
@@ -101,7 +117,8 @@ pub fn request_headers(input: &DeliveryHeadersInput<'_>, body: &[u8]) -> Vec<(St
 }
 
 /// `request_headers` with the tags of `signing_plan(input)` already computed.
-pub fn signed_headers(input: &DeliveryHeadersInput<'_>, tags: &[SecretTags]) -> Vec<(String, String)> {
+pub fn signed_headers(input: &DeliveryHeadersInput<'_>, signatures: &Signatures) -> Vec<(String, String)> {
+    let tags = &signatures.hmac;
     let mut headers = vec![
         ("Content-Type".to_string(), "application/json".to_string()),
         ("User-Agent".to_string(), USER_AGENT.to_string()),
@@ -126,6 +143,9 @@ pub fn signed_headers(input: &DeliveryHeadersInput<'_>, tags: &[SecretTags]) -> 
     if !tags.is_empty() {
         let standard: Vec<String> = tags.iter().map(|(_, standard)| standard_from_tag(standard)).collect();
         headers.push(("webhook-signature".to_string(), standard.join(" ")));
+    } else if !signatures.ed25519.is_empty() {
+        let entries: Vec<String> = signatures.ed25519.iter().map(signature_entry).collect();
+        headers.push(("webhook-signature".to_string(), entries.join(" ")));
     }
     headers.extend(input.custom.iter().map(|(k, v)| (k.clone(), v.clone())));
     headers
@@ -144,14 +164,15 @@ pub fn latest_attempt_headers(log: &DeliveryLog, webhook: &StoredWebhook) -> Vec
         secrets: None,
         test: false,
         legacy_signature: webhook.config.legacy_signature,
+        signing: webhook.config.signing,
         custom: &webhook.config.headers,
     };
     let mut headers = request_headers(&input, b"");
     if webhook.secret_hint.is_some() {
         // Before the custom headers, which the sender always puts last.
         let at = headers.len().saturating_sub(webhook.config.headers.len());
-        let names: &[&str] =
-            if webhook.config.legacy_signature { &["webhook-signature", "X-Webhook-Signature"] } else { &["webhook-signature"] };
+        let legacy = webhook.config.legacy_signature && webhook.config.signing == Signing::Hmac;
+        let names: &[&str] = if legacy { &["webhook-signature", "X-Webhook-Signature"] } else { &["webhook-signature"] };
         for name in names {
             headers.insert(at, (name.to_string(), String::new()));
         }
@@ -272,7 +293,7 @@ mod tests {
         let custom = BTreeMap::from([("X-Tenant".to_string(), "a".to_string())]);
         let mut input = DeliveryHeadersInput {
             event_type: "flight.departed", webhook_id: "wh_1", delivery_id: "dlv_1",
-            attempt_at: 1_700_000_000_999, secrets: None, test: false, legacy_signature: true, custom: &custom,
+            attempt_at: 1_700_000_000_999, secrets: None, test: false, legacy_signature: true, signing: Signing::Hmac, custom: &custom,
         };
         let headers = request_headers(&input, b"{}");
         assert_eq!(names(&headers), ["Content-Type", "User-Agent", "X-Webhook-Event", "X-Webhook-Timestamp", "X-Webhook-ID", "X-Webhook-Delivery", "webhook-id", "webhook-timestamp", "X-Tenant"]);
@@ -298,7 +319,7 @@ mod tests {
         let custom = BTreeMap::new();
         let input = DeliveryHeadersInput {
             event_type: "x", webhook_id: "wh_1", delivery_id: v["msg_id"].as_str().unwrap(),
-            attempt_at: v["timestamp"].as_i64().unwrap() * 1000 + 500, secrets: Some(&set), test: false, legacy_signature: true, custom: &custom,
+            attempt_at: v["timestamp"].as_i64().unwrap() * 1000 + 500, secrets: Some(&set), test: false, legacy_signature: true, signing: Signing::Hmac, custom: &custom,
         };
         let headers = request_headers(&input, v["payload"].as_str().unwrap().as_bytes());
         assert_eq!(get(&headers, "webhook-signature"), v["signature"].as_str());
@@ -312,7 +333,7 @@ mod tests {
         set.rotate(secret("whsec_third_secret_xxxx"), 120, 0);
         let custom = BTreeMap::new();
         let at = |ms| DeliveryHeadersInput {
-            event_type: "x", webhook_id: "wh", delivery_id: "dlv", attempt_at: ms, secrets: Some(&set), test: false, legacy_signature: true, custom: &custom,
+            event_type: "x", webhook_id: "wh", delivery_id: "dlv", attempt_at: ms, secrets: Some(&set), test: false, legacy_signature: true, signing: Signing::Hmac, custom: &custom,
         };
         let during = request_headers(&at(59_000), b"body");
         assert_eq!(get(&during, "webhook-signature").unwrap().split(' ').count(), 3);
@@ -331,6 +352,46 @@ mod tests {
         assert_eq!(get(&headers, "X-Webhook-Signature"), None);
         assert_eq!(get(&headers, "X-Webhook-Signature-Previous"), None);
         assert_eq!(get(&headers, "webhook-signature").unwrap().split(' ').count(), 3);
+    }
+
+    #[test]
+    fn ed25519_webhooks_send_only_v1a_one_entry_per_key_in_grace() {
+        use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
+        let pair = |n: u8| {
+            let key = SigningKey::from_bytes(&[n; 32]);
+            let mut pkcs8 = hex::decode("302e020100300506032b657004220420").unwrap();
+            pkcs8.extend_from_slice(&[n; 32]);
+            KeyPair::from_pkcs8(&pkcs8, key.verifying_key().as_bytes()).unwrap()
+        };
+        let mut set = SecretSet::new(pair(1).to_secret());
+        set.rotate(pair(2).to_secret(), 60, 0);
+        let custom = BTreeMap::new();
+        let input = DeliveryHeadersInput {
+            event_type: "x", webhook_id: "wh", delivery_id: "dlv_9", attempt_at: 30_000, secrets: Some(&set), test: false,
+            legacy_signature: true, signing: Signing::Ed25519, custom: &custom,
+        };
+        let plan = signing_plan(&input);
+        assert!(plan.keys.is_empty(), "no HMAC for an ed25519 webhook");
+        assert_eq!(plan.ed25519, vec![pair(2), pair(1)]);
+        assert_eq!(plan.sign(b"{}"), Signatures::default());
+        let message = crate::core::outbound::asymmetric::signed_message(&plan.standard_prefix, b"{}");
+        let signatures = Signatures {
+            hmac: Vec::new(),
+            ed25519: plan.ed25519.iter().map(|k| SigningKey::from_bytes(k.seed()).sign(&message).to_bytes()).collect(),
+        };
+        let headers = signed_headers(&input, &signatures);
+        assert_eq!(get(&headers, "X-Webhook-Signature"), None, "legacy_signature does not apply to ed25519");
+        assert_eq!(get(&headers, "X-Webhook-Signature-Previous"), None);
+        let entries: Vec<&str> = get(&headers, "webhook-signature").unwrap().split(' ').collect();
+        assert_eq!(entries.len(), 2);
+        for (entry, n) in entries.iter().zip([2u8, 1]) {
+            let sig: [u8; 64] = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, entry.strip_prefix("v1a,").unwrap())
+                .unwrap().try_into().unwrap();
+            let public = VerifyingKey::from_bytes(&crate::core::outbound::asymmetric::parse_public_key(&pair(n).public_key()).unwrap()).unwrap();
+            assert!(public.verify(b"dlv_9.30.{}", &ed25519_dalek::Signature::from_bytes(&sig)).is_ok());
+        }
+        // After the grace period only the current pair signs.
+        assert_eq!(signing_plan(&DeliveryHeadersInput { attempt_at: 60_000, ..input }).ed25519, vec![pair(2)]);
     }
 
     #[test]
@@ -360,7 +421,7 @@ mod tests {
         let custom = BTreeMap::new();
         let input = DeliveryHeadersInput {
             event_type: "flight.departed", webhook_id: "wh_1", delivery_id: "dlv_1", attempt_at: 1_700_000_000_500,
-            secrets: Some(&set), test: false, legacy_signature: true, custom: &custom,
+            secrets: Some(&set), test: false, legacy_signature: true, signing: Signing::Hmac, custom: &custom,
         };
         let plan = signing_plan(&input);
         assert_eq!(plan.standard_prefix, "dlv_1.1700000000.");
@@ -463,7 +524,7 @@ mod tests {
             id: "wh_1".into(),
             config: crate::core::outbound::webhook::WebhookConfig {
                 name: "n".into(), url: "https://example.com".into(), events: vec![], active: true, headers,
-                retry_count: 3, timeout_ms: 10_000, legacy_signature: true,
+                retry_count: 3, timeout_ms: 10_000, legacy_signature: true, signing: Signing::Hmac,
             },
             secret_hint: secret_hint.map(str::to_string),
             disabled_reason: None,
@@ -473,6 +534,7 @@ mod tests {
             updated_at: 0,
             health: Default::default(),
             secret_status: Default::default(),
+            public_key: None,
         }
     }
 

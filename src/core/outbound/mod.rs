@@ -1,11 +1,13 @@
 //! Webhooks we send: a webhook's configuration (`webhook`), where it may point
 //! (`ssrf`), what one delivery looks like and how its outcome is judged (`delivery`),
 //! when to try again (`retry`), log filters (`delivery_log`) and renderings (`views`);
-//! signing secrets and their rotation (`secrets`) and how they are kept at rest (`sealed`);
+//! signing secrets and their rotation (`secrets`), Ed25519 key pairs (`asymmetric`) and how
+//! they are kept at rest (`sealed`);
 //! endpoint health and the breaker (`health`), recovery windows (`recover`) and stats
 //! (`stats`); publish idempotency keys and fingerprints (`idempotency`); consumer leases
 //! (`lease`) and how many deliveries a message and an invocation carry (`packing`).
 
+pub mod asymmetric;
 pub mod delivery;
 pub mod delivery_log;
 pub mod health;

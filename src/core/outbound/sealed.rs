@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use crate::core::crypto::{KeyError, Keyring, OpenError};
+use crate::core::outbound::asymmetric::public_key_of;
 use crate::core::outbound::secrets::SecretSet;
 use crate::core::outbound::webhook::WebhookSecret;
 
@@ -25,13 +26,17 @@ pub struct RowSecrets {
     pub enc_key_id: Option<String>,
 }
 
-/// What to write: sealed columns plus the clear hint. Legacy columns are emptied with them.
+/// What to write: sealed columns plus the clear hint and, for an Ed25519 key pair, its
+/// public key. Legacy columns are emptied with them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealedColumns {
     pub secrets_enc: String,
     pub headers_enc: Option<String>,
     pub enc_key_id: String,
     pub secret_hint: String,
+    /// `whpk_…` when the current secret is a `whsk_` pair (the hint is then the public
+    /// key's, never the private key's).
+    pub public_key: Option<String>,
 }
 
 fn aad(webhook_id: &str, column: &str) -> Vec<u8> {
@@ -89,7 +94,12 @@ pub fn seal(
         let json = serde_json::to_string(headers).unwrap_or_else(|_| "{}".into());
         Some(keys.seal(json.as_bytes(), &aad(webhook_id, "headers"))?)
     };
-    Ok(SealedColumns { secrets_enc, headers_enc, enc_key_id: kid, secret_hint: secrets.current.hint() })
+    let public_key = public_key_of(&secrets.current);
+    let secret_hint = match &public_key {
+        Some(public) => WebhookSecret::from_stored(public.clone()).hint(),
+        None => secrets.current.hint(),
+    };
+    Ok(SealedColumns { secrets_enc, headers_enc, enc_key_id: kid, secret_hint, public_key })
 }
 
 #[cfg(test)]
@@ -104,6 +114,7 @@ mod tests {
         set.rotate(WebhookSecret::from_stored("whsec_current_secret_1234".into()), 60, 0);
         let c = seal(keys, id, &set, headers).unwrap();
         assert_eq!(c.secret_hint, "…1234");
+        assert_eq!(c.public_key, None);
         RowSecrets {
             secret: None,
             headers: "{}".into(),
@@ -167,5 +178,18 @@ mod tests {
         let keys = Keyring::from_config(None, None);
         let set = SecretSet::new(WebhookSecret::from_stored("whsec_x_0123456789".into()));
         assert_eq!(seal(&keys, "wh", &set, &BTreeMap::new()), Err(KeyError::Missing));
+    }
+
+    #[test]
+    fn a_key_pair_is_sealed_and_its_public_key_kept_beside() {
+        use crate::core::outbound::asymmetric::KeyPair;
+        let keys = Keyring::from_config(Some(KEY_A), None);
+        let mut pkcs8 = hex::decode("302e020100300506032b657004220420").unwrap();
+        pkcs8.extend_from_slice(&[9; 32]);
+        let pair = KeyPair::from_pkcs8(&pkcs8, &[5; 32]).unwrap();
+        let c = seal(&keys, "wh", &SecretSet::new(pair.to_secret()), &BTreeMap::new()).unwrap();
+        assert_eq!(c.public_key.as_deref(), Some(pair.public_key().as_str()));
+        assert!(pair.public_key().ends_with(&c.secret_hint[c.secret_hint.len() - 4..]));
+        assert!(!c.secrets_enc.contains("whsk_"));
     }
 }

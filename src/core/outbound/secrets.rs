@@ -18,6 +18,7 @@ use sha2::Sha256;
 use crate::core::api::error::FieldErrors;
 use crate::core::api::json_body::{reject_unknown_fields, type_name};
 use crate::core::ids::fill_random;
+use crate::core::outbound::asymmetric::{Signing, NO_SECRET_FOR_ED25519};
 use crate::core::outbound::webhook::{parse_secret_value, WebhookSecret};
 use crate::core::time::UnixMillis;
 
@@ -195,14 +196,18 @@ pub struct RotateRequest {
     pub grace_seconds: u32,
 }
 
-/// Validates the optional body of `POST /api/v1/webhooks/:id/secret/rotate`.
-pub fn parse_rotate(body: Option<&Map<String, Value>>) -> Result<RotateRequest, FieldErrors> {
+/// Validates the optional body of `POST /api/v1/webhooks/:id/secret/rotate`; an
+/// `ed25519` webhook takes no `secret` (a new pair is generated).
+pub fn parse_rotate(body: Option<&Map<String, Value>>, signing: Signing) -> Result<RotateRequest, FieldErrors> {
     let mut errors = FieldErrors::new();
     let mut request = RotateRequest { secret: None, grace_seconds: DEFAULT_GRACE_SECONDS };
     let Some(body) = body else { return Ok(request) };
     reject_unknown_fields(body, &["secret", "grace_seconds"], &mut errors);
     if let Some(v) = body.get("secret") {
         match parse_secret_value(v) {
+            Ok(_) if signing == Signing::Ed25519 => {
+                errors.insert("secret".into(), NO_SECRET_FOR_ED25519.into());
+            }
             Ok(secret) => request.secret = Some(secret),
             Err(problem) => {
                 errors.insert("secret".into(), problem);
@@ -353,17 +358,17 @@ mod tests {
     #[test]
     fn rotate_body_errors_say_what_is_expected() {
         let obj = |v: Value| v.as_object().unwrap().clone();
-        let message = |body: Value| parse_rotate(Some(&obj(body))).unwrap_err().get("grace_seconds").cloned();
+        let message = |body: Value| parse_rotate(Some(&obj(body)), Signing::Hmac).unwrap_err().get("grace_seconds").cloned();
         for out_of_range in [json!(-1), json!(604_801), json!(1.5), json!(1e10)] {
             assert_eq!(message(json!({ "grace_seconds": out_of_range })).as_deref(), Some("must be an integer from 0 to 604800"));
         }
         assert_eq!(message(json!({"grace_seconds": "60"})).as_deref(), Some("must be an integer, not a string"));
         assert_eq!(message(json!({"grace_seconds": null})).as_deref(), Some("must be an integer, not null"));
         assert_eq!(message(json!({"grace_seconds": true})).as_deref(), Some("must be an integer, not a boolean"));
-        let both = parse_rotate(Some(&obj(json!({"secret": "short", "grace_seconds": 60})))).unwrap_err();
+        let both = parse_rotate(Some(&obj(json!({"secret": "short", "grace_seconds": 60}))), Signing::Hmac).unwrap_err();
         assert_eq!(both.len(), 1, "{both:?}");
         let secret = "s".repeat(16);
-        let ok = parse_rotate(Some(&obj(json!({"secret": secret})))).unwrap();
+        let ok = parse_rotate(Some(&obj(json!({"secret": secret}))), Signing::Hmac).unwrap();
         assert_eq!(ok, RotateRequest { secret: Some(WebhookSecret::from_stored("s".repeat(16))), grace_seconds: 86_400 });
     }
 
@@ -379,11 +384,14 @@ mod tests {
 
     #[test]
     fn rotate_body_rules() {
-        assert_eq!(parse_rotate(None).unwrap(), RotateRequest { secret: None, grace_seconds: 86_400 });
         let obj = |v: Value| v.as_object().unwrap().clone();
-        let ok = parse_rotate(Some(&obj(json!({"secret": "x".repeat(16), "grace_seconds": 604800})))).unwrap();
+        let ed = parse_rotate(Some(&obj(json!({"secret": "x".repeat(16)}))), Signing::Ed25519).unwrap_err();
+        assert!(ed["secret"].contains("ed25519"));
+        assert_eq!(parse_rotate(None, Signing::Ed25519).unwrap().secret, None);
+        assert_eq!(parse_rotate(None, Signing::Hmac).unwrap(), RotateRequest { secret: None, grace_seconds: 86_400 });
+        let ok = parse_rotate(Some(&obj(json!({"secret": "x".repeat(16), "grace_seconds": 604800}))), Signing::Hmac).unwrap();
         assert_eq!(ok.grace_seconds, 604_800);
-        assert_eq!(parse_rotate(Some(&obj(json!({"grace_seconds": 0})))).unwrap().grace_seconds, 0);
+        assert_eq!(parse_rotate(Some(&obj(json!({"grace_seconds": 0}))), Signing::Hmac).unwrap().grace_seconds, 0);
         for (body, field) in [
             (json!({"grace_seconds": -1}), "grace_seconds"),
             (json!({"grace_seconds": 604801}), "grace_seconds"),
@@ -395,7 +403,7 @@ mod tests {
             (json!({"secret": "x".repeat(257)}), "secret"),
             (json!({"colour": 1}), "colour"),
         ] {
-            let e = parse_rotate(Some(&obj(body.clone()))).unwrap_err();
+            let e = parse_rotate(Some(&obj(body.clone())), Signing::Hmac).unwrap_err();
             assert!(e.contains_key(field), "{body} → {e:?}");
         }
     }

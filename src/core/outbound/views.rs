@@ -33,6 +33,10 @@ pub struct WebhookView<'a> {
     pub retry_count: u32,
     pub timeout_ms: u32,
     pub legacy_signature: bool,
+    /// `"hmac"` or `"ed25519"`.
+    pub signing: &'static str,
+    /// `whpk_…` for an `ed25519` webhook, `null` otherwise; shown at any time.
+    pub public_key: Option<&'a str>,
     pub has_secret: bool,
     pub secret_hint: Option<&'a str>,
     /// Only in the 201 of a create.
@@ -94,6 +98,8 @@ impl<'a> WebhookView<'a> {
             retry_count: w.config.retry_count,
             timeout_ms: w.config.timeout_ms,
             legacy_signature: w.config.legacy_signature,
+            signing: w.config.signing.as_str(),
+            public_key: w.public_key.as_deref(),
             has_secret: w.secret_hint.is_some(),
             secret_hint: w.secret_hint.as_deref(),
             secret: None,
@@ -307,7 +313,7 @@ mod tests {
             id: "wh_1".into(),
             config: WebhookConfig {
                 name: "n".into(), url: "https://example.com".into(), events: vec![], active: true, headers,
-                retry_count: 3, timeout_ms: 10_000, legacy_signature: true,
+                retry_count: 3, timeout_ms: 10_000, legacy_signature: true, signing: Default::default(),
             },
             secret_hint: Some("…abcd".into()),
             disabled_reason: None,
@@ -317,6 +323,7 @@ mod tests {
             updated_at: 0,
             health: Default::default(),
             secret_status: Default::default(),
+            public_key: None,
         };
         let v = serde_json::to_value(WebhookView::new(&w, Viewer::Admin)).unwrap();
         assert_eq!(v["secret_status"], "ok");

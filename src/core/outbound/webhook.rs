@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 use crate::core::catalog::EventType;
 use crate::core::api::error::FieldErrors;
 use crate::core::api::json_body::{reject_unknown_fields, type_name};
+use crate::core::outbound::asymmetric::{Signing, NO_SECRET_FOR_ED25519};
 use crate::core::outbound::masking::mask;
 use crate::core::outbound::ssrf::check_target_url;
 
@@ -31,7 +32,7 @@ pub const TIMEOUT_MS_MAX: u32 = 30_000;
 pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;
 
 const FIELDS: &[&str] =
-    &["name", "url", "secret", "events", "active", "headers", "retry_count", "timeout_ms", "legacy_signature"];
+    &["name", "url", "secret", "events", "active", "headers", "retry_count", "timeout_ms", "legacy_signature", "signing"];
 /// Names the platform sets, or that proxies and the HTTP layer own (hop-by-hop headers,
 /// RFC 9110 §7.6.1; forwarding headers a receiver may trust): a webhook cannot set them.
 const RESERVED_HEADERS: &[&str] = &[
@@ -86,6 +87,8 @@ pub struct WebhookConfig {
     /// Whether deliveries carry the seed's `X-Webhook-Signature` (and `-Previous`), which
     /// covers neither a timestamp nor an id; `false` leaves only `webhook-signature`.
     pub legacy_signature: bool,
+    /// `webhook-signature`'s scheme: `v1` (HMAC) or `v1a` (Ed25519; no `X-Webhook-Signature`).
+    pub signing: Signing,
 }
 
 /// Whether a webhook's sealed values (secrets, header values) open with the keys
@@ -125,6 +128,8 @@ pub struct StoredWebhook {
     /// Endpoint health (SPEC §8.4).
     pub health: crate::core::outbound::health::Health,
     pub secret_status: SecretStatus,
+    /// `whpk_…` of the current key pair of an `ed25519` webhook.
+    pub public_key: Option<String>,
 }
 
 /// A valid partial update: `None` leaves a field as it is.
@@ -140,6 +145,8 @@ pub struct WebhookPatch {
     pub retry_count: Option<u32>,
     pub timeout_ms: Option<u32>,
     pub legacy_signature: Option<bool>,
+    /// Another scheme: a new credential of its kind replaces every current one.
+    pub signing: Option<Signing>,
 }
 
 impl WebhookConfig {
@@ -152,6 +159,7 @@ impl WebhookConfig {
         if let Some(v) = patch.retry_count { self.retry_count = v; }
         if let Some(v) = patch.timeout_ms { self.timeout_ms = v; }
         if let Some(v) = patch.legacy_signature { self.legacy_signature = v; }
+        if let Some(v) = patch.signing { self.signing = v; }
         self
     }
 }
@@ -172,6 +180,9 @@ pub fn parse_create(obj: &Map<String, Value>, allow_private: bool) -> Result<New
         }
     }
     let patch = parse_fields(obj, allow_private, None, &mut errors);
+    if patch.secret.is_some() && patch.signing == Some(Signing::Ed25519) {
+        errors.insert("secret".into(), NO_SECRET_FOR_ED25519.into());
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -188,19 +199,24 @@ pub fn parse_create(obj: &Map<String, Value>, allow_private: bool) -> Result<New
         retry_count: patch.retry_count.unwrap_or(DEFAULT_RETRY_COUNT),
         timeout_ms: patch.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
         legacy_signature: patch.legacy_signature.unwrap_or(true),
+        signing: patch.signing.unwrap_or_default(),
     };
     Ok(NewWebhook { config, secret: patch.secret })
 }
 
-/// Validates an update body; every field is optional. `stored` are the webhook's current
-/// headers: a value sent back masked keeps the stored one.
+/// Validates an update body; every field is optional. `stored` is the webhook's current
+/// configuration: a header value sent back masked keeps the stored one, and a `secret`
+/// needs the scheme (given or stored) to be `hmac`.
 pub fn parse_patch(
     obj: &Map<String, Value>,
     allow_private: bool,
-    stored: &BTreeMap<String, String>,
+    stored: &WebhookConfig,
 ) -> Result<WebhookPatch, FieldErrors> {
     let mut errors = FieldErrors::new();
-    let patch = parse_fields(obj, allow_private, Some(stored), &mut errors);
+    let patch = parse_fields(obj, allow_private, Some(&stored.headers), &mut errors);
+    if patch.secret.is_some() && patch.signing.unwrap_or(stored.signing) == Signing::Ed25519 {
+        errors.insert("secret".into(), NO_SECRET_FOR_ED25519.into());
+    }
     if errors.is_empty() { Ok(patch) } else { Err(errors) }
 }
 
@@ -240,6 +256,10 @@ fn parse_fields(
     }
     if let Some(v) = obj.get("legacy_signature") {
         check("legacy_signature", v.as_bool().map(|b| patch.legacy_signature = Some(b)).ok_or_else(|| expected("a boolean", v)));
+    }
+    if let Some(v) = obj.get("signing") {
+        let parsed = v.as_str().and_then(Signing::parse).ok_or_else(|| "must be \"hmac\" or \"ed25519\"".to_string());
+        check("signing", parsed.map(|s| patch.signing = Some(s)));
     }
     if let Some(v) = obj.get("timeout_ms") {
         check("timeout_ms", parse_integer(v, TIMEOUT_MS_MIN, TIMEOUT_MS_MAX).map(|n| patch.timeout_ms = Some(n)));
@@ -384,6 +404,14 @@ mod tests {
 
     fn obj(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()
+    }
+
+    fn cfg() -> WebhookConfig {
+        parse_create(&obj(valid()), false).unwrap().config
+    }
+
+    fn with_headers(h: &BTreeMap<String, String>) -> WebhookConfig {
+        WebhookConfig { headers: h.clone(), ..cfg() }
     }
 
     fn valid() -> Value {
@@ -550,16 +578,16 @@ mod tests {
 
     #[test]
     fn patch_is_partial_and_null_secret_is_refused() {
-        let e = parse_patch(&obj(json!({"secret": null, "active": false})), false, &BTreeMap::new()).unwrap_err();
+        let e = parse_patch(&obj(json!({"secret": null, "active": false})), false, &cfg()).unwrap_err();
         assert!(e["secret"].contains("rotate"));
-        let p = parse_patch(&obj(json!({"secret": "t".repeat(20), "active": false})), false, &BTreeMap::new()).unwrap();
+        let p = parse_patch(&obj(json!({"secret": "t".repeat(20), "active": false})), false, &cfg()).unwrap();
         assert_eq!(p.secret.as_ref().map(WebhookSecret::expose), Some("t".repeat(20).as_str()));
         let base = parse_create(&obj(with("secret", json!("s".repeat(20)))), false).unwrap().config;
         let updated = base.clone().apply(p);
         assert!(!updated.active);
         assert_eq!(updated.name, base.name);
-        assert!(parse_patch(&obj(json!({"name": null})), false, &BTreeMap::new()).is_err());
-        assert!(parse_patch(&obj(json!({})), false, &BTreeMap::new()).unwrap() == WebhookPatch::default());
+        assert!(parse_patch(&obj(json!({"name": null})), false, &cfg()).is_err());
+        assert!(parse_patch(&obj(json!({})), false, &cfg()).unwrap() == WebhookPatch::default());
     }
 
     #[test]
@@ -570,7 +598,7 @@ mod tests {
         ]);
         let body = json!({"headers": {"authorization": "\u{2022}\u{2022}\u{2022}\u{2022}1234",
                                       "X-Short": "\u{2022}\u{2022}\u{2022}\u{2022}", "X-Tenant": "fbo-1"}});
-        let p = parse_patch(&obj(body), false, &stored).unwrap();
+        let p = parse_patch(&obj(body), false, &with_headers(&stored)).unwrap();
         let h = p.headers.unwrap();
         assert_eq!(h["authorization"], "Bearer live-abcdef1234");
         assert_eq!(h["X-Short"], "tiny");
@@ -578,7 +606,31 @@ mod tests {
         // A mask of other digits, or of a header not stored, is not ASCII: refused.
         for body in [json!({"headers": {"Authorization": "\u{2022}\u{2022}\u{2022}\u{2022}9999"}}),
                      json!({"headers": {"X-New": "\u{2022}\u{2022}\u{2022}\u{2022}1234"}})] {
-            assert!(parse_patch(&obj(body), false, &stored).unwrap_err().contains_key("headers"));
+            assert!(parse_patch(&obj(body), false, &with_headers(&stored)).unwrap_err().contains_key("headers"));
         }
+    }
+
+    #[test]
+    fn signing_scheme_and_no_secret_for_ed25519() {
+        assert_eq!(cfg().signing, Signing::Hmac);
+        assert_eq!(parse_create(&obj(with("signing", json!("ed25519"))), false).unwrap().config.signing, Signing::Ed25519);
+        for bad in [json!("rsa"), json!(1), json!(null)] {
+            assert!(create_err(with("signing", bad)).contains_key("signing"));
+        }
+        let mut both = with("signing", json!("ed25519"));
+        both["secret"] = json!("s".repeat(20));
+        assert!(create_err(both).get("secret").unwrap().contains("ed25519"));
+        // Update: the scheme given, else the stored one, decides.
+        let secret = json!({"secret": "s".repeat(20)});
+        let ed = WebhookConfig { signing: Signing::Ed25519, ..cfg() };
+        assert!(parse_patch(&obj(secret.clone()), false, &ed).unwrap_err().contains_key("secret"));
+        assert!(parse_patch(&obj(secret.clone()), false, &cfg()).is_ok());
+        let mut to_ed = secret.clone();
+        to_ed["signing"] = json!("ed25519");
+        assert!(parse_patch(&obj(to_ed), false, &cfg()).unwrap_err().contains_key("secret"));
+        let mut to_hmac = secret;
+        to_hmac["signing"] = json!("hmac");
+        let p = parse_patch(&obj(to_hmac), false, &ed).unwrap();
+        assert_eq!(ed.apply(p).signing, Signing::Hmac);
     }
 }
