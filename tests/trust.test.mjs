@@ -2,7 +2,11 @@
 // attacker would meet it, end to end against D1, the queue and a receiver.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, api, token, createWebhook, waitFor } from "./helpers.mjs";
+import { createPublicKey, verify as cryptoVerify } from "node:crypto";
+import { spawnSync } from "node:child_process";
+import { Webhook as StandardWebhook } from "standardwebhooks";
+import { Webhook as SvixWebhook } from "svix";
+import { startWorker, api, token, createWebhook, waitFor, ROOT } from "./helpers.mjs";
 
 /** Every request the receiver got, by path: the exact bytes and headers. */
 const received = new Map();
@@ -270,4 +274,180 @@ test("legacy_signature: false sends no X-Webhook-Signature (it covers no timesta
   const bad = await api(mf, "PUT", `/api/v1/webhooks/${w.id}`, { auth: admin, body: { legacy_signature: "no" } });
   assert.equal(bad.status, 400);
   assert.ok(bad.json.error.fields.legacy_signature);
+});
+
+// ---- Ed25519 (v1a) ------------------------------------------------------------------
+
+/** A `whpk_` key as Node's KeyObject: SPKI DER = Ed25519's fixed 12-byte header + the 32 raw bytes. */
+function ed25519Key(whpk) {
+  assert.match(whpk, /^whpk_[A-Za-z0-9+/]{43}=$/);
+  const raw = Buffer.from(whpk.slice(5), "base64");
+  assert.equal(raw.length, 32);
+  return createPublicKey({ key: Buffer.concat([Buffer.from("302a300506032b6570032100", "hex"), raw]), format: "der", type: "spki" });
+}
+
+/** The `v1a` entries of a delivery each checked with Node's `crypto.verify`: which keys verify which entry. */
+function v1aVerifies(got, whpk) {
+  const message = Buffer.concat([Buffer.from(`${got.headers["webhook-id"]}.${got.headers["webhook-timestamp"]}.`), got.body]);
+  return got.headers["webhook-signature"].split(" ").map((entry) => {
+    const [version, sig] = entry.split(",");
+    return version === "v1a" && cryptoVerify(null, message, ed25519Key(whpk), Buffer.from(sig, "base64"));
+  });
+}
+
+/** Runs a receiver example with deliveries on stdin; returns its output lines. */
+function runExample(cmd, args, secret, deliveries) {
+  const input = JSON.stringify({ secret, deliveries: deliveries.map((d) => ({ headers: d.headers, body_base64: d.body.toString("base64") })) });
+  const r = spawnSync(cmd, args, { input, encoding: "utf8", cwd: ROOT });
+  assert.equal(r.status, 0, `${cmd} ${args.join(" ")}: ${r.stderr}`);
+  return r.stdout.trim().split("\n");
+}
+
+const rotateKey = (w, body) => api(mf, "POST", `/api/v1/webhooks/${w.id}/secret/rotate`, { auth: admin, body });
+const rowOf = (w) => db.prepare("SELECT * FROM webhooks WHERE id = ?").bind(w.id).first();
+
+test("an ed25519 webhook signs v1a only; Node's crypto.verify and the JS, Python (and Rust) receivers verify it with the whpk_ key", async () => {
+  // Main: `signing` was an unknown field (400) and every delivery was HMAC-signed.
+  const w = await hook({ signing: "ed25519", retry_count: 0 });
+  assert.equal(w.signing, "ed25519");
+  assert.equal(w.secret, undefined, "no secret is shown, the private key never");
+  assert.equal(w.has_secret, true);
+  ed25519Key(w.public_key);
+  assert.equal((await api(mf, "POST", "/api/v1/events", { auth: admin, body: { type: "flight.departed", data: { n: "ünï ✈" } } })).status, 202);
+  assert.equal((await api(mf, "POST", "/api/v1/events", { auth: admin, body: { type: "flight.departed", data: { pad: "x".repeat(100_000) } } })).status, 202);
+  await waitFor(() => (received.get(w.path)?.length ?? 0) >= 2, { what: "2 queued deliveries" });
+  assert.equal((await sendTest(w)).json.status, "success");
+  const all = received.get(w.path);
+  assert.equal(all.length, 3);
+  for (const got of all) {
+    assert.match(got.headers["webhook-signature"], /^v1a,[A-Za-z0-9+/]{86}==$/, "one v1a entry, no v1");
+    assert.equal(got.headers["x-webhook-signature"], undefined, "no replayable seed header");
+    assert.equal(got.headers["x-webhook-signature-previous"], undefined);
+    assert.deepEqual(v1aVerifies(got, w.public_key), [true]);
+    assert.deepEqual(v1aVerifies({ ...got, body: Buffer.concat([got.body, Buffer.from(" ")]) }, w.public_key), [false]);
+    assert.throws(() => new StandardWebhook("whsec_" + Buffer.alloc(32).toString("base64")).verify(got.body.toString(), got.headers));
+  }
+  assert.ok(all.some((g) => g.body.length > 100_000), "a large body too");
+
+  const [first, second, third] = all;
+  const tampered = { ...second, body: Buffer.concat([second.body, Buffer.from(" ")]) };
+  const replayed = { ...first, headers: { ...first.headers, "webhook-id": "dlv_other" } };
+  const noHeaders = { ...third, headers: Object.fromEntries(Object.entries(third.headers).filter(([k]) => !k.startsWith("webhook-"))) };
+  const deliveries = [first, first, second, third, tampered, replayed, noHeaders];
+  const expected = ["accepted", "duplicate", "accepted", "accepted", "rejected: no matching webhook-signature",
+                    "rejected: no matching webhook-signature", "rejected: no webhook-signature"];
+  assert.deepEqual(runExample("node", ["examples/receivers/verify.mjs"], w.public_key, deliveries), expected);
+  assert.deepEqual(runExample("python3", ["examples/receivers/verify.py"], w.public_key, deliveries), expected);
+  const otherKey = (await hook({ signing: "ed25519" })).public_key;
+  assert.deepEqual(runExample("python3", ["examples/receivers/verify.py"], otherKey, [first]), ["rejected: no matching webhook-signature"]);
+  if (process.env.TEST_RUST_RECEIVER) {
+    assert.deepEqual(runExample("cargo", ["run", "--quiet", "--release", "--example", "verify_receiver"], w.public_key, deliveries), expected);
+  }
+
+  // The public key at any time; the private key never, in any response or in clear in D1.
+  const got = await api(mf, "GET", `/api/v1/webhooks/${w.id}`, as(admin));
+  assert.equal(got.json.public_key, w.public_key);
+  assert.equal(got.json.signing, "ed25519");
+  const listed = await api(mf, "GET", "/api/v1/webhooks", as(manager));
+  assert.equal(listed.json.data.find((x) => x.id === w.id).public_key, w.public_key);
+  const detail = await api(mf, "GET", `/api/v1/webhooks/logs/${(await sendTest(w)).json.id}`, as(admin));
+  assert.ok(!detail.json.request_headers.some((h) => /^x-webhook-signature/i.test(h.name)));
+  assert.ok(detail.json.request_headers.some((h) => h.name === "webhook-signature"));
+  for (const text of [got.text, listed.text, detail.text]) assert.ok(!text.includes("whsk_"));
+  const row = await rowOf(w);
+  assert.equal(row.signing, "ed25519");
+  assert.equal(row.public_key, w.public_key);
+  assert.ok(!JSON.stringify(row).includes("whsk_"), "the private key is sealed");
+});
+
+test("rotating an ed25519 webhook makes a new key pair; both keys sign during the grace period", async () => {
+  // Main: rotation returned a new HMAC `secret`; there was no key pair to rotate.
+  const w = await hook({ signing: "ed25519", retry_count: 0 });
+  const r = await rotateKey(w, { grace_seconds: 600 });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.secret, undefined);
+  assert.notEqual(r.json.public_key, w.public_key);
+  ed25519Key(r.json.public_key);
+  assert.ok(Date.parse(r.json.previous_expires_at) > Date.now() + 590_000);
+  assert.equal((await api(mf, "GET", `/api/v1/webhooks/${w.id}`, as(admin))).json.public_key, r.json.public_key);
+  assert.equal((await sendTest(w)).json.status, "success");
+  const got = received.get(w.path).at(-1);
+  assert.deepEqual(v1aVerifies(got, r.json.public_key), [true, false], "current key first");
+  assert.deepEqual(v1aVerifies(got, w.public_key), [false, true], "the previous key signs during its grace");
+  assert.deepEqual(runExample("node", ["examples/receivers/verify.mjs"], w.public_key, [got]), ["accepted"]);
+  assert.deepEqual(runExample("python3", ["examples/receivers/verify.py"], r.json.public_key, [got]), ["accepted"]);
+  // Without grace the replaced pair stops at once; the first one keeps its own grace.
+  const again = await rotateKey(w, { grace_seconds: 0 });
+  assert.equal((await sendTest(w)).json.status, "success");
+  const last = received.get(w.path).at(-1);
+  assert.deepEqual(v1aVerifies(last, again.json.public_key), [true, false]);
+  assert.deepEqual(v1aVerifies(last, r.json.public_key), [false, false]);
+  assert.deepEqual(v1aVerifies(last, w.public_key), [false, true]);
+});
+
+test("a secret given with signing ed25519 is a validation_error on create, update and rotate, and changes nothing", async () => {
+  // Main: create answered 400 only for the unknown `signing` field; there was no rule.
+  const count = async () => (await db.prepare("SELECT COUNT(*) AS n FROM webhooks WHERE workspace_id = 'ws_trust'").first()).n;
+  const before = await count();
+  const created = await api(mf, "POST", "/api/v1/webhooks", { auth: admin, body: {
+    name: "n", url: "https://receiver.example.com/x", events: ["flight.departed"], signing: "ed25519", secret: "s".repeat(24) } });
+  assert.equal(created.status, 400);
+  assert.equal(created.json.error.code, "validation_error");
+  assert.match(created.json.error.fields.secret, /ed25519/);
+  assert.equal(await count(), before);
+  const badScheme = await api(mf, "POST", "/api/v1/webhooks", { auth: admin, body: {
+    name: "n", url: "https://receiver.example.com/x", events: ["flight.departed"], signing: "rsa" } });
+  assert.equal(badScheme.status, 400);
+  assert.ok(badScheme.json.error.fields.signing);
+
+  const ed = await hook({ signing: "ed25519" });
+  const hmac = await hook();
+  const rows = [await rowOf(ed), await rowOf(hmac)];
+  for (const [w, body] of [[ed, { secret: "s".repeat(24) }], [hmac, { signing: "ed25519", secret: "s".repeat(24) }],
+                           [ed, { signing: "ed25519", secret: "s".repeat(24), name: "renamed" }]]) {
+    const put = await api(mf, "PUT", `/api/v1/webhooks/${w.id}`, { auth: admin, body });
+    assert.equal(put.status, 400, JSON.stringify(body));
+    assert.equal(put.json.error.code, "validation_error");
+    assert.match(put.json.error.fields.secret, /ed25519/);
+  }
+  const rotated = await rotateKey(ed, { secret: "s".repeat(24) });
+  assert.equal(rotated.status, 400);
+  assert.match(rotated.json.error.fields.secret, /ed25519/);
+  assert.deepEqual([await rowOf(ed), await rowOf(hmac)], rows, "nothing changed");
+});
+
+test("changing signing on PUT makes a credential of the new kind: a key pair, or a secret shown once", async () => {
+  // Main: `signing` was an unknown field (400).
+  const w = await hook({ retry_count: 0 });
+  assert.equal(w.signing, "hmac");
+  assert.equal(w.public_key, null);
+  const toEd = await api(mf, "PUT", `/api/v1/webhooks/${w.id}`, { auth: admin, body: { signing: "ed25519" } });
+  assert.equal(toEd.status, 200, toEd.text);
+  assert.equal(toEd.json.secret, undefined);
+  ed25519Key(toEd.json.public_key);
+  assert.equal((await sendTest(w)).json.status, "success");
+  const signed = received.get(w.path).at(-1);
+  assert.deepEqual(v1aVerifies(signed, toEd.json.public_key), [true], "no v1 entry of the old secret");
+  assert.equal(signed.headers["x-webhook-signature"], undefined);
+  const same = await api(mf, "PUT", `/api/v1/webhooks/${w.id}`, { auth: admin, body: { signing: "ed25519", name: "same scheme" } });
+  assert.equal(same.json.public_key, toEd.json.public_key, "the same scheme keeps the key pair");
+
+  const toHmac = await api(mf, "PUT", `/api/v1/webhooks/${w.id}`, { auth: admin, body: { signing: "hmac" } });
+  assert.equal(toHmac.status, 200, toHmac.text);
+  assert.equal(toHmac.json.public_key, null);
+  assert.match(toHmac.json.secret, /^whsec_/);
+  assert.equal((await api(mf, "GET", `/api/v1/webhooks/${w.id}`, as(admin))).json.secret, undefined, "shown once");
+  assert.equal((await sendTest(w)).json.status, "success");
+  const back = received.get(w.path).at(-1);
+  new StandardWebhook(toHmac.json.secret).verify(back.body.toString(), back.headers);
+  new SvixWebhook(toHmac.json.secret).verify(back.body.toString(), back.headers);
+  assert.match(back.headers["x-webhook-signature"], /^sha256=/);
+  const chosen = await api(mf, "PUT", `/api/v1/webhooks/${w.id}`, { auth: admin, body: { signing: "ed25519" } });
+  const own = await api(mf, "PUT", `/api/v1/webhooks/${w.id}`, { auth: admin, body: { signing: "hmac", secret: "caller-chosen-secret-0123" } });
+  assert.equal(own.status, 200);
+  assert.equal(own.json.secret, "caller-chosen-secret-0123", "the new secret, once, as a create shows it");
+  assert.ok(chosen.json.public_key);
+  await sendTest(w);
+  new StandardWebhook(Buffer.from("caller-chosen-secret-0123").toString("base64"))
+    .verify(received.get(w.path).at(-1).body.toString(), received.get(w.path).at(-1).headers);
 });

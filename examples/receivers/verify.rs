@@ -5,10 +5,15 @@
 //! secret rotation the previous secret signs too). `Mac::verify_slice` compares in
 //! constant time. The timestamp is signed: a 5-minute tolerance stops replays; dedupe on
 //! `webhook-id` (retries reuse it). The original `X-Webhook-Signature: sha256=<hex>` is
-//! checked the same way when the `webhook-*` headers are absent.
+//! checked the same way when the `webhook-*` headers are absent (its timestamp is not
+//! signed, so a captured delivery can be replayed: prefer `webhook-signature`).
+//! An `ed25519` webhook signs `v1a,<base64>` entries instead: Ed25519 signatures of the
+//! same message, checked (`ed25519-dalek`, `verify_strict`) with its public key
+//! (`whpk_` + base64 of 32 bytes); it sends no `X-Webhook-Signature`.
 //!
 //! `cargo run --example verify_receiver < input.json`, where input is
-//! `{"secret", "deliveries": [{"headers", "body_base64"}]}`; prints one line per delivery.
+//! `{"secret", "deliveries": [{"headers", "body_base64"}]}` (`secret`: the webhook's
+//! secret, or its `whpk_` public key); prints one line per delivery.
 
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
@@ -33,14 +38,30 @@ fn mac(key: &[u8]) -> Hmac<Sha256> {
     Hmac::<Sha256>::new_from_slice(key).expect("infallible: HMAC takes any key length")
 }
 
-/// Verifies one delivery (`headers` with lower-case names, `body` the raw bytes) and
-/// returns its id.
+/// One `v1a` entry against a `whpk_` key.
+fn ed25519_verifies(public_key: &str, message: &[u8], signature: &str) -> bool {
+    let Some(Ok(raw)) = public_key.strip_prefix("whpk_").map(|k| STANDARD.decode(k)) else { return false };
+    let (Ok(raw), Ok(Ok(sig))) = (<[u8; 32]>::try_from(raw), STANDARD.decode(signature).map(|s| <[u8; 64]>::try_from(s))) else {
+        return false;
+    };
+    let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(&raw) else { return false };
+    key.verify_strict(message, &ed25519_dalek::Signature::from_bytes(&sig)).is_ok()
+}
+
+/// Verifies one delivery (`secret` the webhook's secret or its `whpk_` public key,
+/// `headers` with lower-case names, `body` the raw bytes) and returns its id.
 pub fn verify_delivery(secret: &str, headers: &HashMap<String, String>, body: &[u8], now: i64) -> Result<String, String> {
     let get = |name: &str| headers.get(name).map(String::as_str);
+    let ed25519 = secret.starts_with("whpk_");
     if let (Some(id), Some(ts), Some(signatures)) = (get("webhook-id"), get("webhook-timestamp"), get("webhook-signature")) {
         let t: i64 = ts.parse().map_err(|_| "bad webhook-timestamp")?;
         if (now - t).abs() > TOLERANCE_SECS {
             return Err("timestamp outside the 5-minute tolerance".into());
+        }
+        if ed25519 {
+            let message = [format!("{id}.{ts}.").as_bytes(), body].concat();
+            let signed = signatures.split(' ').filter_map(|e| e.strip_prefix("v1a,")).any(|sig| ed25519_verifies(secret, &message, sig));
+            return if signed { Ok(id.to_string()) } else { Err("no matching webhook-signature".into()) };
         }
         let key = standard_key(secret);
         for entry in signatures.split(' ') {
@@ -54,6 +75,9 @@ pub fn verify_delivery(secret: &str, headers: &HashMap<String, String>, body: &[
             }
         }
         return Err("no matching webhook-signature".into());
+    }
+    if ed25519 {
+        return Err("no webhook-signature".into());
     }
     let offered = get("x-webhook-signature").into_iter().chain(get("x-webhook-signature-previous").unwrap_or("").split(','));
     for sig in offered {

@@ -1,8 +1,10 @@
 // The portal's entry point: takes the token from the URL fragment (`#token=…`) into
 // sessionStorage and out of the address bar, reads the role from its payload, and starts
-// the console. The token only ever leaves in the Authorization header.
+// the console. The token only ever leaves in the Authorization header. A `#token=` that
+// would move an open session to another workspace or role is taken only once the user
+// confirms (a link from someone else must not switch the portal silently: SPEC §9.4).
 import { createApi } from "./api.js";
-import { app, go } from "./app.js";
+import { app, confirmDialog, go } from "./app.js";
 import { h, mount } from "./dom.js";
 import { logsView, logView } from "./logs.js";
 import { formView, webhooksView, webhookView } from "./webhooks.js";
@@ -20,15 +22,42 @@ function stored() {
   try { return sessionStorage.getItem(KEY) ?? memoryToken; } catch { return memoryToken; }
 }
 
-/** Moves a `#token=…` fragment into storage and removes it from the location. */
-function takeTokenFromFragment() {
+/** Removes `#token=…` from the location; returns the token it held. */
+function fragmentToken() {
   const fragment = new URLSearchParams(location.hash.replace(/^#/, ""));
   const token = fragment.get("token");
-  if (!token) return false;
-  store(token);
+  if (!token) return null;
   fragment.delete("token");
   const rest = fragment.toString();
   history.replaceState(history.state, "", location.pathname + location.search + (rest ? `#${rest}` : ""));
+  return token;
+}
+
+/** The claims of the open session: a stored token that has not expired. */
+function openSession() {
+  const claims = stored() && claimsOf(stored());
+  return claims && !(typeof claims.exp === "number" && claims.exp * 1000 <= Date.now()) ? claims : null;
+}
+
+/**
+ * Moves a `#token=…` fragment into storage. The same token, or a fresh one for the same
+ * workspace and role (the embedding page renewing it), is taken silently; one that would
+ * switch the open session to another workspace or role only if the user confirms.
+ * Returns whether a new token was taken.
+ */
+async function takeTokenFromFragment() {
+  const token = fragmentToken();
+  if (!token || token === stored()) return false;
+  const current = openSession();
+  const next = claimsOf(token);
+  if (current && (next?.workspace_id !== current.workspace_id || next?.role !== current.role)) {
+    const where = (c) => `${c?.workspace_id ?? "an unknown workspace"} as ${c?.role ?? "an unknown role"}`;
+    const sure = await confirmDialog("Switch workspace?",
+      `A link asks to open the portal for ${where(next)}. You are working in ${where(current)}. ` +
+      "Switch only if you opened this link yourself; otherwise stay here.", "Switch", "primary");
+    if (!sure) return false;
+  }
+  store(token);
   return true;
 }
 
@@ -51,7 +80,7 @@ function stop(title, message) {
 const expired = () => stop("This link has expired", "Open the webhooks portal again from PlaneConnection to get a new link.");
 
 async function start() {
-  takeTokenFromFragment();
+  await takeTokenFromFragment();
   const token = stored();
   const claims = token && claimsOf(token);
   if (!claims) return stop("No access", "Open the webhooks portal from PlaneConnection: the link carries your access.");
@@ -87,5 +116,5 @@ async function start() {
 }
 
 // The embedding page may hand over a fresh token later by changing the fragment.
-window.addEventListener("hashchange", () => { if (takeTokenFromFragment()) start(); });
+window.addEventListener("hashchange", async () => { if (await takeTokenFromFragment()) start(); });
 start();

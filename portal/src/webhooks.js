@@ -82,14 +82,18 @@ export async function webhookView({ id }) {
     h("div", { class: "toolbar" }, h("h2", { id: "w-title", tabindex: "-1" }, w.name), statusPills(w)),
     h("p", { class: "url" }, h("code", {}, w.url)),
     w.disabled_reason ? h("p", { class: "alert alert-warn" }, w.disabled_reason) : null,
+    w.secret_status === "undecryptable" ? h("p", { class: "alert alert-bad", role: "alert", "data-undecryptable": "" },
+      "This endpoint's signing secret or header values cannot be decrypted: its deliveries fail without being sent. ",
+      app.canWrite ? `${ed25519(w) ? "Rotate its key pair" : "Rotate its secret"} to repair it (custom header values that cannot be decrypted must be set again).`
+        : "An admin can repair it by rotating its secret.") : null,
     h("div", { class: "actions" }, webhookActions(w, rerender),
-      app.canWrite ? h("button", { class: "btn", type: "button", onclick: () => rotateDialog(w, rerender) }, "Rotate secret") : null,
+      app.canWrite ? h("button", { class: "btn", type: "button", "data-rotate": "", onclick: () => rotateDialog(w, rerender) }, ed25519(w) ? "Rotate key pair" : "Rotate secret") : null,
       app.canWrite && app.features.recover ? h("button", { class: "btn", type: "button", "data-recover": "", onclick: () => recoverDialog(w) }, "Recover failed") : null),
     h("dl", { class: "facts" },
       h("dt", {}, "Events"), h("dd", {}, h("ul", { class: "chips" }, w.events.map((t) => h("li", { title: catalogDescriptions.get(t) ?? "" }, t)))),
       h("dt", {}, "Retries"), h("dd", {}, `${w.retry_count} after the first attempt`),
       h("dt", {}, "Timeout"), h("dd", {}, `${w.timeout_ms / 1000} s`),
-      h("dt", {}, "Signing secret"), h("dd", {}, !w.has_secret ? "none" : w.secret_hint ? `set (${w.secret_hint})` : "set"),
+      ...signingFacts(w),
       h("dt", {}, "Custom headers"), h("dd", {}, headers.length ? h("ul", { class: "plain" }, headers.map(([k, v]) => h("li", {}, h("code", {}, `${k}: ${v}`)))) : "none"),
       h("dt", {}, "Created"), h("dd", {}, timeAgo(w.created_at), w.created_by ? ` by ${w.created_by}` : ""),
       h("dt", {}, "Updated"), h("dd", {}, timeAgo(w.updated_at), w.updated_by ? ` by ${w.updated_by}` : "")),
@@ -99,6 +103,30 @@ export async function webhookView({ id }) {
       h("h3", { id: "recent-title" }, "Recent deliveries"),
       logTable(w.recent_logs ?? []),
       h("button", { class: "btn", type: "button", onclick: () => go("logs", { webhook_id: w.id }) }, "All deliveries of this endpoint")));
+}
+
+const ed25519 = (w) => w.signing === "ed25519";
+
+/** A read-only value with a copy button. */
+function copyRow(value, label) {
+  const input = h("input", { type: "text", readonly: true, value, class: "secret", "aria-label": label, spellcheck: "false" });
+  const copied = h("span", { class: "small", role: "status" });
+  return h("div", {}, h("div", { class: "copy-row" }, input,
+    h("button", {
+      class: "btn", type: "button", "aria-label": `Copy ${label.toLowerCase()}`,
+      onclick: async () => { copied.textContent = (await copyText(value, input)) ? "Copied." : "Select the text and copy it."; },
+    }, "Copy")), copied);
+}
+
+/** How deliveries are signed: the scheme, the secret's hint or the public key (shown at any time). */
+function signingFacts(w) {
+  if (ed25519(w)) {
+    return [h("dt", {}, "Signing"), h("dd", {}, "Ed25519 (", h("code", {}, "v1a"), ")"),
+      h("dt", {}, "Public key"), h("dd", { "data-public-key": "" }, w.public_key ? copyRow(w.public_key, "Public key") : "none")];
+  }
+  return [h("dt", {}, "Signing"), h("dd", {}, "HMAC-SHA256 (", h("code", {}, "v1"), ")",
+      w.legacy_signature === false ? "" : " and X-Webhook-Signature"),
+    h("dt", {}, "Signing secret"), h("dd", {}, !w.has_secret ? "none" : w.secret_hint ? `set (${w.secret_hint})` : "set")];
 }
 
 function healthPanel(health) {
@@ -153,6 +181,20 @@ export async function formView({ id }) {
   const retries = h("input", { type: "number", min: 0, max: 10, step: 1, value: String(w?.retry_count ?? 3), inputmode: "numeric" });
   const timeout = h("input", { type: "number", min: 1000, max: 30000, step: 500, value: String(w?.timeout_ms ?? 10000), inputmode: "numeric" });
   const secret = w ? null : h("input", { type: "text", autocomplete: "off", spellcheck: "false", placeholder: "leave empty to generate one" });
+  // The scheme is chosen on create; a PUT could switch it, which replaces the credential at once.
+  const scheme = w ? null : h("select", { "data-signing": "" },
+    h("option", { value: "hmac", selected: true }, "HMAC-SHA256 with a shared secret (v1)"),
+    h("option", { value: "ed25519" }, "Ed25519 key pair: receivers hold only the public key (v1a)"));
+  const legacy = h("input", { type: "checkbox", checked: w ? w.legacy_signature !== false : true, id: nextId("leg"), "data-legacy-signature": "" });
+  const legacyField = h("div", { class: "field check" }, legacy,
+    h("label", { for: legacy.id }, "Also send X-Webhook-Signature (it signs the body only, no timestamp: a captured delivery can be replayed; receivers should verify webhook-signature)"));
+  const schemeChanged = () => {
+    const isEd = scheme.value === "ed25519";
+    fields.secret.wrap.hidden = isEd;
+    legacyField.hidden = isEd;
+  };
+  scheme?.addEventListener("change", schemeChanged);
+  if (w && ed25519(w)) legacyField.hidden = true;
 
   // Values the API masks ("••••" + last 4) are never put back into the form: their input
   // starts empty, and a row left so sends the mask under its unchanged name, which the API
@@ -185,7 +227,9 @@ export async function formView({ id }) {
     h("div", { class: "row2" },
       field(fields, "retry_count", "Retries (0–10)", retries),
       field(fields, "timeout_ms", "Timeout (ms)", timeout)),
+    scheme ? field(fields, "signing", "Signature scheme", scheme, "Ed25519: the service generates a key pair and shows its public key at any time; there is no secret to keep.") : null,
     secret ? field(fields, "secret", "Signing secret (optional)", secret, "16–256 characters. Empty: a whsec_ secret is generated and shown once.") : null,
+    legacyField,
     fieldset(fields, "headers", "Custom headers", [rows, addHeader]),
     h("div", { class: "actions" }, submit,
       h("button", { class: "btn", type: "button", onclick: () => go(w ? "webhook" : "webhooks", w ? { id: w.id } : {}) }, "Cancel")));
@@ -205,9 +249,11 @@ export async function formView({ id }) {
       active: active.checked,
       retry_count: retries.value === "" ? undefined : Number(retries.value),
       timeout_ms: timeout.value === "" ? undefined : Number(timeout.value),
+      legacy_signature: legacy.checked,
     };
+    if (scheme) body.signing = scheme.value;
     if (!w || headersDirty) body.headers = headers;
-    if (secret?.value) body.secret = secret.value;
+    if (secret?.value && body.signing !== "ed25519") body.secret = secret.value;
     if (w) {
       // Only what changed: PUT leaves omitted fields as they are.
       for (const key of Object.keys(body)) {
@@ -250,16 +296,27 @@ function secretDialog(title, secret, previousExpiresAt) {
   });
 }
 
+/** A new public key (not secret: shown at any time, copy it to the receivers). */
+function publicKeyDialog(title, publicKey, previousExpiresAt) {
+  return dialog(title, (close) => h("div", { "data-new-public-key": "" },
+    h("p", {}, "Give receivers this public key to verify the endpoint's v1a signatures. It is not secret and stays visible on the endpoint's page."),
+    copyRow(publicKey, "Public key"),
+    previousExpiresAt ? h("p", { class: "small" }, "The previous key pair keeps signing until ", timeAgo(previousExpiresAt), ".") : null,
+    h("div", { class: "actions" }, h("button", { class: "btn", type: "button", onclick: () => close() }, "Done"))));
+}
+
 async function rotateDialog(w, rerender) {
-  const grace = await dialog("Rotate signing secret?", (close) => {
+  const pair = ed25519(w);
+  const grace = await dialog(pair ? "Rotate key pair?" : "Rotate signing secret?", (close) => {
     const select = h("select", { id: nextId("grace") },
       h("option", { value: "0" }, "Stop at once"),
       h("option", { value: "3600" }, "1 hour"),
       h("option", { value: "86400", selected: true }, "24 hours"),
       h("option", { value: "604800" }, "7 days"));
     return h("div", {},
-      h("p", {}, "A new secret signs every delivery from now on. Receivers must be updated with it."),
-      h("div", { class: "field" }, h("label", { for: select.id }, "Keep signing with the old secret for"), select),
+      h("p", {}, pair ? "A new key pair signs every delivery from now on. Receivers must be given its public key."
+        : "A new secret signs every delivery from now on. Receivers must be updated with it."),
+      h("div", { class: "field" }, h("label", { for: select.id }, pair ? "Keep signing with the old key pair for" : "Keep signing with the old secret for"), select),
       h("div", { class: "actions" },
         h("button", { class: "btn", type: "button", onclick: () => close(null) }, "Cancel"),
         h("button", { class: "btn btn-primary", type: "button", onclick: () => close(Number(select.value)) }, "Rotate")));
@@ -267,7 +324,8 @@ async function rotateDialog(w, rerender) {
   if (grace == null) return;
   try {
     const r = await app.api.rotateSecret(w.id, { grace_seconds: grace });
-    await secretDialog("New signing secret", r.secret, grace ? r.previous_expires_at : null);
+    if (r.public_key) await publicKeyDialog("New public key", r.public_key, grace ? r.previous_expires_at : null);
+    else await secretDialog("New signing secret", r.secret, grace ? r.previous_expires_at : null);
     rerender();
   } catch (e) { toast(e.message, "bad"); }
 }
