@@ -16,7 +16,7 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
   "--disable-component-update", "--disable-sync"];
 
-let mf;
+let mf, db;
 let base;
 /** Headers of every request the receivers got, by path. */
 const arrived = new Map();
@@ -24,7 +24,7 @@ let browser;
 const opened = [];
 
 before(async () => {
-  ({ mf } = await startWorker({
+  ({ mf, db } = await startWorker({
     receiver: async (request) => {
       const path = new URL(request.url).pathname;
       arrived.set(path, [...(arrived.get(path) ?? []), Object.fromEntries(request.headers)]);
@@ -325,6 +325,106 @@ test("editing an endpoint never sends a masked value back as a value: the receiv
   await page.getByText("Changes saved.").waitFor();
   await api(mf, "POST", `/api/v1/webhooks/${hook.id}/test`, { auth: ADMIN, body: {} });
   assert.equal(arrived.get("/cred").at(-1).authorization, "Bearer live-new-5678");
+  assertClean(view, ADMIN);
+});
+
+test("a #token= that would switch the open session to another workspace or role asks first; the same one is taken silently", async () => {
+  // Main took any `#token=` on hashchange silently: the header showed `ws_attacker · admin`.
+  const view = await openPortal(ADMIN);
+  const { page } = view;
+  await page.getByRole("heading", { name: "Endpoints" }).waitFor();
+  const who = page.locator(".who");
+  const session = () => page.evaluate(() => sessionStorage.getItem("planeconnection.portal.token"));
+  const handOver = (tok) => page.evaluate((t) => { location.hash = `token=${t}`; }, tok);
+  const noDialog = async () => { await page.waitForTimeout(300); assert.equal(await page.getByRole("dialog").count(), 0); };
+
+  await handOver(ADMIN);
+  await noDialog();
+  assert.equal(await session(), ADMIN);
+  assert.equal(new URL(page.url()).hash, "", "the fragment is cleared");
+  // A fresh token for the same workspace and role (the embedding page renewing it): silently.
+  const renewed = token({ workspace: "ws_portal", role: "admin", claims: { jti: "renewed" } });
+  await handOver(renewed);
+  await noDialog();
+  await page.waitForFunction((t) => sessionStorage.getItem("planeconnection.portal.token") === t, renewed);
+
+  // Another workspace: asked; declining keeps the session.
+  const attacker = token({ workspace: "ws_attacker", role: "admin" });
+  await handOver(attacker);
+  const ask = page.getByRole("dialog", { name: "Switch workspace?" });
+  await ask.waitFor();
+  assert.match(await ask.textContent(), /ws_attacker as admin.*ws_portal as admin/);
+  await ask.getByRole("button", { name: "Cancel" }).click();
+  await ask.waitFor({ state: "detached" });
+  assert.equal(await session(), renewed);
+  assert.equal(await who.textContent(), "ws_portal · admin");
+  assert.equal(new URL(page.url()).hash, "");
+
+  // Another role: asked; confirming switches.
+  await handOver(MANAGER);
+  await ask.waitFor();
+  await ask.getByRole("button", { name: "Switch" }).click();
+  await page.waitForFunction(() => document.querySelector(".who")?.textContent === "ws_portal · manager");
+  assert.equal(await session(), MANAGER);
+  assert.equal(await page.getByRole("button", { name: "New endpoint" }).count(), 0, "the manager's portal");
+  assertClean(view, ADMIN);
+});
+
+test("Ed25519 endpoints: the scheme chosen on create, the public key shown with a copy button, rotate key pair; legacy_signature; undecryptable warned", async () => {
+  const view = await openPortal(ADMIN);
+  const { page } = view;
+  await page.getByRole("button", { name: "New endpoint" }).click();
+  await page.getByLabel("Name", { exact: true }).fill("Keyed");
+  await page.getByLabel("Endpoint URL").fill("https://receiver.example.com/keyed");
+  await page.getByLabel(/flight\.departed/).check();
+  await page.getByLabel("Signature scheme").selectOption("ed25519");
+  assert.equal(await page.getByLabel("Signing secret (optional)").isVisible(), false, "no secret for a key pair");
+  assert.equal(await page.getByLabel(/Also send X-Webhook-Signature/).isVisible(), false);
+  const created = page.waitForRequest((r) => r.method() === "POST" && r.url().endsWith("/api/v1/webhooks"));
+  await page.getByRole("button", { name: "Create endpoint" }).click();
+  assert.equal(JSON.parse((await created).postData()).signing, "ed25519");
+  await page.getByRole("heading", { name: "Keyed" }).waitFor();
+  assert.equal(await page.getByRole("dialog").count(), 0, "no secret to show once");
+  const w = (await api(mf, "GET", "/api/v1/webhooks", { auth: ADMIN })).json.data.find((x) => x.name === "Keyed");
+  assert.equal(w.signing, "ed25519");
+  assert.equal(await page.getByLabel("Public key", { exact: true }).inputValue(), w.public_key);
+  assert.ok(await page.getByRole("button", { name: "Copy public key" }).isVisible());
+  await shot(page, "ed25519-endpoint", false);
+
+  await page.getByRole("button", { name: "Rotate key pair" }).click();
+  const ask = page.getByRole("dialog", { name: "Rotate key pair?" });
+  await ask.getByLabel("Keep signing with the old key pair for").selectOption("3600");
+  await ask.getByRole("button", { name: "Rotate" }).click();
+  const shown = page.getByRole("dialog", { name: "New public key" });
+  await shown.waitFor();
+  const rotated = (await api(mf, "GET", `/api/v1/webhooks/${w.id}`, { auth: ADMIN })).json.public_key;
+  assert.notEqual(rotated, w.public_key);
+  assert.equal(await shown.getByLabel("Public key", { exact: true }).inputValue(), rotated);
+  assert.match(await shown.textContent(), /previous key pair keeps signing until/);
+  await shown.getByRole("button", { name: "Done" }).click();
+  await page.waitForFunction((k) => [...document.querySelectorAll("input")].some((i) => i.value === k), rotated);
+
+  // An HMAC endpoint created without the seed's header.
+  await page.getByRole("button", { name: "← Endpoints" }).click();
+  await page.getByRole("button", { name: "New endpoint" }).click();
+  await page.getByLabel("Name", { exact: true }).fill("Modern");
+  await page.getByLabel("Endpoint URL").fill("https://receiver.example.com/modern");
+  await page.getByLabel(/flight\.departed/).check();
+  await page.getByLabel(/Also send X-Webhook-Signature/).uncheck();
+  await page.getByRole("button", { name: "Create endpoint" }).click();
+  await page.getByRole("dialog", { name: "Endpoint created" }).getByRole("button", { name: "I have saved it" }).click();
+  await page.getByRole("heading", { name: "Modern" }).waitFor();
+  const modern = (await api(mf, "GET", "/api/v1/webhooks", { auth: ADMIN })).json.data.find((x) => x.name === "Modern");
+  assert.equal(modern.legacy_signature, false);
+  await page.getByRole("button", { name: "Edit Modern" }).click();
+  assert.equal(await page.getByLabel(/Also send X-Webhook-Signature/).isChecked(), false);
+
+  // A row whose sealed values do not open is flagged, with the way to repair it.
+  await db.prepare("UPDATE webhooks SET secrets_enc = 'v1.bad.bad' WHERE id = ?").bind(modern.id).run();
+  await page.getByRole("button", { name: "← Modern" }).click();
+  const warning = page.locator("[data-undecryptable]");
+  await warning.waitFor();
+  assert.match(await warning.textContent(), /cannot be decrypted.*Rotate its secret/);
   assertClean(view, ADMIN);
 });
 
