@@ -322,3 +322,19 @@ export async function runCron(mf) {
   const worker = await mf.getWorker();
   await worker.scheduled({ cron: "* * * * *" });
 }
+
+/**
+ * `n` delivered logs (and their events), an hour old, written straight into the D1
+ * database `d` of the workspace's shard (the move test and bench/shards.mjs).
+ */
+export async function seedDeliveredLogs(d, ws, webhookId, n) {
+  const now = Date.now() - 3_600_000;
+  await d.prepare(`WITH RECURSIVE i(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM i WHERE x < ?3)
+    INSERT INTO events (id, workspace_id, type, body, source, created_at)
+    SELECT printf('evt_seed%06d', x), ?1, 'flight.departed', '{"seed":true}', 'api', ?2 + x FROM i`).bind(ws, now, n).run();
+  await d.prepare(`WITH RECURSIVE i(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM i WHERE x < ?4)
+    INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, status, attempts, max_attempts,
+      response_status, duration_ms, history, created_at, updated_at)
+    SELECT 'dlv_' || printf('%012x', ?3 + x) || printf('%012x', x), ?1, ?2, printf('evt_seed%06d', x), 'flight.departed',
+      'success', 1, 6, 200, 12, '[]', ?3 + x, ?3 + x FROM i`).bind(ws, webhookId, now, n).run();
+}
