@@ -2,7 +2,7 @@
 // prints one summary table (plus the sub-tables behind it) and writes the same figures as
 // JSON to bench/results/latest.json. `npm run bench` builds first (bench/run.sh).
 //
-//   node bench/run.mjs [--quick] [--only size,inbound,management,fanout,latency,isolation,cpu]
+//   node bench/run.mjs [--quick] [--only size,inbound,management,fanout,latency,isolation,cpu,shards]
 //                      [--runs N] [--no-what-if] [--wait-idle SECONDS] [--out PATH] [--before DIR]
 //
 // --quick      fewer repetitions (1 run per scenario, fewer requests): ~2 min instead of ~8
@@ -28,6 +28,7 @@ import * as fanout from "./fanout.mjs";
 import * as latency from "./latency.mjs";
 import * as isolation from "./isolation.mjs";
 import * as cpu from "./cpu.mjs";
+import * as shards from "./shards.mjs";
 
 const { values } = parseArgs({ options: {
   quick: { type: "boolean", default: false },
@@ -50,6 +51,7 @@ const SECTIONS = {
   latency: () => latency.run({ seconds: quick ? 5 : 10 }),
   isolation: () => isolation.run({ runs }),
   cpu: () => cpu.run({ requests: quick ? 100 : 300, whatIf: !quick && !values["no-what-if"] }),
+  shards: () => shards.run({ runs, logSizes: quick ? [10_000] : [10_000, 50_000] }),
 };
 const chosen = values.only ? values.only.split(",").map((s) => s.trim()) : Object.keys(SECTIONS);
 for (const s of chosen) if (!SECTIONS[s]) throw new Error(`unknown section ${s}; choose from ${Object.keys(SECTIONS).join(", ")}`);

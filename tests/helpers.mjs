@@ -229,8 +229,88 @@ export async function startWorker({ receiver, outbound, bindings = {}, queue = t
       await shard.batch(migrationStatements().map((s) => shard.prepare(s)));
     }
   }
-  const db = await mf.getD1Database("DB");
+  const home = await mf.getD1Database("DB");
+  const db = shards && shards.length > 1 ? everyShard(home, new Map(await Promise.all(shards.map(async (b) => [b, await mf.getD1Database(b)])))) : home;
   return { mf, db, outbound: gate ? { stats: gate.stats } : outboundService };
+}
+
+/**
+ * The D1 databases of every shard seen as one, so that a suite's direct reads and writes
+ * mean the same with `TEST_SHARDS=DB,DB_2,DB_3` as with one database. Reads run in every
+ * shard and their rows are concatenated (a one-row aggregate — COUNT, SUM, TOTAL, MAX,
+ * MIN — is combined); UPDATE and DELETE run in every shard; an INSERT goes to the shard
+ * of the workspace one of its values names (a workspace not placed yet is placed in `DB`,
+ * as one that wrote before the directory existed); schema reads go to `DB`.
+ */
+export function everyShard(home, byName) {
+  const dbs = [...byName.values()];
+  const schemaOnly = (sql) => /^\s*(PRAGMA|EXPLAIN)|sqlite_master/i.test(sql);
+  async function shardOfInsert(args) {
+    const names = args.filter((a) => typeof a === "string" && /^ws_/.test(a));
+    for (const ws of names) {
+      const row = await home.prepare("SELECT shard FROM workspace_shards WHERE workspace_id = ?1").bind(ws).first();
+      if (row) return byName.get(row.shard) ?? home;
+    }
+    if (names[0]) await home.prepare("INSERT OR IGNORE INTO workspace_shards (workspace_id, shard, placed_at) VALUES (?1, 'DB', ?2)").bind(names[0], Date.now()).run();
+    return home;
+  }
+  const statement = (sql, args = []) => ({
+    everyShard: true,
+    bind: (...values) => statement(sql, values),
+    async all() {
+      const kind = sql.trim().slice(0, 6).toUpperCase();
+      if (schemaOnly(sql)) return home.prepare(sql).bind(...args).all();
+      if (kind === "INSERT" || kind === "REPLAC") return (await shardOfInsert(args)).prepare(sql).bind(...args).all();
+      const each = await Promise.all(dbs.map((d) => d.prepare(sql).bind(...args).all()));
+      const meta = { ...each[0].meta, changes: each.reduce((n, r) => n + (r.meta?.changes ?? 0), 0) };
+      return { success: true, meta, results: combine(sql, each.map((r) => r.results)) };
+    },
+    async run() { return this.all(); },
+    async first(column) {
+      const row = (await this.all()).results[0];
+      return row === undefined ? null : column === undefined ? row : row[column];
+    },
+    async raw() { return (await this.all()).results.map((r) => Object.values(r)); },
+  });
+  return {
+    prepare: (sql) => statement(sql),
+    async batch(statements) {
+      const out = [];
+      for (const st of statements) out.push(await st.all());
+      return out;
+    },
+    exec: (sql) => home.exec(sql),
+    dump: () => home.dump(),
+  };
+}
+
+/** Rows of one query from every shard: concatenated, or one aggregate row combined. */
+function combine(sql, lists) {
+  const rows = lists.flat();
+  const select = /^\s*SELECT\s+([\s\S]*?)\s+FROM\s/i.exec(sql);
+  if (!select || /GROUP\s+BY/i.test(sql) || lists.some((l) => l.length !== 1)) return rows;
+  const exprs = [];
+  let depth = 0, cur = "";
+  for (const ch of select[1]) {
+    if (ch === "(") depth++;
+    if (ch === ")") depth--;
+    if (ch === "," && depth === 0) { exprs.push(cur.trim()); cur = ""; } else cur += ch;
+  }
+  exprs.push(cur.trim());
+  const fns = exprs.map((e) => (/^(COUNT|SUM|TOTAL|MAX|MIN)\s*\(/i.exec(e)?.[1] ?? "").toUpperCase());
+  if (!fns.some(Boolean)) return rows;
+  const keys = Object.keys(rows[0]);
+  const merged = {};
+  keys.forEach((k, i) => {
+    const values = rows.map((r) => r[k]).filter((v) => v !== null && v !== undefined);
+    const fn = fns[i];
+    merged[k] = values.length === 0 ? null
+      : fn === "MAX" ? values.reduce((a, b) => (b > a ? b : a))
+      : fn === "MIN" ? values.reduce((a, b) => (b < a ? b : a))
+      : fn ? values.reduce((a, b) => a + b, 0)
+      : values[0];
+  });
+  return [merged];
 }
 
 const b64url = (s) => Buffer.from(s).toString("base64url");
@@ -321,4 +401,20 @@ export async function createWebhook(mf, overrides = {}, opts = {}) {
 export async function runCron(mf) {
   const worker = await mf.getWorker();
   await worker.scheduled({ cron: "* * * * *" });
+}
+
+/**
+ * `n` delivered logs (and their events), an hour old, written straight into the D1
+ * database `d` of the workspace's shard (the move test and bench/shards.mjs).
+ */
+export async function seedDeliveredLogs(d, ws, webhookId, n) {
+  const now = Date.now() - 3_600_000;
+  await d.prepare(`WITH RECURSIVE i(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM i WHERE x < ?3)
+    INSERT INTO events (id, workspace_id, type, body, source, created_at)
+    SELECT printf('evt_seed%06d', x), ?1, 'flight.departed', '{"seed":true}', 'api', ?2 + x FROM i`).bind(ws, now, n).run();
+  await d.prepare(`WITH RECURSIVE i(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM i WHERE x < ?4)
+    INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, status, attempts, max_attempts,
+      response_status, duration_ms, history, created_at, updated_at)
+    SELECT 'dlv_' || printf('%012x', ?3 + x) || printf('%012x', x), ?1, ?2, printf('evt_seed%06d', x), 'flight.departed',
+      'success', 1, 6, 200, 12, '[]', ?3 + x, ?3 + x FROM i`).bind(ws, webhookId, now, n).run();
 }

@@ -11,6 +11,9 @@ import {
 import { countingScript, ROUND_TRIPS_HEADER } from "./d1-counter.mjs";
 import { STRIPE, CONNECT, nowSecs, uid, stripeHeader, stripeEvent, postStripe, paymentIntent } from "./stripe.mjs";
 
+/** `TEST_SHARDS` lists more than one D1 database (the harness then uses them all). */
+const SEVERAL_SHARDS = (process.env.TEST_SHARDS ?? "DB").split(",").length > 1;
+
 // ---- signing, as Stripe and Svix do ------------------------------------------------------
 
 function svixSignature(id, ts, body, secret = RESEND_SECRET) {
@@ -743,15 +746,22 @@ test("every provider event costs one D1 round trip: counted outside the worker a
         { path: CONNECT }), "applied"],
       ["resend email", () => postResend(counted, resendEvent("email.delivered", { tags: [{ name: "workspace_id", value: ws }] })), "applied"],
     ];
+    // With several shards (TEST_SHARDS), paying the invoice and publishing its event are
+    // not one batch (docs/operations.md, "Inbound invoice.paid"): the payment in DB, the
+    // workspace's placement, the event in its shard, then the mark in DB; a duplicate of
+    // every payment signal after it reads whether an event still waits to be published.
+    const SHARDED_TRIPS = { "checkout that pays an invoice and publishes invoice.paid": 4, "the same checkout again": 2,
+      "its payment intent, linked through the checkout": 2 };
+    const trips = (what) => (SEVERAL_SHARDS ? SHARDED_TRIPS[what] ?? 1 : 1);
     for (const [what, send, status] of cases) {
       const res = await send();
       assertApplied(res, status);
-      assert.equal(res.headers.get(ROUND_TRIPS_HEADER), "1", `${what}: D1 round trips`);
+      assert.equal(res.headers.get(ROUND_TRIPS_HEADER), String(trips(what)), `${what}: D1 round trips`);
     }
     // The worker's own count agrees: one log line per event, each with one round trip.
     await waitFor(() => logs.filter((l) => l.includes('"inbound event"')).length >= cases.length, { what: "inbound log lines" });
     const lines = logs.filter((l) => l.includes('"inbound event"')).map((l) => JSON.parse(l.slice(l.indexOf("{"))));
-    assert.deepEqual(lines.map((l) => l.d1_round_trips), cases.map(() => 1));
+    assert.deepEqual(lines.map((l) => l.d1_round_trips), cases.map(([what]) => trips(what)));
     assert.deepEqual(lines.map((l) => l.outcome), cases.map(([, , s]) => s));
     // The one invoice.paid went out with its state, and a found workspace was used.
     await waitFor(async () => (await cdb.prepare("SELECT status FROM delivery_logs WHERE event_type = 'invoice.paid' AND workspace_id = ?")
@@ -783,9 +793,15 @@ test("the same event delivered five times at once is applied once; the others ar
   assert.equal((await db.prepare("SELECT COUNT(*) AS n FROM inbound_events WHERE event_id = ?").bind(evt.id).first()).n, 1);
 });
 
-test("a storage failure while publishing invoice.paid rolls the payment back; the retry pays and publishes once", async () => {
+test("a storage failure while publishing invoice.paid rolls the payment back; the retry pays and publishes once", async (t) => {
   const ws = "ws_publish_fail";
   await createWebhook(mf, { events: ["invoice.paid"], url: "https://receiver.example.com/ws_publish_fail" }, { auth: token({ workspace: ws }) });
+  if (SEVERAL_SHARDS) {
+    // With several shards the payment and its event are two batches by design: that
+    // path's failure and the cron's relay are tests/shards.test.mjs's.
+    t.skip("several shards: see shards.test.mjs, invoice.paid whose shard failed");
+    return;
+  }
   const session = checkoutSession({ invoice: "inv_publish_fail", workspace: ws, amount: 4200 });
   const evt = stripeEvent("checkout.session.completed", session);
   const res = await withTableOffline("delivery_logs", () => postStripe(mf, evt));

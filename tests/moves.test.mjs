@@ -5,7 +5,7 @@
 // then succeeds, and the operator API's answers to bad requests.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, api, token, waitFor, sleep, createWebhook, runCron } from "./helpers.mjs";
+import { startWorker, api, token, waitFor, sleep, createWebhook, runCron, seedDeliveredLogs } from "./helpers.mjs";
 
 const SHARDS = ["DB", "DB_2", "DB_3"];
 const OPS_KEY = "ops-test-key-0123456789abcdef-012345";
@@ -47,25 +47,11 @@ async function finished(job, timeoutMs = 120_000) {
   }, { timeoutMs, intervalMs: 200, what: `move ${job} finished` });
 }
 
-/** 10,000 delivered logs (and their events) written straight into the workspace's shard. */
-async function seedLogs(binding, ws, webhookId, n) {
-  const d = await db(binding);
-  const now = Date.now() - 3_600_000;
-  await d.prepare(`WITH RECURSIVE i(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM i WHERE x < ?3)
-    INSERT INTO events (id, workspace_id, type, body, source, created_at)
-    SELECT printf('evt_seed%06d', x), ?1, 'flight.departed', '{"seed":true}', 'api', ?2 + x FROM i`).bind(ws, now, n).run();
-  await d.prepare(`WITH RECURSIVE i(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM i WHERE x < ?4)
-    INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, status, attempts, max_attempts,
-      response_status, duration_ms, history, created_at, updated_at)
-    SELECT 'dlv_' || printf('%012x', ?3 + x) || printf('%012x', x), ?1, ?2, printf('evt_seed%06d', x), 'flight.departed',
-      'success', 1, 6, 200, 12, '[]', ?3 + x, ?3 + x FROM i`).bind(ws, webhookId, now, n).run();
-}
-
 test("a workspace of 10,000 logs moves under a steady publish load: each event delivered once, reads throughout, the old shard emptied", async () => {
   const ws = "ws_mv_big";
   const hook = await createWebhook(mf, { url: "https://receiver.example.com/big", events: ["flight.departed"] }, { auth: auth(ws) });
   assert.equal((await placement(ws)).shard, "DB");
-  await seedLogs("DB", ws, hook.id, 10_000);
+  await seedDeliveredLogs(await db("DB"), ws, hook.id, 10_000);
 
   // A steady publisher: every accepted event must arrive exactly once; a 503 is retried
   // after its Retry-After, as a client would.

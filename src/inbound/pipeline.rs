@@ -1,7 +1,7 @@
 //! The steps every inbound endpoint shares: a configured secret, a verified signature,
 //! one D1 batch that records the event (the dedupe check) and applies it, and the answer.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 use serde_json::json;
 use worker::{D1PreparedStatement, D1Result, Request};
@@ -48,6 +48,16 @@ pub struct Incoming<'a> {
     pub event_type: &'a str,
     /// D1 round trips this event made (logged; tests count them from outside too).
     trips: Cell<u32>,
+    /// Set by [`Incoming::defer_log`]: the log line waits for [`Incoming::log_deferred`].
+    deferred: Cell<bool>,
+    held_line: RefCell<Option<LogLine>>,
+}
+
+/// What the one log line of an event says besides its ids.
+struct LogLine {
+    workspace: Option<String>,
+    outcome: String,
+    detail: Option<String>,
 }
 
 /// An event's one batch, done: how it was handled, and the results of the statements
@@ -59,7 +69,7 @@ pub struct Committed {
 
 impl<'a> Incoming<'a> {
     pub fn new(source: InboundSource, id: &'a str, event_type: &'a str) -> Self {
-        Self { source, id, event_type, trips: Cell::new(0) }
+        Self { source, id, event_type, trips: Cell::new(0), deferred: Cell::new(false), held_line: RefCell::new(None) }
     }
 
     /// The whole event in one D1 round trip: its dedupe record first, then `statements`,
@@ -120,8 +130,28 @@ impl<'a> Incoming<'a> {
         Ok(self.commit(ctx, Decision::known(&outcome, workspace), Vec::new()).await?.handled)
     }
 
+    /// Holds the log line of the next commit until [`Incoming::log_deferred`]: work after
+    /// the commit (the invoice.paid relay) adds its round trips to the same line.
+    pub fn defer_log(&self) {
+        self.deferred.set(true);
+    }
+
+    /// Writes the held log line with `more_trips` D1 round trips added.
+    pub fn log_deferred(&self, more_trips: u32) {
+        self.trips.set(self.trips.get() + more_trips);
+        self.deferred.set(false);
+        if let Some(line) = self.held_line.borrow_mut().take() {
+            self.log(line.workspace.as_deref(), &line.outcome, line.detail.as_deref());
+        }
+    }
+
     /// One log line per accepted event (ids, outcome and D1 round trips; never the payload).
     fn log(&self, workspace: Option<&str>, outcome: &str, detail: Option<&str>) {
+        if self.deferred.get() {
+            let line = LogLine { workspace: workspace.map(str::to_string), outcome: outcome.to_string(), detail: detail.map(str::to_string) };
+            *self.held_line.borrow_mut() = Some(line);
+            return;
+        }
         log_event(json!({"msg": "inbound event", "source": self.source.as_str(), "event_id": self.id,
                          "type": self.event_type, "workspace": workspace, "outcome": outcome, "detail": detail,
                          "d1_round_trips": self.trips.get()}));

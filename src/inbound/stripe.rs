@@ -182,8 +182,12 @@ async fn settle(
         // Workspaces may live in other databases: commit the payment here, then publish
         // the event into the workspace's shard. If that fails the answer is a 500 and the
         // cron finishes the publication (the invoice stays `pending` until then).
+        incoming.defer_log();
         let handled = incoming.commit(ctx, decision, statements).await?.handled;
-        invoice_paid::relay(ctx.env, &shards, lookup).await.or_internal("relay invoice.paid")?;
+        let relayed = invoice_paid::relay(ctx.env, &shards, lookup).await;
+        // A failed relay made at least its first round trip.
+        incoming.log_deferred(relayed.as_ref().map_or(1, |trips| *trips));
+        relayed.or_internal("relay invoice.paid")?;
         return Ok(handled);
     }
     let event_id = new_id(EVENT_PREFIX);

@@ -6,7 +6,7 @@
 //! `db`) that this module hands out. The per-shard figures of the operator API are read
 //! here too.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 use serde::Deserialize;
@@ -29,6 +29,8 @@ pub struct Shards<'a> {
     env: &'a Env,
     list: &'a ShardList,
     meter: Option<&'a Db>,
+    /// Directory round trips made to find or place workspaces (cache misses).
+    lookups: Cell<u32>,
 }
 
 thread_local! {
@@ -51,11 +53,11 @@ struct CountRow {
 
 impl<'a> Shards<'a> {
     pub fn new(env: &'a Env, list: &'a ShardList) -> Self {
-        Shards { env, list, meter: None }
+        Shards { env, list, meter: None, lookups: Cell::new(0) }
     }
 
     pub fn metered(env: &'a Env, list: &'a ShardList, meter: &'a Db) -> Self {
-        Shards { env, list, meter: Some(meter) }
+        Shards { env, list, meter: Some(meter), lookups: Cell::new(0) }
     }
 
     fn handle(&self, d1: D1Database) -> Db {
@@ -63,6 +65,15 @@ impl<'a> Shards<'a> {
             Some(m) => m.sharing(d1),
             None => Db::new(d1),
         }
+    }
+
+    /// D1 round trips this handle made to the directory to find or place workspaces.
+    pub fn lookups(&self) -> u32 {
+        self.lookups.get()
+    }
+
+    fn looked_up(&self, trips: u32) {
+        self.lookups.set(self.lookups.get() + trips);
     }
 
     pub fn list(&self) -> &ShardList {
@@ -105,6 +116,7 @@ impl<'a> Shards<'a> {
         }
         let directory = self.directory()?;
         let counts = workspace_counts(&directory).await?;
+        self.looked_up(2);
         let choice = self.list.place(&counts).to_string();
         let results = directory
             .batch(vec![
@@ -140,6 +152,7 @@ impl<'a> Shards<'a> {
     /// The workspace's shard as the directory says now (the operator API, a move).
     pub async fn locate_fresh(&self, workspace: &str) -> Result<Option<String>> {
         let directory = self.directory()?;
+        self.looked_up(1);
         let row: Option<ShardRow> =
             directory.first(statement(&directory, "SELECT shard FROM workspace_shards WHERE workspace_id = ?1", &[&workspace])?).await?;
         if let Some(r) = &row {
