@@ -39,12 +39,29 @@ async function count(binding, table, workspace) {
   return (await rows(binding, `SELECT COUNT(*) AS n FROM ${table} WHERE ${where}`, workspace))[0].n;
 }
 const placement = async (ws) => (await ops("GET", `/workspaces/${ws}`)).json;
+/**
+ * Waits for move `job` to end. The cron runs every 10 s meanwhile, as production's runs
+ * every minute (it queues a move whose message went missing); on a timeout the job row
+ * is in the error.
+ */
 async function finished(job, timeoutMs = 120_000) {
-  return waitFor(async () => {
-    const res = await ops("GET", `/moves/${job}`);
-    assert.equal(res.status, 200);
-    return ["done", "failed"].includes(res.json.state) ? res.json : null;
-  }, { timeoutMs, intervalMs: 200, what: `move ${job} finished` });
+  let last;
+  let cronAt = Date.now();
+  try {
+    return await waitFor(async () => {
+      const res = await ops("GET", `/moves/${job}`);
+      assert.equal(res.status, 200);
+      last = res.json;
+      if (Date.now() - cronAt > 10_000) {
+        cronAt = Date.now();
+        await runCron(mf);
+      }
+      return ["done", "failed"].includes(res.json.state) ? res.json : null;
+    }, { timeoutMs, intervalMs: 200, what: `move ${job} finished` });
+  } catch (e) {
+    e.message += `; the job: ${JSON.stringify(last)}`;
+    throw e;
+  }
 }
 
 test("a workspace of 10,000 logs moves under a steady publish load: each event delivered once, reads throughout, the old shard emptied", async () => {
@@ -160,7 +177,7 @@ test("a move that fails half-way leaves the workspace where it was; a second try
   try {
     const res = await ops("POST", `/workspaces/${ws}/move`, { to });
     assert.equal(res.status, 202);
-    job = await finished(res.json.job, 60_000);
+    job = await finished(res.json.job);
   } finally {
     await (await db(to)).prepare("ALTER TABLE delivery_logs_offline RENAME TO delivery_logs").run();
   }
@@ -177,7 +194,7 @@ test("a move that fails half-way leaves the workspace where it was; a second try
   // Second try: done, with everything (and the rename made while failed) in the target.
   const res = await ops("POST", `/workspaces/${ws}/move`, { to });
   assert.equal(res.status, 202);
-  const second = await finished(res.json.job, 60_000);
+  const second = await finished(res.json.job);
   assert.equal(second.state, "done", JSON.stringify(second));
   assert.equal((await placement(ws)).shard, to);
   assert.equal(await count(to, "delivery_logs", ws), 6);
@@ -189,6 +206,27 @@ test("a move that fails half-way leaves the workspace where it was; a second try
   // And it works there: a new event is delivered once.
   assert.equal((await api(mf, "POST", "/api/v1/events", { body: { type: "flight.departed", data: { i: 6 } }, auth: auth(ws) })).status, 202);
   await waitFor(() => received.filter((r) => r.path === "/fail").length === 7, { what: "delivery in the new shard" });
+});
+
+test("a move whose queue message went missing is started by the cron", async () => {
+  const ws = "ws_mv_lost";
+  await createWebhook(mf, { url: "https://receiver.example.com/lost" }, { auth: auth(ws) });
+  const from = (await placement(ws)).shard;
+  const to = SHARDS.find((s) => s !== from);
+  // What the move route records before its queue send, the send then lost; two minutes ago.
+  const job = "mv_00000000000000000000beef";
+  const then = Date.now() - 120_000;
+  await (await db("DB")).prepare(`INSERT INTO workspace_moves (job, workspace_id, from_shard, to_shard, state, step, created_at, updated_at)
+    VALUES (?1, ?2, ?3, ?4, 'copying', 'clear', ?5, ?5)`).bind(job, ws, from, to, then).run();
+  assert.equal((await ops("POST", `/workspaces/${ws}/move`, { to })).status, 409, "the lost move still counts as under way");
+  await sleep(1500);
+  assert.equal((await ops("GET", `/moves/${job}`)).json.state, "copying", "nothing runs it until the cron");
+  await runCron(mf);
+  const done = await finished(job);
+  assert.equal(done.state, "done", JSON.stringify(done));
+  assert.deepEqual(await placement(ws), { workspace_id: ws, shard: to, move: null });
+  assert.equal(await count(to, "webhooks", ws), 1);
+  assert.equal(await count(from, "webhooks", ws), 0);
 });
 
 test("the move route refuses bad requests and changes nothing", async () => {

@@ -158,6 +158,16 @@ pub fn min_cleanup_delay_secs() -> u32 {
     (2 * PLACEMENT_CACHE_TTL_MS / 1000) as u32
 }
 
+/// A queue this far behind still delivers the job's next message.
+pub const QUEUE_LAG_MARGIN_MS: i64 = 60_000;
+
+/// A move not saved for this long has lost its next message (a failed queue send, a
+/// message dead-lettered): the longest wait it schedules itself (the cleanup delay) plus
+/// [`QUEUE_LAG_MARGIN_MS`]. The cron queues it again.
+pub fn stalled_after_ms(cleanup_delay_secs: u32) -> i64 {
+    i64::from(cleanup_delay_secs) * 1000 + QUEUE_LAG_MARGIN_MS
+}
+
 /// `POST /api/v1/ops/workspaces/:id/move`'s body: `{"to": "<binding>"}`, a listed shard
 /// other than the workspace's own.
 pub fn parse_move_request(body: &Map<String, Value>, shards: &ShardList, current: &str) -> Result<String, ApiError> {
@@ -221,6 +231,12 @@ mod tests {
 
     fn obj(v: Value) -> Map<String, Value> {
         v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn a_move_is_stalled_only_past_its_own_longest_wait() {
+        assert_eq!(stalled_after_ms(60), 120_000);
+        assert!(stalled_after_ms(min_cleanup_delay_secs()) > 2 * PLACEMENT_CACHE_TTL_MS);
     }
 
     #[test]

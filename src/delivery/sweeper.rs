@@ -3,24 +3,28 @@
 //! purge logs older than `LOG_RETENTION_DAYS`, and seal webhook rows still in clear or
 //! under the previous encryption key with the current one (a bounded number per run).
 //! Every shard is swept, concurrently and each within its own time budget, so that one
-//! slow database does not starve the others.
+//! slow database does not starve the others. Workspace moves whose next queue message
+//! went missing are queued again.
 
 use futures_util::future::{join_all, select, Either};
 use serde_json::json;
 use worker::{Delay, Env};
 
-use super::queue::enqueue;
+use super::queue::{enqueue, enqueue_move};
 use super::{log_event, now_ms};
 use crate::store::Db;
 use crate::config::Config;
 use crate::core::outbound::sealed;
 use crate::core::outbound::secrets::{self, SecretSet};
+use crate::core::moves::stalled_after_ms;
 use crate::core::time::MS_PER_DAY;
 use crate::store::shards::{Shard, Shards};
-use crate::store::{deliveries, webhooks};
+use crate::store::{deliveries, moves, webhooks};
 
 /// Re-enqueued per run; a larger backlog drains over the following minutes.
 const MAX_REENQUEUE_PER_RUN: u32 = 1000;
+/// Stalled moves queued again per run.
+const MAX_RESUMED_MOVES: u32 = 10;
 /// Webhook rows (re-)sealed per run: one D1 batch of at most this many updates.
 const MAX_RESEAL_PER_RUN: u32 = 50;
 
@@ -31,7 +35,9 @@ const SHARD_BUDGET_MS: u64 = 20_000;
 /// Sweeps every listed shard; `Err` if any shard's sweep failed or ran out of time.
 pub async fn run_all(env: &Env, config: &Config) -> worker::Result<()> {
     let list = config.shards.as_ref().map_err(|reason| worker::Error::RustError(reason.clone()))?;
-    let shards = Shards::new(env, list).all()?;
+    let set = Shards::new(env, list);
+    let shards = set.all()?;
+    let directory = set.directory()?;
     let sweeps = shards.iter().map(|shard| async move {
         let sweep = Box::pin(run(env, shard, config));
         let budget = Box::pin(Delay::from(std::time::Duration::from_millis(SHARD_BUDGET_MS)));
@@ -44,8 +50,8 @@ pub async fn run_all(env: &Env, config: &Config) -> worker::Result<()> {
             }
         }
     });
-    let outcomes = join_all(sweeps).await;
-    let mut first_error = None;
+    let (outcomes, resumed) = futures_util::join!(join_all(sweeps), resume_stalled_moves(env, &directory, config));
+    let mut first_error = resumed.err();
     for (shard, outcome) in shards.iter().zip(outcomes) {
         if let Err(e) = outcome {
             log_event(json!({"level": "error", "msg": "sweep failed", "shard": shard.name, "error": e.to_string()}));
@@ -71,6 +77,17 @@ async fn run(env: &Env, shard: &Shard, config: &Config) -> worker::Result<()> {
         "walked": report.walked, "rows_read": rows.read, "rows_written": rows.written,
     }));
     enqueued.map(|_| ()).and(resealed)
+}
+
+/// Queues again every move whose job has not been saved for longer than any wait it
+/// schedules itself. Two runners of one job cannot both save (`store::moves::save`).
+async fn resume_stalled_moves(env: &Env, directory: &Db, config: &Config) -> worker::Result<()> {
+    let before = now_ms() - stalled_after_ms(config.move_cleanup_delay_secs);
+    for job in moves::stalled(directory, before, MAX_RESUMED_MOVES).await? {
+        log_event(json!({"level": "warn", "msg": "stalled move queued again", "job": job}));
+        enqueue_move(env, &job, 0).await?;
+    }
+    Ok(())
 }
 
 /// Seals legacy rows (clear secret and headers, from before migration 0004; one without

@@ -11,6 +11,7 @@ use crate::core::api::routes::Route;
 use crate::core::api::json_body::{require_object, MAX_MANAGEMENT_BODY};
 use crate::core::ids::new_id;
 use crate::core::moves::parse_move_request;
+use crate::delivery::log_event;
 use crate::delivery::queue::enqueue_move;
 use crate::http::{header, json_response, read_body, ApiResult, Ctx, OrInternal};
 use crate::store::moves;
@@ -59,7 +60,8 @@ async fn workspace(ctx: &Ctx<'_>, workspace_id: &str) -> ApiResult {
 }
 
 /// `POST /api/v1/ops/workspaces/:id/move` `{"to": "<binding>"}`: 202 with the job; it
-/// runs through the queue (`delivery::moves`).
+/// runs through the queue (`delivery::moves`). A failed queue send still answers 202: the
+/// job is recorded, and the cron queues a move whose message went missing.
 async fn start_move(ctx: &Ctx<'_>, req: &mut Request, workspace_id: &str) -> ApiResult {
     let bytes = read_body(req, MAX_MANAGEMENT_BODY).await?;
     let body = require_object(header(req, "Content-Type").as_deref(), &bytes, MAX_MANAGEMENT_BODY)?;
@@ -71,7 +73,9 @@ async fn start_move(ctx: &Ctx<'_>, req: &mut Request, workspace_id: &str) -> Api
     if !moves::create(ctx.db, &job, workspace_id, &current, &to, ctx.now).await.or_internal("record move")? {
         return Err(ApiError::conflict("a move of this workspace is under way"));
     }
-    enqueue_move(ctx.env, &job, 0).await.or_internal("queue move")?;
+    if let Err(e) = enqueue_move(ctx.env, &job, 0).await {
+        log_event(json!({"level": "warn", "msg": "move not queued; the cron starts it", "job": job, "error": e.to_string()}));
+    }
     json_response(202, &json!({ "job": job }))
 }
 

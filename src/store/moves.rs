@@ -68,6 +68,25 @@ pub async fn running_for(directory: &Db, workspace: &str) -> Result<Option<MoveR
         .await
 }
 
+/// Moves not finished whose job was last saved before `before` (their next message was
+/// lost, dead-lettered, or never sent): the cron queues them again.
+pub async fn stalled(directory: &Db, before: UnixMillis, limit: u32) -> Result<Vec<String>> {
+    #[derive(Deserialize)]
+    struct Job {
+        job: String,
+    }
+    let rows: Vec<Job> = directory
+        .all(statement(
+            directory,
+            "SELECT job FROM workspace_moves WHERE state IN ('copying', 'cutover') AND updated_at < ?1 \
+             ORDER BY updated_at LIMIT ?2",
+            &[&before, &limit],
+        )?)
+        .await?
+        .results()?;
+    Ok(rows.into_iter().map(|r| r.job).collect())
+}
+
 /// Saves the job's progress if nobody else saved since `seen` (its `updated_at` when
 /// read): two runners of one job (a queue message delivered twice) never both go on.
 pub async fn save(directory: &Db, row: &MoveRow, seen: UnixMillis) -> Result<bool> {
