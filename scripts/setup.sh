@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One idempotent set-up for a fresh machine: wasm target, worker-build, wasm-bindgen-cli
-# (exactly the version in Cargo.lock), npm packages, Chromium for the portal tests. Skips what is already right.
+# (exactly the version in Cargo.lock), npm packages, Chromium for the portal tests, Python's
+# cryptography for the receiver example. Skips what is already right.
 # Source it (`. scripts/setup.sh`) to get WASM_BINDGEN_BIN / WASM_OPT_BIN / ESBUILD_BIN.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,6 +36,14 @@ fi
 if [ ! -x node_modules/.bin/wrangler ] || [ package.json -nt node_modules/.package-lock.json ]; then
   say "installing npm packages (wrangler, miniflare, binaryen, esbuild)"
   npm install --no-audit --no-fund >&2
+fi
+
+# The Python receiver example verifies Ed25519 (`v1a`) with the `cryptography` package
+# (the standard library has none); the tests run it.
+PY_CRYPTOGRAPHY_VERSION="48.0.0"
+if ! python3 -c "import cryptography" 2>/dev/null; then
+  say "installing Python cryptography $PY_CRYPTOGRAPHY_VERSION for the receiver example's Ed25519"
+  python3 -m pip install --quiet "cryptography==$PY_CRYPTOGRAPHY_VERSION" >&2
 fi
 
 # The portal's browser tests drive Debian's Chromium: Playwright's own browser download

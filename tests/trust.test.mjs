@@ -340,9 +340,7 @@ test("an ed25519 webhook signs v1a only; Node's crypto.verify and the JS, Python
   assert.deepEqual(runExample("python3", ["examples/receivers/verify.py"], w.public_key, deliveries), expected);
   const otherKey = (await hook({ signing: "ed25519" })).public_key;
   assert.deepEqual(runExample("python3", ["examples/receivers/verify.py"], otherKey, [first]), ["rejected: no matching webhook-signature"]);
-  if (process.env.TEST_RUST_RECEIVER) {
-    assert.deepEqual(runExample("cargo", ["run", "--quiet", "--release", "--example", "verify_receiver"], w.public_key, deliveries), expected);
-  }
+  assert.deepEqual(runExample("cargo", ["run", "--quiet", "--release", "--example", "verify_receiver"], w.public_key, deliveries), expected);
 
   // The public key at any time; the private key never, in any response or in clear in D1.
   const got = await api(mf, "GET", `/api/v1/webhooks/${w.id}`, as(admin));
