@@ -162,14 +162,18 @@ test("another workspace sees only its own logs", async () => {
 });
 
 test("each logs filter walks its index, in order, without a sort (EXPLAIN QUERY PLAN)", async () => {
-  // store/logs.rs names the index: by webhook when the filter has one, else by workspace
-  // (migration 0008 keeps only these two: status and event type filter while walking).
+  // store/logs.rs names the index: failed deliveries only for status=failed (0016), by
+  // webhook when the filter has one, else by workspace (the other filters are checked on
+  // the walk).
   for (const [where, index] of [
     ["l.workspace_id = 'ws_a'", "logs_by_workspace"],
     ["l.workspace_id = 'ws_a' AND l.webhook_id = 'wh_1'", "logs_by_webhook"],
-    ["l.workspace_id = 'ws_a' AND l.status = 'failed'", "logs_by_workspace"],
+    ["l.workspace_id = 'ws_a' AND l.status = 'failed'", "logs_failed_by_workspace"],
+    ["l.workspace_id = 'ws_a' AND l.status = 'pending'", "logs_by_workspace"],
+    ["l.workspace_id = 'ws_a' AND l.created_at >= 0 AND l.status = 'failed'", "logs_failed_by_workspace"],
     ["l.workspace_id = 'ws_a' AND l.event_type = 'invoice.paid'", "logs_by_workspace"],
-    ["l.workspace_id = 'ws_a' AND l.webhook_id = 'wh_1' AND l.status = 'failed'", "logs_by_webhook"],
+    ["l.workspace_id = 'ws_a' AND l.webhook_id = 'wh_1' AND l.status = 'failed'", "logs_failed_by_workspace"],
+    ["l.workspace_id = 'ws_a' AND l.webhook_id = 'wh_1' AND l.status = 'success'", "logs_by_webhook"],
     ["l.workspace_id = 'ws_a' AND l.created_at >= 0 AND l.created_at <= 9e15", "logs_by_workspace"],
   ]) {
     // The same shapes as store/logs.rs: page ids from the index (first page, and after a
