@@ -29,6 +29,7 @@ import * as latency from "./latency.mjs";
 import * as isolation from "./isolation.mjs";
 import * as cpu from "./cpu.mjs";
 import * as shards from "./shards.mjs";
+import * as stats from "./stats.mjs";
 
 const { values } = parseArgs({ options: {
   quick: { type: "boolean", default: false },
@@ -52,6 +53,7 @@ const SECTIONS = {
   isolation: () => isolation.run({ runs }),
   cpu: () => cpu.run({ requests: quick ? 100 : 300, whatIf: !quick && !values["no-what-if"] }),
   shards: () => shards.run({ runs, logSizes: quick ? [10_000] : [10_000, 50_000] }),
+  stats: () => stats.run({ calls: quick ? 10 : 20, logSizes: quick ? [1_000, 20_000] : [1_000, 200_000] }),
 };
 const chosen = values.only ? values.only.split(",").map((s) => s.trim()) : Object.keys(SECTIONS);
 for (const s of chosen) if (!SECTIONS[s]) throw new Error(`unknown section ${s}; choose from ${Object.keys(SECTIONS).join(", ")}`);
