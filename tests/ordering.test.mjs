@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startWorker, api, createWebhook, waitFor, sleep, runCron } from "./helpers.mjs";
+import { startWorker, api, createWebhook, waitFor, sleep, runCron, token } from "./helpers.mjs";
 
 const publish = (mf, data = {}) => api(mf, "POST", "/api/v1/events", { body: { type: "flight.departed", data } });
 
@@ -232,6 +232,63 @@ test("FIFO: an exhausted delivery lets the next go; a 410 disables and fails the
     const w = await api(mf, "GET", `/api/v1/webhooks/${gone.id}`);
     assert.equal(w.json.active, false);
     assert.match(w.json.disabled_reason, /410/);
+  } finally {
+    await mf.dispose();
+  }
+});
+
+test("shards: a lane whose workspace lives in another shard is scheduled there; the cron wakes it from that shard", { timeout: 60_000 }, async () => {
+  const rx = recorder((id, n, hook, body) => (hook === "sharded.example.com" && body.data?.i === 3 && n === 1 ? 500 : 200));
+  const { mf } = await startWorker({ receiver: rx.receiver, shards: ["DB", "DB_2"], bindings: { RETRY_SCHEDULE: "1" } });
+  try {
+    const [home, second] = [await mf.getD1Database("DB"), await mf.getD1Database("DB_2")];
+    // ws_far lives in DB_2 from its first write on.
+    await home.prepare("INSERT INTO workspace_shards (workspace_id, shard, placed_at) VALUES ('ws_far', 'DB_2', ?1)").bind(Date.now()).run();
+    const auth = token({ workspace: "ws_far" });
+    const hook = await createWebhook(mf, { url: "https://sharded.example.com/h", ordering: "fifo", rate_limit_per_second: 20 }, { auth });
+    const events = [];
+    for (let i = 0; i < 12; i++) {
+      const r = await api(mf, "POST", "/api/v1/events", { body: { type: "flight.departed", data: { i } }, auth });
+      assert.equal(r.status, 202);
+      events.push(r.json.id);
+    }
+    // A test delivery takes its rate-limit token from the same scheduler (shard in the URL).
+    const t = await api(mf, "POST", `/api/v1/webhooks/${hook.id}/test`, { auth });
+    assert.equal(t.status, 200, t.text);
+    await waitFor(async () => (await second.prepare("SELECT COUNT(*) AS n FROM delivery_logs WHERE status = 'pending'").first()).n === 0,
+      { timeoutMs: 30_000, what: "the lane in DB_2 to end" });
+    const logs = (await second.prepare("SELECT id, event_id, status, scheduled, test FROM delivery_logs WHERE webhook_id = ?1").bind(hook.id).all()).results;
+    assert.equal(logs.length, 13);
+    for (const l of logs) assert.equal(l.status, "success", l.id);
+    assert.ok(logs.every((l) => (l.test ? l.scheduled === null : typeof l.scheduled === "number")), "lane deliveries scheduled, the test one not");
+    assert.equal((await home.prepare("SELECT COUNT(*) AS n FROM delivery_logs").first()).n, 0, "nothing in DB");
+    const eventOf = new Map(logs.map((l) => [l.id, l.event_id]));
+    const order = [];
+    const done = new Set();
+    for (const a of rx.arrivals) {
+      if (a.status === 200 && eventOf.get(a.id) && !done.has(a.id) && events.includes(eventOf.get(a.id))) {
+        done.add(a.id);
+        order.push(eventOf.get(a.id));
+      }
+    }
+    assert.deepEqual(order, events, "successes in publish order (the failed head held the rest)");
+    assert.equal(maxInFlight(rx.arrivals, "sharded.example.com"), 1);
+
+    // A lane whose wake-up was lost (rows written straight into DB_2, no message, a
+    // scheduler never woken): the cron finds it in DB_2 and wakes it with that shard.
+    const lost = await createWebhook(mf, { url: "https://lost.example.com/h", ordering: "fifo" }, { auth });
+    const now = Date.now() - 5_000;
+    for (let i = 0; i < 3; i++) {
+      const ev = `evt_lost${i}`;
+      await second.prepare("INSERT INTO events (id, workspace_id, type, body, source, created_at) VALUES (?1, 'ws_far', 'flight.departed', ?2, 'api', ?3)")
+        .bind(ev, JSON.stringify({ id: ev, type: "flight.departed", data: { i } }), now).run();
+      await second.prepare("INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, status, attempts, max_attempts, next_attempt_at, created_at, updated_at, scheduled) VALUES (?1, 'ws_far', ?2, ?3, 'flight.departed', 'pending', 0, 4, ?4, ?4, ?4, ?5)")
+        .bind(`dlv_lost${i}`, lost.id, ev, now, now + i).run();
+    }
+    await runCron(mf);
+    await waitFor(async () => (await second.prepare("SELECT COUNT(*) AS n FROM delivery_logs WHERE webhook_id = ?1 AND status = 'success'").bind(lost.id).first()).n === 3,
+      { timeoutMs: 20_000, what: "the cron to wake the lost lane in DB_2" });
+    assert.deepEqual(rx.arrivals.filter((a) => a.hook === "lost.example.com").map((a) => a.i), [0, 1, 2]);
   } finally {
     await mf.dispose();
   }
