@@ -76,6 +76,10 @@ const WALL_BUDGET_MS: i64 = 30_000;
 const STEP_SUBREQUESTS: usize = 7;
 /// After a failed step (D1 unavailable), the alarm tries again this much later.
 const ERROR_RETRY_MS: i64 = 5_000;
+/// After a step whose claim took nothing (a fence of a workspace moving away, a head
+/// interrupted during its last attempt that the cron has yet to fail, a breaker's
+/// postponement), the alarm looks again this much later instead of at once.
+const CLAIM_MISS_RETRY_MS: i64 = 1_000;
 
 /// Splits off the claimed deliveries their schedulers send; returns the rest and, for
 /// those handed over, `(log id, webhook id)`.
@@ -387,10 +391,13 @@ impl EndpointScheduler {
                     }
                     let window = w.pacing.rate_limit_per_second.map(|rate| self.window(rate));
                     let pace = Pace { starts: ids.iter().cloned().zip(starts).collect(), window };
-                    dispatch::send_scheduled(&self.env, &shard, &config, &ids, &pace).await?;
+                    let sent = dispatch::send_scheduled(&self.env, &shard, &config, &ids, &pace).await?;
                     used += ids.len() + STEP_SUBREQUESTS - 1;
-                    run.sent += ids.len();
+                    run.sent += sent.len();
                     run.chunks += 1;
+                    if sent.is_empty() {
+                        return Ok(Some(now_ms() + CLAIM_MISS_RETRY_MS));
+                    }
                 }
             }
         }
