@@ -1,6 +1,7 @@
 // Ordered and rate-limited endpoints (SPEC §9.3): the two fields, a rate limit measured
 // by arrival times at the receiver, FIFO order over failures, retries and a restart, a
-// 410 and an exhausted delivery in a FIFO lane, and unscheduled webhooks left alone.
+// 410 and an exhausted delivery in a FIFO lane, unscheduled webhooks left alone, and lanes
+// in another shard and across a workspace move.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
@@ -289,6 +290,49 @@ test("shards: a lane whose workspace lives in another shard is scheduled there; 
     await waitFor(async () => (await second.prepare("SELECT COUNT(*) AS n FROM delivery_logs WHERE webhook_id = ?1 AND status = 'success'").bind(lost.id).first()).n === 3,
       { timeoutMs: 20_000, what: "the cron to wake the lost lane in DB_2" });
     assert.deepEqual(rx.arrivals.filter((a) => a.hook === "lost.example.com").map((a) => a.i), [0, 1, 2]);
+  } finally {
+    await mf.dispose();
+  }
+});
+
+test("moves: a FIFO lane held by a failing head moves to another shard and goes on there in publish order", { timeout: 90_000 }, async () => {
+  const OPS_KEY = "ops-test-key-0123456789abcdef-012345";
+  let healthy = false;
+  const rx = recorder(() => (healthy ? 200 : 500));
+  const { mf } = await startWorker({ receiver: rx.receiver, shards: ["DB", "DB_2"],
+    bindings: { RETRY_SCHEDULE: "1", OPS_API_KEY: OPS_KEY, MOVE_CLEANUP_DELAY_SECONDS: "1", SWEEP_GRACE_SECONDS: "1" } });
+  try {
+    const [home, second] = [await mf.getD1Database("DB"), await mf.getD1Database("DB_2")];
+    const auth = token({ workspace: "ws_mover" });
+    const hook = await createWebhook(mf, { url: "https://mover.example.com/h", ordering: "fifo", retry_count: 10 }, { auth });
+    const events = [];
+    for (let i = 0; i < 8; i++) {
+      const r = await api(mf, "POST", "/api/v1/events", { body: { type: "flight.departed", data: { i } }, auth });
+      assert.equal(r.status, 202);
+      events.push(r.json.id);
+    }
+    await waitFor(() => rx.arrivals.length >= 2, { timeoutMs: 20_000, what: "the head to fail twice" });
+    const move = await api(mf, "POST", "/api/v1/ops/workspaces/ws_mover/move", { auth: OPS_KEY, body: { to: "DB_2" } });
+    assert.equal(move.status, 202, move.text);
+    let cronAt = 0;
+    await waitFor(async () => {
+      if (Date.now() - cronAt > 3_000) { cronAt = Date.now(); await runCron(mf); }
+      const job = await api(mf, "GET", `/api/v1/ops/moves/${move.json.job}`, { auth: OPS_KEY });
+      assert.notEqual(job.json.state, "failed", JSON.stringify(job.json));
+      return job.json.state === "done";
+    }, { timeoutMs: 40_000, intervalMs: 200, what: "the move to end" });
+    healthy = true;
+    await waitFor(async () => {
+      if (Date.now() - cronAt > 3_000) { cronAt = Date.now(); await runCron(mf); }
+      return (await second.prepare("SELECT COUNT(*) AS n FROM delivery_logs WHERE webhook_id = ?1 AND status = 'success'").bind(hook.id).first()).n === 8;
+    }, { timeoutMs: 40_000, intervalMs: 200, what: "the lane to go on in DB_2" });
+    assert.equal((await home.prepare("SELECT COUNT(*) AS n FROM delivery_logs WHERE workspace_id = 'ws_mover'").first()).n, 0, "nothing left in DB");
+    const logs = (await second.prepare("SELECT id, event_id FROM delivery_logs WHERE webhook_id = ?1").bind(hook.id).all()).results;
+    const eventOf = new Map(logs.map((l) => [l.id, l.event_id]));
+    const order = rx.arrivals.filter((a) => a.status === 200).map((a) => eventOf.get(a.id));
+    assert.deepEqual(order, events, "each delivered once, in publish order");
+    assert.ok(rx.arrivals.filter((a) => a.status !== 200).every((a) => eventOf.get(a.id) === events[0]), "only the head was tried while failing");
+    assert.equal(maxInFlight(rx.arrivals, "mover.example.com"), 1);
   } finally {
     await mf.dispose();
   }
