@@ -187,6 +187,7 @@ export async function startWorker({ receiver, outbound, bindings = {}, queue = t
     queueProducers: queue ? fromToml.queueProducers : {},
     queueConsumers,
     queuePersist: persist ?? false,
+    durableObjectsPersist: persist ?? false,
     bindings: {
       ...fromToml.bindings,
       AUTH_JWT_SECRET: JWT_SECRET,

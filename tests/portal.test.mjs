@@ -8,7 +8,7 @@ import { mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { ROOT, api, createWebhook, startWorker, token } from "./helpers.mjs";
+import { ROOT, api, createWebhook, startWorker, token, waitFor } from "./helpers.mjs";
 
 const SHOTS = process.env.UPDATE_SCREENSHOTS ? join(ROOT, "docs", "screenshots") : join(tmpdir(), "portal-screenshots");
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -464,5 +464,38 @@ test("at 375 px wide nothing scrolls sideways", async () => {
   await page.getByRole("button", { name: "New endpoint" }).click();
   await page.getByLabel("Endpoint URL").waitFor();
   await noSideScroll("form");
+  assertClean(view, ADMIN);
+});
+
+test("an admin sets a rate limit and FIFO ordering; a bad limit is refused at its field", async () => {
+  const view = await openPortal(ADMIN);
+  const { page } = view;
+  await page.getByRole("button", { name: "New endpoint" }).click();
+  await page.getByLabel("Name", { exact: true }).fill("Ordered ops");
+  await page.getByLabel("Endpoint URL").fill("https://receiver.example.com/ordered");
+  await page.getByLabel(/flight\.departed/).check();
+  await page.getByLabel("Rate limit (requests/s)").fill("5000");
+  await page.getByLabel("Ordering").selectOption("fifo");
+  await page.getByRole("button", { name: "Create endpoint" }).click();
+  const error = page.locator('[data-field="rate_limit_per_second"] .field-error');
+  await error.waitFor({ state: "visible" });
+  assert.match(await error.textContent(), /1 to 1000/);
+  await page.getByLabel("Rate limit (requests/s)").fill("5");
+  await page.getByRole("button", { name: "Create endpoint" }).click();
+  const dialog = page.getByRole("dialog", { name: "Endpoint created" });
+  await dialog.waitFor();
+  await dialog.getByRole("button", { name: "I have saved it" }).click();
+  await page.getByRole("heading", { name: "Ordered ops" }).waitFor();
+  assert.match(await page.locator("dl.facts").first().textContent(), /5 requests per second.*FIFO/s);
+  const made = (await api(mf, "GET", "/api/v1/webhooks", { auth: ADMIN })).json.data.find((w) => w.name === "Ordered ops");
+  assert.deepEqual([made.rate_limit_per_second, made.ordering], [5, "fifo"]);
+  // Emptying the limit removes it; the ordering stays.
+  await page.getByRole("button", { name: "Edit Ordered ops" }).click();
+  await page.getByLabel("Rate limit (requests/s)").fill("");
+  await page.getByRole("button", { name: "Save changes" }).click();
+  await page.getByRole("heading", { name: "Ordered ops" }).waitFor();
+  await waitFor(async () => (await api(mf, "GET", `/api/v1/webhooks/${made.id}`, { auth: ADMIN })).json.rate_limit_per_second === null,
+    { what: "the limit removed" });
+  assert.equal((await api(mf, "GET", `/api/v1/webhooks/${made.id}`, { auth: ADMIN })).json.ordering, "fifo");
   assertClean(view, ADMIN);
 });

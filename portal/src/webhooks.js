@@ -94,6 +94,8 @@ export async function webhookView({ id }) {
       h("dt", {}, "Retries"), h("dd", {}, `${w.retry_count} after the first attempt`),
       h("dt", {}, "Timeout"), h("dd", {}, `${w.timeout_ms / 1000} s`),
       ...signingFacts(w),
+      h("dt", {}, "Rate limit"), h("dd", {}, w.rate_limit_per_second ? `${w.rate_limit_per_second} requests per second` : "none"),
+      h("dt", {}, "Ordering"), h("dd", {}, w.ordering === "fifo" ? "FIFO: one at a time, in publish order" : "none"),
       h("dt", {}, "Custom headers"), h("dd", {}, headers.length ? h("ul", { class: "plain" }, headers.map(([k, v]) => h("li", {}, h("code", {}, `${k}: ${v}`)))) : "none"),
       h("dt", {}, "Created"), h("dd", {}, timeAgo(w.created_at), w.created_by ? ` by ${w.created_by}` : ""),
       h("dt", {}, "Updated"), h("dd", {}, timeAgo(w.updated_at), w.updated_by ? ` by ${w.updated_by}` : "")),
@@ -180,6 +182,10 @@ export async function formView({ id }) {
   const active = h("input", { type: "checkbox", checked: w ? w.active : true, id: nextId("act") });
   const retries = h("input", { type: "number", min: 0, max: 10, step: 1, value: String(w?.retry_count ?? 3), inputmode: "numeric" });
   const timeout = h("input", { type: "number", min: 1000, max: 30000, step: 500, value: String(w?.timeout_ms ?? 10000), inputmode: "numeric" });
+  const rate = h("input", { type: "number", min: 1, max: 1000, step: 1, value: w?.rate_limit_per_second ? String(w.rate_limit_per_second) : "", placeholder: "no limit", inputmode: "numeric" });
+  const ordering = h("select", {},
+    h("option", { value: "none", selected: (w?.ordering ?? "none") === "none" }, "None (concurrent)"),
+    h("option", { value: "fifo", selected: w?.ordering === "fifo" }, "FIFO (one at a time, in publish order)"));
   const secret = w ? null : h("input", { type: "text", autocomplete: "off", spellcheck: "false", placeholder: "leave empty to generate one" });
   // The scheme is chosen on create; a PUT could switch it, which replaces the credential at once.
   const scheme = w ? null : h("select", { "data-signing": "" },
@@ -228,6 +234,9 @@ export async function formView({ id }) {
       field(fields, "retry_count", "Retries (0–10)", retries),
       field(fields, "timeout_ms", "Timeout (ms)", timeout)),
     scheme ? field(fields, "signing", "Signature scheme", scheme, "Ed25519: the service generates a key pair and shows its public key at any time; there is no secret to keep.") : null,
+    h("div", { class: "row2" },
+      field(fields, "rate_limit_per_second", "Rate limit (requests/s)", rate, "1–1000; empty: no limit."),
+      field(fields, "ordering", "Ordering", ordering, "FIFO holds later events while one is retried.")),
     secret ? field(fields, "secret", "Signing secret (optional)", secret, "16–256 characters. Empty: a whsec_ secret is generated and shown once.") : null,
     legacyField,
     fieldset(fields, "headers", "Custom headers", [rows, addHeader]),
@@ -250,6 +259,8 @@ export async function formView({ id }) {
       retry_count: retries.value === "" ? undefined : Number(retries.value),
       timeout_ms: timeout.value === "" ? undefined : Number(timeout.value),
       legacy_signature: legacy.checked,
+      rate_limit_per_second: rate.value === "" ? null : Number(rate.value),
+      ordering: ordering.value,
     };
     if (scheme) body.signing = scheme.value;
     if (!w || headersDirty) body.headers = headers;

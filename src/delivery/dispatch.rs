@@ -11,6 +11,7 @@ use serde_json::json;
 use worker::Env;
 
 use super::queue::{enqueue, enqueue_delayed};
+use super::scheduler::{self, Pace};
 use super::sender::{send, SendReport};
 use super::{log_event, now_ms};
 use crate::store::Rows;
@@ -60,7 +61,7 @@ pub async fn send_claimed(env: &Env, claimed: Claimed) {
         Err(reason) => Err(worker::Error::RustError(reason.clone())),
     };
     let outcome = match shard {
-        Ok(shard) => send_and_record(env, &shard, &config, claimed, &[], &HashSet::new(), 0).await,
+        Ok(shard) => send_and_record(env, &shard, &config, claimed, &[], &HashSet::new(), 0, None).await,
         Err(e) => Err(e),
     };
     if let Err(e) = outcome {
@@ -89,22 +90,49 @@ pub async fn claim_and_send(env: &Env, shard: &Shard, config: &Config, ids: &[St
     let rows_before = db.rows();
     let claim = deliveries::claim(db, ids, &token, started, &lease).await?;
     let claimed = Claimed { shard: shard.name.clone(), claim, token, started, claimed_at: now_ms(), taken: ids.len(), rows_before };
-    send_and_record(env, shard, config, claimed, surplus, alone, messages).await
+    send_and_record(env, shard, config, claimed, surplus, alone, messages, None).await
 }
 
-/// Sends a claim's deliveries and records them; `messages` is 0 for a direct send.
+/// Claims, sends and records the deliveries a scheduler let go (`delivery::scheduler`),
+/// each not before its start time: the steps of a queue batch, except that nothing is
+/// queued (the scheduler takes retries and postponements). Returns each sent delivery's
+/// next step.
+pub async fn send_scheduled(env: &Env, shard: &Shard, config: &Config, ids: &[String], pace: &Pace)
+    -> worker::Result<HashMap<String, NextStep>> {
+    let token = new_id("clm_");
+    let started = now_ms();
+    // One round more than the sends need: the start times spread a chunk over up to a second.
+    let lease = LeaseTerms {
+        rounds: send_rounds(ids.len(), config.delivery_concurrency) + 1,
+        margin_ms: config.lease_margin_ms,
+    };
+    let db = &shard.db;
+    let rows_before = db.rows();
+    let claim = deliveries::claim(db, ids, &token, started, &lease).await?;
+    let claimed = Claimed { shard: shard.name.clone(), claim, token, started, claimed_at: now_ms(), taken: ids.len(), rows_before };
+    send_and_record(env, shard, config, claimed, &[], &HashSet::new(), 1, Some(pace)).await
+}
+
+/// Sends a claim's deliveries and records them; `messages` is 0 for a direct send;
+/// `pace` is given when a scheduler sends.
+#[allow(clippy::too_many_arguments)]
 async fn send_and_record(env: &Env, shard: &Shard, config: &Config, claimed: Claimed, surplus: &[String],
-    alone: &HashSet<String>, messages: usize) -> worker::Result<HashMap<String, NextStep>> {
+    alone: &HashSet<String>, messages: usize, pace: Option<&Pace>) -> worker::Result<HashMap<String, NextStep>> {
     let Claimed { claim: deliveries::Claim { deliveries: claimed, meta, webhooks: read, deactivated }, token, started, claimed_at, taken, rows_before, .. } =
         claimed;
     let db = &shard.db;
     let claimed_count = claimed.len();
+    // Scheduled endpoints' deliveries go to their schedulers (SPEC §9.3) unless one sends.
+    let (claimed, meta, handed) = match pace {
+        None => scheduler::hand_over(claimed, meta),
+        Some(_) => (claimed, meta, Vec::new()),
+    };
     // A direct send must end within `waitUntil`'s time: deliveries whose timeout would not
     // fit go to the queue (postponed to now: the attempt is given back).
     let (claimed, meta, too_slow) = if messages == 0 { split_too_slow(claimed, meta, started) } else { (claimed, meta, Vec::new()) };
     let mut plan = plan(claimed, meta, &read, started, &config.health);
     plan.postponed.extend(too_slow);
-    let reports = send_all(&plan.send, config).await;
+    let reports = send_all(&plan.send, config, pace).await;
     let finished_at = now_ms();
     let mut steps = HashMap::new();
     let mut outcomes = Vec::with_capacity(plan.send.len());
@@ -139,6 +167,8 @@ async fn send_and_record(env: &Env, shard: &Shard, config: &Config, claimed: Cla
         .iter()
         .map(|(id, until)| Postponed { log_id: id, until: *until, deactivated: false })
         .chain(deactivated.iter().map(|id| Postponed { log_id: id, until: finished_at, deactivated: true }))
+        // A handed-over delivery is due at once, for its scheduler.
+        .chain(handed.iter().map(|(id, _)| Postponed { log_id: id, until: started, deactivated: false }))
         .collect();
     let mut writes = health_writes(&read, &attempts, &plan.probing, finished_at, &config.health);
     let recorded = deliveries::record_batch(db, &token, &outcomes, &postponed, &writes, finished_at).await?;
@@ -206,18 +236,22 @@ async fn send_and_record(env: &Env, shard: &Shard, config: &Config, claimed: Cla
         NextStep::RetryIn { secs } => Some((id.clone(), *secs)),
         _ => None,
     });
-    let delayed: Vec<(String, u32)> = plan
-        .postponed
-        .iter()
-        .map(|(id, until)| (id.clone(), delay_until(*until)))
-        .chain(retried)
-        .chain(surplus.iter().map(|id| (id.clone(), 0)))
-        .collect();
+    // A scheduler takes its own retries and postponements.
+    let delayed: Vec<(String, u32)> = if pace.is_some() { Vec::new() } else {
+        plan.postponed
+            .iter()
+            .map(|(id, until)| (id.clone(), delay_until(*until)))
+            .chain(retried)
+            .chain(surplus.iter().map(|id| (id.clone(), 0)))
+            .collect()
+    };
     match enqueue_delayed(env, &shard.name, &delayed).await {
         Ok(calls) => queue_calls += calls,
         Err(e) => log_event(json!({"level": "warn", "msg": "deliveries not re-queued; cron will", "count": delayed.len(),
                                    "error": e.to_string()})),
     }
+    // After the record: a scheduler woken now finds its deliveries due and free.
+    let scheduler_calls = scheduler::wake_all(env, &shard.name, handed.iter().map(|(_, webhook)| webhook.as_str())).await;
     // One line per batch: what it cost in D1 and in subrequests (each fetch, D1 round
     // trip and queue send; Free allows 50 per invocation), and its outcomes counted; a line
     // per attempt only for those that failed (logging every success costs CPU per delivery).
@@ -225,10 +259,10 @@ async fn send_and_record(env: &Env, shard: &Shard, config: &Config, claimed: Cla
     let succeeded = steps.values().filter(|s| **s == NextStep::Succeeded).count();
     let rows = db.rows().since(rows_before);
     log_event(json!({
-        "msg": "delivery batch", "shard": shard.name, "direct": messages == 0, "messages": messages,
+        "msg": "delivery batch", "shard": shard.name, "direct": messages == 0, "scheduler": pace.is_some(), "messages": messages,
         "deliveries": taken, "surplus": surplus.len(), "claimed": claimed_count, "postponed": plan.postponed.len(),
-        "succeeded": succeeded, "failed": plan.send.len() - succeeded,
-        "subrequests": fetches + d1_round_trips + queue_calls, "fetches": fetches,
+        "handed_over": handed.len(), "succeeded": succeeded, "failed": plan.send.len() - succeeded,
+        "subrequests": fetches + d1_round_trips + queue_calls + scheduler_calls, "fetches": fetches,
         "d1_round_trips": d1_round_trips, "queue_calls": queue_calls, "operational_events": event_count,
         "d1_statements": deliveries::CLAIM_STATEMENTS + deliveries::RECORD_STATEMENTS + usize::from(!attempts.is_empty()) + gone,
         "rows_read": rows.read, "rows_written": rows.written,
@@ -246,13 +280,17 @@ async fn send_and_record(env: &Env, shard: &Shard, config: &Config, claimed: Cla
 
 /// Sends every claimed delivery, at most `delivery_concurrency` at a time. A slot frees
 /// as soon as its send ends (unordered), so a hanging endpoint holds only its own slot;
-/// the reports come back in the order of `claimed`.
-pub async fn send_all(claimed: &[ClaimedDelivery], config: &Config) -> Vec<SendReport> {
+/// the reports come back in the order of `claimed`. A delivery with a start time in
+/// a scheduler's `pace` (its rate limit) waits for its turn in its slot.
+pub async fn send_all(claimed: &[ClaimedDelivery], config: &Config, pace: Option<&Pace>) -> Vec<SendReport> {
     let allow_private = config.allow_private_targets;
     let keys = &config.keys;
-    let indexed: Vec<(usize, SendReport)> = futures_util::stream::iter(
-        claimed.iter().enumerate().map(|(i, d)| async move { (i, send(d, allow_private, keys).await) }),
-    )
+    let indexed: Vec<(usize, SendReport)> = futures_util::stream::iter(claimed.iter().enumerate().map(|(i, d)| async move {
+        if let Some(pace) = pace {
+            pace.wait(&d.log_id).await;
+        }
+        (i, send(d, allow_private, keys).await)
+    }))
     .buffer_unordered(config.delivery_concurrency)
     .collect()
     .await;

@@ -10,6 +10,7 @@ pub mod fanout;
 pub mod moves;
 pub mod queue;
 pub mod recover;
+pub mod scheduler;
 pub mod sender;
 pub mod signing;
 pub mod sweeper;

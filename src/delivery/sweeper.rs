@@ -1,5 +1,6 @@
 //! The cron (every minute): re-enqueue overdue pending deliveries (lost messages, failed
-//! queue sends, crashed consumers), fail deliveries interrupted after their last attempt,
+//! queue sends, crashed consumers), wake the schedulers of lanes left overdue (scheduled
+//! deliveries are never re-enqueued), fail deliveries interrupted after their last attempt,
 //! purge logs older than `LOG_RETENTION_DAYS`, and seal webhook rows still in clear or
 //! under the previous encryption key with the current one (a bounded number per run).
 //! Every shard is swept, concurrently and each within its own time budget, so that one
@@ -11,6 +12,7 @@ use serde_json::json;
 use worker::{Delay, Env};
 
 use super::queue::{enqueue, enqueue_move};
+use super::scheduler;
 use super::{log_event, now_ms};
 use crate::store::Db;
 use crate::config::Config;
@@ -19,12 +21,14 @@ use crate::core::outbound::secrets::{self, SecretSet};
 use crate::core::moves::stalled_after_ms;
 use crate::core::time::MS_PER_DAY;
 use crate::store::shards::{Shard, Shards};
-use crate::store::{deliveries, moves, webhooks};
+use crate::store::{deliveries, moves, schedule, webhooks};
 
 /// Re-enqueued per run; a larger backlog drains over the following minutes.
 const MAX_REENQUEUE_PER_RUN: u32 = 1000;
 /// Stalled moves queued again per run.
 const MAX_RESUMED_MOVES: u32 = 10;
+/// Schedulers woken per run and shard (one Durable Object request each).
+const MAX_LANES_WOKEN_PER_RUN: u32 = 20;
 /// Webhook rows (re-)sealed per run: one D1 batch of at most this many updates.
 const MAX_RESEAL_PER_RUN: u32 = 50;
 
@@ -68,15 +72,22 @@ async fn run(env: &Env, shard: &Shard, config: &Config) -> worker::Result<()> {
     let grace_ms = i64::from(config.sweep_grace_secs) * 1000;
     let report = deliveries::sweep(db, now, grace_ms, cutoff, MAX_REENQUEUE_PER_RUN).await?;
     let enqueued = enqueue(env, &shard.name, &report.overdue_ids).await;
+    // Scheduled deliveries are never re-enqueued: their schedulers are woken instead.
+    let lanes = schedule::overdue_lanes(db, now, grace_ms, MAX_LANES_WOKEN_PER_RUN).await;
+    let woken = match &lanes {
+        Ok(lanes) => scheduler::wake_all(env, &shard.name, lanes.iter().map(String::as_str)).await,
+        Err(_) => 0,
+    };
     let resealed = reseal(db, config, now).await;
-    // The whole run's D1 work: the sweep batch and the re-sealing.
+    // The whole run's D1 work: the sweep batch, the lanes' look-up and the re-sealing.
     let rows = db.rows();
     log_event(json!({
         "msg": "sweep", "shard": shard.name, "reenqueued": report.overdue_ids.len(), "enqueue_ok": enqueued.is_ok(),
+        "schedulers_woken": woken,
         "interrupted_failed": report.interrupted_failed, "purged_logs": report.purged_logs,
         "walked": report.walked, "rows_read": rows.read, "rows_written": rows.written,
     }));
-    enqueued.map(|_| ()).and(resealed)
+    enqueued.map(|_| ()).and(lanes.map(|_| ())).and(resealed)
 }
 
 /// Queues again every move whose job has not been saved for longer than any wait it

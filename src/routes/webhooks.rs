@@ -29,11 +29,11 @@ use crate::core::outbound::views::{log_views_for, next_cursor, parse_payload, Lo
 use crate::core::outbound::webhook::{parse_create, parse_patch, NewWebhook, SecretStatus, StoredWebhook, WebhookSecret};
 use crate::core::outbound::asymmetric::Signing;
 use crate::delivery::dispatch::outcome;
-use crate::delivery::{log_event, now_ms, sender, signing};
+use crate::delivery::{log_event, now_ms, scheduler, sender, signing};
 use crate::store::events::{EventSource, NewEvent, SingleDelivery};
 use crate::store::deliveries::ClaimedDelivery;
 use crate::store::webhooks::{UserChange, WebhookRecord, Writer};
-use crate::store::{deliveries, events, logs, webhooks};
+use crate::store::{deliveries, events, logs, schedule, webhooks};
 
 const RECENT_LOGS: u32 = 20;
 
@@ -174,6 +174,7 @@ pub async fn update(ctx: &Ctx<'_>, req: &mut Request, p: &Principal, id: &str) -
         || patch.headers.is_some()
         || (record.at_rest.is_legacy() && ctx.config.keys.current().is_ok());
     let existing = record.webhook.clone();
+    let was_scheduled = existing.config.pacing.is_scheduled();
     let config = existing.config.apply(patch);
     let mut generated = None;
     let sealed = if reseal {
@@ -203,6 +204,10 @@ pub async fn update(ctx: &Ctx<'_>, req: &mut Request, p: &Principal, id: &str) -
         (false, Some(_)) => return Err(ApiError::conflict("the webhook changed meanwhile; retry")),
     }
     let sealed_written = sealed.is_some();
+    // A webhook that becomes scheduled takes its pending deliveries into its lane.
+    if config.pacing.is_scheduled() && !was_scheduled {
+        schedule::adopt_pending(&ctx.db, id).await.or_internal("adopt pending deliveries")?;
+    }
     let disabled_reason = if reactivated || config.active { None } else { existing.disabled_reason };
     let public_key = match &sealed {
         Some(s) => s.public_key.clone(),
@@ -383,8 +388,17 @@ pub async fn test(ctx: &Ctx<'_>, req: &mut Request, p: &Principal, id: &str) -> 
         test: true,
         legacy_signature: webhook.config.legacy_signature,
         signing: webhook.config.signing,
+        scheduled: false,
         body: Rc::from(event_body.as_str()),
     };
+    // A test delivery counts against the rate limit (SPEC §9.3): it takes its token.
+    if let Some(rate) = webhook.config.pacing.rate_limit_per_second {
+        match scheduler::reserve(ctx.env, &ctx.shard, &webhook.id, rate).await {
+            Ok(at) => scheduler::sleep_until(at).await,
+            Err(e) => log_event(json!({"level": "warn", "msg": "test delivery sent without a rate-limit token",
+                                       "webhook": webhook.id, "error": e.to_string()})),
+        }
+    }
     let report = sender::send(&claimed, ctx.config.allow_private_targets, &ctx.config.keys).await;
     let finished = now_ms();
     let step = match judge_attempt(&report.result, 1, 1, &ctx.config.retry_schedule, finished, random_unit()) {

@@ -44,6 +44,8 @@ pub struct ClaimedDelivery {
     pub legacy_signature: bool,
     /// `webhook-signature`'s scheme (the webhook's `signing`).
     pub signing: Signing,
+    /// Its endpoint's scheduler sends it (SPEC §9.3), not a queue batch.
+    pub scheduled: bool,
     /// Shared by every delivery of the same event in the batch.
     pub body: Rc<str>,
 }
@@ -60,6 +62,9 @@ struct ClaimedRow {
     workspace_id: String,
     #[serde(default)]
     test: i64,
+    /// Its position in its endpoint's lane (SPEC §9.3); `None`: not scheduled.
+    #[serde(default)]
+    scheduled: Option<i64>,
     /// The row's webhook as a JSON object (`WEBHOOK_JSON`); `None` if it is gone.
     webhook: Option<String>,
 }
@@ -108,6 +113,7 @@ impl ClaimedRow {
             test: self.test != 0,
             legacy_signature: webhook.legacy_signature != 0,
             signing: webhook.signing.as_deref().and_then(Signing::parse).unwrap_or_default(),
+            scheduled: self.scheduled.is_some(),
             body: bodies.get(&self.event_id).cloned().unwrap_or_else(|| Rc::from("{}")),
         };
         (claimed, meta)
@@ -291,7 +297,7 @@ pub fn claim_statements(db: &Db, scope: ClaimScope<'_>, token: &str, now: UnixMi
                AND attempts < max_attempts \
                AND (next_attempt_at IS NULL OR next_attempt_at <= ?2 + ?4) \
                AND (lease_until IS NULL OR lease_until < ?2) {NOT_FENCED} \
-             RETURNING id, webhook_id, event_id, event_type, attempts, max_attempts, workspace_id, test, \
+             RETURNING id, webhook_id, event_id, event_type, attempts, max_attempts, workspace_id, test, scheduled, \
                (SELECT {WEBHOOK_JSON} FROM webhooks w WHERE w.id = delivery_logs.webhook_id) AS webhook"),
             &[&param, &now, &token, &EARLY_ARRIVAL_SLACK_MS, &until],
         )?,
@@ -699,8 +705,10 @@ pub async fn sweep(db: &Db, now: UnixMillis, grace_ms: i64, retention_cutoff: Un
         )?,
         statement(
             db,
+            // Scheduled deliveries are their schedulers' (the cron wakes those instead).
             &format!("SELECT id FROM delivery_logs WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= ?1 \
-               AND status = 'pending' AND (lease_until IS NULL OR lease_until < ?2) {NOT_FENCED} ORDER BY next_attempt_at LIMIT ?3"),
+               AND status = 'pending' AND (lease_until IS NULL OR lease_until < ?2) AND scheduled IS NULL {NOT_FENCED} \
+               ORDER BY next_attempt_at LIMIT ?3"),
             &[&(now - grace_ms), &now, &limit],
         )?,
         // Purges are bounded per run (oldest first) so a large backlog drains over

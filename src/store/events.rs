@@ -10,6 +10,7 @@ use worker::Result;
 
 use super::deliveries::{claim_statements, read_claim, Claim, ClaimScope, LeaseTerms};
 use super::{changes, statement, Db};
+use super::schedule::scheduled_w;
 use crate::core::ids::delivery_id_sql;
 use crate::core::outbound::idempotency::same_request;
 use crate::core::time::{UnixMillis, MS_PER_DAY};
@@ -106,13 +107,13 @@ pub async fn publish(db: &Db, e: &NewEvent<'_>, direct: Option<&DirectClaim<'_>>
         statement(
             db,
             &format!("INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, status, \
-               attempts, max_attempts, created_at, updated_at) \
-             SELECT {}, w.workspace_id, w.id, ?1, ?2, 'pending', 0, w.retry_count + 1, ?3, ?3 \
+               attempts, max_attempts, created_at, updated_at, scheduled) \
+             SELECT {}, w.workspace_id, w.id, ?1, ?2, 'pending', 0, w.retry_count + 1, ?3, ?3, {} \
              FROM webhooks w \
              WHERE w.workspace_id = ?4 AND w.active = 1 \
                AND EXISTS (SELECT 1 FROM json_each(w.events) WHERE json_each.value = ?2) \
                AND EXISTS (SELECT 1 FROM events WHERE id = ?1) \
-             RETURNING id", delivery_id_sql(3)),
+             RETURNING id", delivery_id_sql(3), scheduled_w("?3")),
             &[&e.id, &e.event_type, &e.now, &e.workspace],
         )?,
         // A replayed key's event counts its deliveries (made with it: same workspace and
@@ -164,9 +165,10 @@ pub async fn publish(db: &Db, e: &NewEvent<'_>, direct: Option<&DirectClaim<'_>>
 fn pending_logs_for_events(from_where: &str) -> String {
     format!(
         "INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, \
-           status, attempts, max_attempts, created_at, updated_at) \
+           status, attempts, max_attempts, created_at, updated_at, scheduled) \
          SELECT 'dlv_' || printf('%012x', ev.created_at) || lower(hex(randomblob(6))), w.workspace_id, w.id, ev.id, \
-           ev.type, 'pending', 0, w.retry_count + 1, ev.created_at, ev.created_at {from_where} RETURNING id"
+           ev.type, 'pending', 0, w.retry_count + 1, ev.created_at, ev.created_at, {} {from_where} RETURNING id",
+        scheduled_w("ev.created_at")
     )
 }
 
@@ -214,9 +216,12 @@ fn insert_single_statement(db: &Db, d: &SingleDelivery<'_>) -> Result<worker::D1
     let attempts: u32 = if d.leased_until.is_some() { 1 } else { 0 };
     statement(
         db,
-        "INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, status, attempts, \
-           max_attempts, lease_until, claim_token, redelivery_of, created_at, updated_at, test) \
-         VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?9, ?10, ?11, ?8, ?8, ?12)",
+        // A test delivery is sent by its request, outside the lane (its rate limit token
+        // is reserved there); a redelivery joins its endpoint's lane.
+        &format!("INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, status, attempts, \
+           max_attempts, lease_until, claim_token, redelivery_of, created_at, updated_at, test, scheduled) \
+         VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?9, ?10, ?11, ?8, ?8, ?12, \
+           CASE WHEN ?12 = 0 THEN (SELECT {} FROM webhooks w WHERE w.id = ?3) END)", scheduled_w("?8")),
         &[&d.log_id, &d.workspace, &d.webhook_id, &d.event_id, &d.event_type, &attempts, &d.max_attempts,
           &d.now, &d.leased_until, &d.claim_token, &d.redelivery_of, &d.test],
     )

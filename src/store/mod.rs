@@ -18,6 +18,7 @@ pub mod logs;
 pub mod moves;
 pub mod recover;
 pub mod shards;
+pub mod schedule;
 pub mod stats;
 pub mod webhooks;
 

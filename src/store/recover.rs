@@ -8,6 +8,7 @@ use serde::Deserialize;
 use worker::Result;
 
 use super::{changes, statement, Db};
+use super::schedule::scheduled_w;
 use crate::core::ids::delivery_id_sql;
 use crate::core::outbound::recover::{Cursor, Window, CHUNK};
 use crate::core::time::UnixMillis;
@@ -113,12 +114,12 @@ pub async fn run_chunk(db: &Db, r: &ChunkRequest<'_>) -> Result<ChunkDone> {
                 db,
                 &format!(
                     "INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, status, attempts, \
-                       max_attempts, redelivery_of, recover_job, created_at, updated_at, test) \
+                       max_attempts, redelivery_of, recover_job, created_at, updated_at, test, scheduled) \
                      SELECT {}, o.workspace_id, o.webhook_id, o.event_id, o.event_type, \
-                       'pending', 0, CASE WHEN o.test = 1 THEN 1 ELSE w.retry_count + 1 END, o.id, ?7, ?8, ?8, o.test \
+                       'pending', 0, CASE WHEN o.test = 1 THEN 1 ELSE w.retry_count + 1 END, o.id, ?7, ?8, ?8, o.test, {} \
                      FROM ({originals}) o JOIN webhooks w ON w.id = o.webhook_id \
                      WHERE true ON CONFLICT DO NOTHING",
-                    delivery_id_sql(8)
+                    delivery_id_sql(8), scheduled_w("?8")
                 ),
                 &[args[0], args[1], args[2], args[3], args[4], args[5], &r.job, &r.now],
             )?,

@@ -11,6 +11,7 @@ use crate::core::catalog::EventType;
 use crate::core::crypto::Keyring;
 use crate::core::outbound::asymmetric::Signing;
 use crate::core::outbound::health::Health;
+use crate::core::outbound::pacing::Pacing;
 use crate::core::outbound::sealed::{RowSecrets, SealedColumns};
 use crate::core::time::UnixMillis;
 use crate::core::outbound::webhook::{SecretStatus, StoredWebhook, WebhookConfig, WebhookSecret};
@@ -55,6 +56,8 @@ struct WebhookRow {
     breaker_open_until: Option<i64>,
     #[serde(default)]
     breaker_opens: i64,
+    rate_limit_per_second: Option<i64>,
+    ordering: Option<String>,
 }
 
 fn legacy_on() -> i64 {
@@ -118,6 +121,7 @@ impl WebhookRow {
                 timeout_ms: self.timeout_ms.clamp(1000, 30_000) as u32,
                 legacy_signature: self.legacy_signature != 0,
                 signing: self.signing.as_deref().and_then(Signing::parse).unwrap_or_default(),
+                pacing: Pacing::from_stored(self.rate_limit_per_second, self.ordering.as_deref()),
             },
             secret_hint,
             disabled_reason: self.disabled_reason,
@@ -137,7 +141,7 @@ impl WebhookRow {
 const COLUMNS: &str = "id, name, url, secret, secrets_enc, headers_enc, enc_key_id, secret_hint, events, active, \
                        headers, retry_count, timeout_ms, disabled_reason, created_by, updated_by, created_at, updated_at, \
                        consecutive_failures, failing_since, last_success_at, last_failure_at, breaker_open_until, breaker_opens, \
-                       legacy_signature, signing, public_key";
+                       legacy_signature, signing, public_key, rate_limit_per_second, ordering";
 
 fn events_json(events: &[EventType]) -> String {
     serde_json::Value::from(events.iter().map(|e| e.as_str()).collect::<Vec<_>>()).to_string()
@@ -165,12 +169,13 @@ pub async fn insert(
         db,
         "INSERT INTO webhooks (id, workspace_id, name, url, secret, events, active, headers, \
          retry_count, timeout_ms, created_at, updated_at, secrets_enc, headers_enc, enc_key_id, secret_hint, \
-         created_by, updated_by, legacy_signature, signing, public_key) \
-         SELECT ?1,?2,?3,?4,NULL,?5,?6,'{}',?7,?8,?9,?9,?10,?11,?12,?13,?14,?14,?16,?17,?18 \
+         created_by, updated_by, legacy_signature, signing, public_key, rate_limit_per_second, ordering) \
+         SELECT ?1,?2,?3,?4,NULL,?5,?6,'{}',?7,?8,?9,?9,?10,?11,?12,?13,?14,?14,?16,?17,?18,?19,?20 \
          WHERE (SELECT COUNT(*) FROM webhooks WHERE workspace_id = ?2) < ?15",
         &[&id, &workspace, &c.name, &c.url, &events_json(&c.events), &c.active, &c.retry_count, &c.timeout_ms, &now,
           &sealed.secrets_enc, &sealed.headers_enc, &sealed.enc_key_id, &sealed.secret_hint, &by.user,
-          &by.max_webhooks, &c.legacy_signature, &c.signing.as_str(), &sealed.public_key],
+          &by.max_webhooks, &c.legacy_signature, &c.signing.as_str(), &sealed.public_key,
+          &c.pacing.rate_limit_per_second, &c.pacing.ordering.as_str()],
     )?).await?;
     Ok(changes(&result) > 0)
 }
@@ -259,14 +264,16 @@ pub async fn update(
          breaker_opens = CASE WHEN ?18 = 1 THEN 0 ELSE breaker_opens END, \
          probe_token = CASE WHEN ?18 = 1 THEN NULL ELSE probe_token END, \
          probe_until = CASE WHEN ?18 = 1 THEN NULL ELSE probe_until END, \
-         health_version = health_version + ?18 \
+         health_version = health_version + ?18, \
+         rate_limit_per_second = ?23, ordering = ?24 \
          WHERE workspace_id = ?1 AND id = ?2 \
            AND (?10 = 0 OR (secret IS ?15 AND secrets_enc IS ?16 AND enc_key_id IS ?17))",
         &[&workspace, &id, &c.name, &c.url, &events_json(&c.events), &c.active, &c.retry_count, &c.timeout_ms, &now,
           &set_sealed, &secrets_enc, &headers_enc, &kid, &hint,
           &old.and_then(|o| o.secret.as_deref()), &old.and_then(|o| o.secrets_enc.as_deref()),
           &old.and_then(|o| o.enc_key_id.as_deref()), &reset_health, &by, &c.legacy_signature,
-          &c.signing.as_str(), &public_key],
+          &c.signing.as_str(), &public_key,
+          &c.pacing.rate_limit_per_second, &c.pacing.ordering.as_str()],
     )?).await?;
     Ok(changes(&result) > 0)
 }

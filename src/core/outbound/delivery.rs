@@ -524,7 +524,7 @@ mod tests {
             id: "wh_1".into(),
             config: crate::core::outbound::webhook::WebhookConfig {
                 name: "n".into(), url: "https://example.com".into(), events: vec![], active: true, headers,
-                retry_count: 3, timeout_ms: 10_000, legacy_signature: true, signing: Signing::Hmac,
+                retry_count: 3, timeout_ms: 10_000, legacy_signature: true, signing: Signing::Hmac, pacing: Default::default(),
             },
             secret_hint: secret_hint.map(str::to_string),
             disabled_reason: None,

@@ -5,16 +5,20 @@
 //! they are kept at rest (`sealed`);
 //! endpoint health and the breaker (`health`), recovery windows (`recover`) and stats
 //! (`stats`); publish idempotency keys and fingerprints (`idempotency`); consumer leases
-//! (`lease`) and how many deliveries a message and an invocation carry (`packing`).
+//! (`lease`) and how many deliveries a message and an invocation carry (`packing`); an
+//! endpoint's rate limit and ordering (`pacing`, `rate_limit`, `fifo`).
 
 pub mod asymmetric;
 pub mod delivery;
 pub mod delivery_log;
+pub mod fifo;
 pub mod health;
 pub mod idempotency;
 pub mod lease;
 pub mod masking;
+pub mod pacing;
 pub mod packing;
+pub mod rate_limit;
 pub mod recover;
 pub mod rollup;
 pub mod retry;

@@ -37,6 +37,8 @@ pub struct WebhookView<'a> {
     pub signing: &'static str,
     /// `whpk_…` for an `ed25519` webhook, `null` otherwise; shown at any time.
     pub public_key: Option<&'a str>,
+    pub rate_limit_per_second: Option<u32>,
+    pub ordering: &'static str,
     pub has_secret: bool,
     pub secret_hint: Option<&'a str>,
     /// Only in the 201 of a create.
@@ -100,6 +102,8 @@ impl<'a> WebhookView<'a> {
             legacy_signature: w.config.legacy_signature,
             signing: w.config.signing.as_str(),
             public_key: w.public_key.as_deref(),
+            rate_limit_per_second: w.config.pacing.rate_limit_per_second,
+            ordering: w.config.pacing.ordering.as_str(),
             has_secret: w.secret_hint.is_some(),
             secret_hint: w.secret_hint.as_deref(),
             secret: None,
@@ -313,7 +317,7 @@ mod tests {
             id: "wh_1".into(),
             config: WebhookConfig {
                 name: "n".into(), url: "https://example.com".into(), events: vec![], active: true, headers,
-                retry_count: 3, timeout_ms: 10_000, legacy_signature: true, signing: Default::default(),
+                retry_count: 3, timeout_ms: 10_000, legacy_signature: true, signing: Default::default(), pacing: Default::default(),
             },
             secret_hint: Some("…abcd".into()),
             disabled_reason: None,

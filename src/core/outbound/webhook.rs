@@ -17,6 +17,7 @@ use crate::core::api::error::FieldErrors;
 use crate::core::api::json_body::{reject_unknown_fields, type_name};
 use crate::core::outbound::asymmetric::{Signing, NO_SECRET_FOR_ED25519};
 use crate::core::outbound::masking::mask;
+use crate::core::outbound::pacing::{self, Pacing, PacingPatch};
 use crate::core::outbound::ssrf::check_target_url;
 
 pub const NAME_MAX_CHARS: usize = 100;
@@ -31,8 +32,8 @@ pub const TIMEOUT_MS_MIN: u32 = 1_000;
 pub const TIMEOUT_MS_MAX: u32 = 30_000;
 pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;
 
-const FIELDS: &[&str] =
-    &["name", "url", "secret", "events", "active", "headers", "retry_count", "timeout_ms", "legacy_signature", "signing"];
+const FIELDS: &[&str] = &["name", "url", "secret", "events", "active", "headers", "retry_count", "timeout_ms",
+    "legacy_signature", "signing", pacing::RATE_FIELD, pacing::ORDERING_FIELD];
 /// Names the platform sets, or that proxies and the HTTP layer own (hop-by-hop headers,
 /// RFC 9110 §7.6.1; forwarding headers a receiver may trust): a webhook cannot set them.
 const RESERVED_HEADERS: &[&str] = &[
@@ -89,6 +90,8 @@ pub struct WebhookConfig {
     pub legacy_signature: bool,
     /// `webhook-signature`'s scheme: `v1` (HMAC) or `v1a` (Ed25519; no `X-Webhook-Signature`).
     pub signing: Signing,
+    /// Rate limit and ordering (`pacing`).
+    pub pacing: Pacing,
 }
 
 /// Whether a webhook's sealed values (secrets, header values) open with the keys
@@ -147,6 +150,7 @@ pub struct WebhookPatch {
     pub legacy_signature: Option<bool>,
     /// Another scheme: a new credential of its kind replaces every current one.
     pub signing: Option<Signing>,
+    pub pacing: PacingPatch,
 }
 
 impl WebhookConfig {
@@ -160,6 +164,7 @@ impl WebhookConfig {
         if let Some(v) = patch.timeout_ms { self.timeout_ms = v; }
         if let Some(v) = patch.legacy_signature { self.legacy_signature = v; }
         if let Some(v) = patch.signing { self.signing = v; }
+        self.pacing = self.pacing.apply(&patch.pacing);
         self
     }
 }
@@ -200,6 +205,7 @@ pub fn parse_create(obj: &Map<String, Value>, allow_private: bool) -> Result<New
         timeout_ms: patch.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
         legacy_signature: patch.legacy_signature.unwrap_or(true),
         signing: patch.signing.unwrap_or_default(),
+        pacing: Pacing::default().apply(&patch.pacing),
     };
     Ok(NewWebhook { config, secret: patch.secret })
 }
@@ -264,10 +270,11 @@ fn parse_fields(
     if let Some(v) = obj.get("timeout_ms") {
         check("timeout_ms", parse_integer(v, TIMEOUT_MS_MIN, TIMEOUT_MS_MAX).map(|n| patch.timeout_ms = Some(n)));
     }
+    pacing::parse_fields(obj, &mut patch.pacing, errors);
     patch
 }
 
-fn expected(what: &str, got: &Value) -> String {
+pub(crate) fn expected(what: &str, got: &Value) -> String {
     format!("must be {what}, not {}", type_name(got))
 }
 
@@ -324,7 +331,7 @@ fn parse_events(v: &Value) -> Result<Vec<EventType>, String> {
     Ok(events)
 }
 
-fn parse_integer(v: &Value, min: u32, max: u32) -> Result<u32, String> {
+pub(crate) fn parse_integer(v: &Value, min: u32, max: u32) -> Result<u32, String> {
     let out_of_range = || format!("must be an integer from {min} to {max}");
     match v {
         Value::Number(n) => match n.as_u64() {
