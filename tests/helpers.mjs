@@ -377,9 +377,10 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `check` until it returns a truthy value or `timeoutMs` passes. */
 export async function waitFor(check, { timeoutMs = 15000, intervalMs = 100, what = "condition" } = {}) {
-  const deadline = Date.now() + timeoutMs;
+  // The monotonic clock: a step of the wall clock (time sync) must not end a wait early.
+  const deadline = performance.now() + timeoutMs;
   let last;
-  while (Date.now() < deadline) {
+  while (performance.now() < deadline) {
     last = await check();
     if (last) return last;
     await sleep(intervalMs);

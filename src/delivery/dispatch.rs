@@ -11,7 +11,7 @@ use serde_json::json;
 use worker::Env;
 
 use super::queue::{enqueue, enqueue_delayed};
-use super::scheduler::{self, Pace};
+use super::lanes::{self, Pace};
 use super::sender::{send, SendReport};
 use super::{log_event, now_ms};
 use crate::store::Rows;
@@ -124,7 +124,7 @@ async fn send_and_record(env: &Env, shard: &Shard, config: &Config, claimed: Cla
     let claimed_count = claimed.len();
     // Scheduled endpoints' deliveries go to their schedulers (SPEC §9.3) unless one sends.
     let (claimed, meta, handed) = match pace {
-        None => scheduler::hand_over(claimed, meta),
+        None => lanes::hand_over(claimed, meta),
         Some(_) => (claimed, meta, Vec::new()),
     };
     // A direct send must end within `waitUntil`'s time: deliveries whose timeout would not
@@ -251,7 +251,7 @@ async fn send_and_record(env: &Env, shard: &Shard, config: &Config, claimed: Cla
                                    "error": e.to_string()})),
     }
     // After the record: a scheduler woken now finds its deliveries due and free.
-    let scheduler_calls = scheduler::wake_all(env, &shard.name, handed.iter().map(|(_, webhook)| webhook.as_str())).await;
+    let scheduler_calls = lanes::wake_all(env, &shard.name, handed.iter().map(|(_, webhook)| webhook.as_str())).await;
     // One line per batch: what it cost in D1 and in subrequests (each fetch, D1 round
     // trip and queue send; Free allows 50 per invocation), and its outcomes counted; a line
     // per attempt only for those that failed (logging every success costs CPU per delivery).

@@ -7,6 +7,7 @@
 pub mod consumer;
 pub mod dispatch;
 pub mod fanout;
+pub mod lanes;
 pub mod moves;
 pub mod queue;
 pub mod recover;

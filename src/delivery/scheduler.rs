@@ -8,8 +8,9 @@
 //! (`store::schedule`), so D1 stays the source of truth and a lost object loses nothing.
 //! The object keeps its webhook's id, the shard binding of the database holding it (from
 //! each wake-up: a workspace move changes it) and the rate limit's bucket, and wakes by
-//! its alarm. The consumer hands a scheduled delivery over ([`hand_over`]) and wakes the object
-//! ([`wake_all`]); the cron wakes any lane left overdue (a crash, a lost wake-up).
+//! its alarm. The worker's side (handing a delivery over, waking the object, reserving a
+//! token, the pace of a chunk) is `delivery::lanes`; the cron wakes any lane left overdue
+//! (a crash, a lost wake-up).
 //!
 //! Why the object sends rather than admitting sends made by the consumer: a FIFO lane
 //! has one request in flight whoever sends it, and a gatekeeper would need two object
@@ -18,50 +19,19 @@
 //! time of its sends (docs/capacity.md).
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
-use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::json;
 use worker::{durable_object, wasm_bindgen, DurableObject, Env, Request, Response, Result, State};
 
+use super::lanes::{sleep_until, Pace, Reserved};
 use super::{dispatch, log_event, now_ms};
 use crate::config::Config;
 use crate::core::outbound::fifo::{self, Ordering, Step};
 use crate::core::outbound::rate_limit::{Pacer, StartLog};
-use crate::store::deliveries::{ClaimMeta, ClaimedDelivery};
 use crate::store::schedule;
 use crate::store::shards::Shards;
-
-/// The Durable Object namespace binding (wrangler.toml).
-pub const BINDING: &str = "ENDPOINT_SCHEDULER";
-
-/// When a scheduler's chunk may go: each delivery's planned start (ms) and, for a
-/// rate-limited lane, the log of actual starts that caps any second at R.
-pub struct Pace {
-    starts: HashMap<String, i64>,
-    window: Option<Rc<RefCell<StartLog>>>,
-}
-
-impl Pace {
-    /// Waits for the delivery's planned start and room in the window, then takes it.
-    /// One thread: the check and the record cannot interleave with another send's.
-    pub async fn wait(&self, log_id: &str) {
-        let planned = self.starts.get(log_id).copied();
-        loop {
-            let now = now_ms();
-            let at = planned.unwrap_or(now).max(self.window.as_ref().map_or(now, |w| w.borrow().earliest(now)));
-            if at <= now {
-                if let Some(w) = &self.window {
-                    w.borrow_mut().record(now);
-                }
-                return;
-            }
-            sleep_until(at).await;
-        }
-    }
-}
 
 /// How far ahead a chunk's start times reach: a chunk is claimed at once and sent in
 /// its slots, so a rate-limited lane makes one claim per second at most.
@@ -80,77 +50,6 @@ const ERROR_RETRY_MS: i64 = 5_000;
 /// interrupted during its last attempt that the cron has yet to fail, a breaker's
 /// postponement), the alarm looks again this much later instead of at once.
 const CLAIM_MISS_RETRY_MS: i64 = 1_000;
-
-/// Splits off the claimed deliveries their schedulers send; returns the rest and, for
-/// those handed over, `(log id, webhook id)`.
-pub fn hand_over(claimed: Vec<ClaimedDelivery>, meta: Vec<ClaimMeta>)
-    -> (Vec<ClaimedDelivery>, Vec<ClaimMeta>, Vec<(String, String)>) {
-    if claimed.iter().all(|d| !d.scheduled) {
-        return (claimed, meta, Vec::new());
-    }
-    let mut kept = (Vec::new(), Vec::new());
-    let mut handed = Vec::new();
-    for (d, m) in claimed.into_iter().zip(meta) {
-        if d.scheduled {
-            handed.push((d.log_id, d.webhook_id));
-        } else {
-            kept.0.push(d);
-            kept.1.push(m);
-        }
-    }
-    (kept.0, kept.1, handed)
-}
-
-/// Wakes the schedulers of these webhooks (each once, together); returns the requests
-/// made. A failed wake-up is logged: the cron wakes overdue lanes.
-pub async fn wake_all<'a>(env: &Env, shard: &str, webhook_ids: impl Iterator<Item = &'a str>) -> usize {
-    let ids: HashSet<&str> = webhook_ids.collect();
-    if ids.is_empty() {
-        return 0;
-    }
-    let results = futures_util::future::join_all(ids.iter().map(|id| wake(env, shard, id))).await;
-    for (id, result) in ids.iter().zip(results) {
-        if let Err(e) = result {
-            log_event(json!({"level": "warn", "msg": "scheduler not woken; the cron will", "webhook": id,
-                             "error": e.to_string()}));
-        }
-    }
-    ids.len()
-}
-
-/// Wakes one webhook's scheduler; `shard` is the binding of the database holding it.
-pub async fn wake(env: &Env, shard: &str, webhook_id: &str) -> Result<()> {
-    let stub = env.durable_object(BINDING)?.id_from_name(webhook_id)?.get_stub()?;
-    // Webhook ids are `wh_` and lowercase hex, shards binding names: nothing to escape.
-    let response = stub.fetch_with_str(&format!("https://scheduler/wake?webhook={webhook_id}&shard={shard}")).await?;
-    match response.status_code() {
-        204 => Ok(()),
-        status => Err(worker::Error::RustError(format!("scheduler answered {status}"))),
-    }
-}
-
-/// Takes one token of a rate-limited webhook's bucket (at `rate` per second) for a
-/// request sent outside its lane (a test delivery); returns when it may start (ms).
-pub async fn reserve(env: &Env, shard: &str, webhook_id: &str, rate: u32) -> Result<i64> {
-    let stub = env.durable_object(BINDING)?.id_from_name(webhook_id)?.get_stub()?;
-    let mut response =
-        stub.fetch_with_str(&format!("https://scheduler/reserve?webhook={webhook_id}&shard={shard}&rate={rate}")).await?;
-    let answer: Reserved = response.json().await?;
-    Ok(answer.at)
-}
-
-#[derive(serde::Serialize, Deserialize)]
-struct Reserved {
-    at: i64,
-}
-
-/// Waits until `at` (ms since the epoch); returns at once if it has passed.
-pub async fn sleep_until(at: i64) {
-    let wait = at - now_ms();
-    if wait > 0 {
-        worker::Delay::from(Duration::from_millis(wait as u64)).await;
-    }
-}
 
 /// Whether a string is a webhook id as the service makes them.
 fn is_webhook_id(s: &str) -> bool {
@@ -390,7 +289,7 @@ impl EndpointScheduler {
                         run.bucket_writes += 1;
                     }
                     let window = w.pacing.rate_limit_per_second.map(|rate| self.window(rate));
-                    let pace = Pace { starts: ids.iter().cloned().zip(starts).collect(), window };
+                    let pace = Pace::new(ids.iter().cloned().zip(starts).collect(), window);
                     let sent = dispatch::send_scheduled(&self.env, &shard, &config, &ids, &pace).await?;
                     used += ids.len() + STEP_SUBREQUESTS - 1;
                     run.sent += sent.len();

@@ -12,7 +12,7 @@ use serde_json::json;
 use worker::{Delay, Env};
 
 use super::queue::{enqueue, enqueue_move};
-use super::scheduler;
+use super::lanes;
 use super::{log_event, now_ms};
 use crate::store::Db;
 use crate::config::Config;
@@ -75,7 +75,7 @@ async fn run(env: &Env, shard: &Shard, config: &Config) -> worker::Result<()> {
     // Scheduled deliveries are never re-enqueued: their schedulers are woken instead.
     let lanes = schedule::overdue_lanes(db, now, grace_ms, MAX_LANES_WOKEN_PER_RUN).await;
     let woken = match &lanes {
-        Ok(lanes) => scheduler::wake_all(env, &shard.name, lanes.iter().map(String::as_str)).await,
+        Ok(lanes) => lanes::wake_all(env, &shard.name, lanes.iter().map(String::as_str)).await,
         Err(_) => 0,
     };
     let resealed = reseal(db, config, now).await;

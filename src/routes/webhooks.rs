@@ -29,7 +29,7 @@ use crate::core::outbound::views::{log_views_for, next_cursor, parse_payload, Lo
 use crate::core::outbound::webhook::{parse_create, parse_patch, NewWebhook, SecretStatus, StoredWebhook, WebhookSecret};
 use crate::core::outbound::asymmetric::Signing;
 use crate::delivery::dispatch::outcome;
-use crate::delivery::{log_event, now_ms, scheduler, sender, signing};
+use crate::delivery::{lanes, log_event, now_ms, sender, signing};
 use crate::store::events::{EventSource, NewEvent, SingleDelivery};
 use crate::store::deliveries::ClaimedDelivery;
 use crate::store::webhooks::{UserChange, WebhookRecord, Writer};
@@ -393,8 +393,8 @@ pub async fn test(ctx: &Ctx<'_>, req: &mut Request, p: &Principal, id: &str) -> 
     };
     // A test delivery counts against the rate limit (SPEC §9.3): it takes its token.
     if let Some(rate) = webhook.config.pacing.rate_limit_per_second {
-        match scheduler::reserve(ctx.env, &ctx.shard, &webhook.id, rate).await {
-            Ok(at) => scheduler::sleep_until(at).await,
+        match lanes::reserve(ctx.env, &ctx.shard, &webhook.id, rate).await {
+            Ok(at) => lanes::sleep_until(at).await,
             Err(e) => log_event(json!({"level": "warn", "msg": "test delivery sent without a rate-limit token",
                                        "webhook": webhook.id, "error": e.to_string()})),
         }
