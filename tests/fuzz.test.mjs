@@ -63,15 +63,22 @@ before(async () => {
 });
 after(async () => mf?.dispose());
 
-/** Row counts and newest write times of every table a route could touch, in one query. */
+/**
+ * Row counts and newest write times of every table a route could touch, in one query.
+ * The statement is prepared once: after its first run, Miniflare's proxy knows `first`
+ * returns a promise and calls it asynchronously, instead of a synchronous cross-thread
+ * call per round (the path where its rare reply mix-ups happen under load).
+ */
+let snapshotStatement;
 function snapshot() {
-  return db.prepare(`SELECT
+  snapshotStatement ??= db.prepare(`SELECT
     (SELECT COUNT(*) || ':' || IFNULL(MAX(updated_at), 0) FROM webhooks) AS webhooks,
     (SELECT COUNT(*) || ':' || IFNULL(MAX(created_at), 0) FROM events) AS events,
     (SELECT COUNT(*) || ':' || IFNULL(MAX(updated_at), 0) FROM delivery_logs) AS logs,
     (SELECT COUNT(*) FROM delivery_attempts) AS attempts,
     (SELECT COUNT(*) FROM inbound_events) AS inbound,
-    (SELECT COUNT(*) FROM email_events) AS emails`).first();
+    (SELECT COUNT(*) FROM email_events) AS emails`);
+  return snapshotStatement.first();
 }
 
 async function fuzzRoute(method, pathFn, { roles = ["admin"], withBody = true } = {}) {
