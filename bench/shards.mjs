@@ -9,7 +9,7 @@
 // (the moves test measures it under a publish load); total time and cut-over.
 //   node bench/shards.mjs [--runs 3] [--logs 10000,50000]
 import { parseArgs } from "node:util";
-import { api, token, seedDeliveredLogs } from "../tests/helpers.mjs";
+import { api, token, seedDeliveredLogs, d1 } from "../tests/helpers.mjs";
 import { startWorker, seedWebhooks, percentile, median, ms, isMain, sleep } from "./lib.mjs";
 
 const OPS_KEY = "ops-bench-key-0123456789abcdef-0123456";
@@ -17,7 +17,7 @@ const SHARDS = ["DB", "DB_2"];
 
 /** Puts `ws` into `shard` in the directory (as its first write would). */
 async function place(mf, ws, shard) {
-  const db = await mf.getD1Database("DB");
+  const db = d1(mf, "DB");
   await db.prepare("INSERT INTO workspace_shards (workspace_id, shard, placed_at) VALUES (?1, ?2, ?3)").bind(ws, shard, Date.now()).run();
 }
 
@@ -45,9 +45,9 @@ async function neighbourOnce({ events, webhooks }) {
     await place(mf, A, "DB");
     await place(mf, B1, "DB");
     await place(mf, B2, "DB_2");
-    await seedWebhooks(await mf.getD1Database("DB"), A, webhooks);
-    await seedWebhooks(await mf.getD1Database("DB"), B1, 20, { prefix: "wh_same" });
-    await seedWebhooks(await mf.getD1Database("DB_2"), B2, 20, { prefix: "wh_other" });
+    await seedWebhooks(d1(mf, "DB"), A, webhooks);
+    await seedWebhooks(d1(mf, "DB"), B1, 20, { prefix: "wh_same" });
+    await seedWebhooks(d1(mf, "DB_2"), B2, 20, { prefix: "wh_other" });
 
     // Quiet: 2 s of lists by both, side by side.
     let until = performance.now() + 2000;
@@ -88,8 +88,8 @@ async function moveOnce(logs) {
   try {
     const ws = "ws_moved";
     await place(mf, ws, "DB");
-    const [hook] = await seedWebhooks(await mf.getD1Database("DB"), ws, 1);
-    await seedDeliveredLogs(await mf.getD1Database("DB"), ws, hook, logs);
+    const [hook] = await seedWebhooks(d1(mf, "DB"), ws, 1);
+    await seedDeliveredLogs(d1(mf, "DB"), ws, hook, logs);
     const t0 = performance.now();
     const res = await api(mf, "POST", `/api/v1/ops/workspaces/${ws}/move`, { auth: OPS_KEY, body: { to: "DB_2" }, contract: false });
     if (res.status !== 202) throw new Error(`move: ${res.status} ${res.text}`);

@@ -10,7 +10,7 @@
 // went from 12 ms to 2,557 ms).
 //   node bench/stats.mjs [--calls 20] [--logs 1000,200000]
 import { parseArgs } from "node:util";
-import { api, token, createWebhook } from "../tests/helpers.mjs";
+import { api, token, createWebhook, d1 } from "../tests/helpers.mjs";
 import { startWorker, percentile, median, ms, num, isMain } from "./lib.mjs";
 
 const DAY = 86_400_000;
@@ -58,7 +58,7 @@ export async function run({ calls = 20, logSizes = [1_000, 200_000] } = {}) {
     const a = token({ workspace: "ws_stats_a" });
     const hook = await createWebhook(mf, { url: "https://a.example.com/hook" }, { auth: a });
     for (let i = 0; i < 20; i++) await createWebhook(mf, { url: `https://b${i}.example.com/hook` }, { auth: token({ workspace: "ws_stats_b" }) });
-    const db = await mf.getD1Database("DB");
+    const db = d1(mf, "DB");
     let seeded = 0;
     for (const size of logSizes) {
       await seed(db, "ws_stats_a", hook.id, seeded, size - seeded);

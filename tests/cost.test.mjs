@@ -37,6 +37,7 @@ test(`a 1 → ${FAN_OUT} fan-out answered 200 at once costs at most ${MAX_WRITTE
       await createWebhook(mf, { name: `cost ${i}`, url: `https://r${i}.example.com/hook` }, { auth });
     }
     const before = await d1Rows(mf);
+    await d1Statements(mf); // only this fan-out's statements below
     const firstLine = lines.length;
     const res = await api(mf, "POST", "/api/v1/events", { auth, body: { type: "flight.departed", data: { flight: "PC42" } } });
     assert.equal(res.status, 202, res.text);
@@ -50,7 +51,16 @@ test(`a 1 → ${FAN_OUT} fan-out answered 200 at once costs at most ${MAX_WRITTE
     assert.equal(hits.size, FAN_OUT);
     assert.ok([...hits.values()].every((n) => n === 1), "each receiver hit once");
 
-    if (process.env.COST_DEBUG) for (const l of [...mine().filter((l) => ["request", "publish", "delivery batch"].includes(l.msg))]) console.log(`# ${l.msg}: read ${l.rows_read} written ${l.rows_written} ${l.claimed ?? ""}`);
+    if (process.env.COST_DEBUG) {
+      // Rows per delivery by statement (its SQL's opening words).
+      const by = new Map();
+      for (const s of await d1Statements(mf)) {
+        const key = s.sql.replace(/\s+/g, " ").slice(0, 90);
+        const t = by.get(key) ?? { n: 0, read: 0, written: 0 };
+        by.set(key, { n: t.n + 1, read: t.read + s.rows_read, written: t.written + s.rows_written });
+      }
+      for (const [sql, t] of by) console.log(`# ${(t.read / FAN_OUT).toFixed(2)} read ${(t.written / FAN_OUT).toFixed(2)} written (${t.n}×) ${sql}`);
+    }
     const written = (after.written - before.written) / FAN_OUT;
     const read = (after.read - before.read) / FAN_OUT;
     console.log(`# 1 → ${FAN_OUT}: ${written.toFixed(2)} rows written, ${read.toFixed(2)} rows read per delivery (publish + first attempts)`);

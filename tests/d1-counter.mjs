@@ -27,6 +27,13 @@ const add = (result) => {
   return result;
 };
 
+// Each statement's own rows, as D1 reported them.
+const measured = (entry, result) => {
+  entry.rows_read = result?.meta?.rows_read ?? 0;
+  entry.rows_written = result?.meta?.rows_written ?? 0;
+  return result;
+};
+
 function counted(stmt, counter, sql, args = []) {
   stmt.__sql = sql;
   stmt.__args = args;
@@ -36,7 +43,11 @@ function counted(stmt, counter, sql, args = []) {
   }
   // \`first\` and \`raw\` carry no meta: answered from \`all\`, which does.
   const all = stmt.all;
-  stmt.all = async (...a) => { statements.push({ sql, args }); return add(await all(...a)); };
+  stmt.all = async (...a) => {
+    const entry = { sql, args };
+    statements.push(entry);
+    return measured(entry, add(await all(...a)));
+  };
   stmt.run = () => stmt.all();
   stmt.first = async (col) => {
     const r = (await stmt.all()).results?.[0] ?? null;
@@ -53,9 +64,10 @@ class D1Database {
   prepare(sql) { return counted(this.db.prepare(sql), this.counter, sql); }
   async batch(list) {
     this.counter.n++;
-    for (const s of list) statements.push({ sql: s.__sql, args: s.__args });
+    const entries = list.map((s) => ({ sql: s.__sql, args: s.__args }));
+    statements.push(...entries);
     const results = await this.db.batch(list);
-    results.forEach(add);
+    results.forEach((r, i) => measured(entries[i], add(r)));
     return results;
   }
   exec(sql) { this.counter.n++; return this.db.exec(sql); }
@@ -102,7 +114,10 @@ export async function d1Rows(mf) {
   return (await mf.dispatchFetch("http://localhost/__d1-rows")).json();
 }
 
-/** The statements the worker ran since the last call (`{ sql, args }`), oldest first. */
+/**
+ * The statements the worker ran since the last call (`{ sql, args, rows_read,
+ * rows_written }`), oldest first.
+ */
 export async function d1Statements(mf) {
   return (await mf.dispatchFetch("http://localhost/__d1-statements")).json();
 }

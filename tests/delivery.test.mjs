@@ -8,7 +8,7 @@ import http from "node:http";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startWorker, api, token, createWebhook, waitFor, sleep, runCron } from "./helpers.mjs";
+import { startWorker, api, token, createWebhook, waitFor, sleep, runCron, queueProducer, workerOf } from "./helpers.mjs";
 
 /** Received requests by path, and per-path behaviour. */
 const received = new Map();
@@ -298,7 +298,7 @@ test("the same queue message delivered twice sends once and logs once", async ()
   const w = await hook(async () => { await sleep(300); return new Response("ok"); });
   const res = await publish({ type: "flight.departed", data: {} });
   const { id: logId } = await db.prepare("SELECT id FROM delivery_logs WHERE event_id = ?").bind(res.json.id).first();
-  const producer = await mf.getQueueProducer("DELIVERY_QUEUE");
+  const producer = queueProducer(mf);
   // Two extra copies while the first is in flight, and two after it finished.
   await producer.send({ log_id: logId });
   await producer.send({ log_id: logId });
@@ -515,7 +515,7 @@ test("a dead-lettered message naming several deliveries fails every one of them"
   const now = Date.now();
   const ids = ["dlv_dlq_a", "dlv_dlq_b", "dlv_dlq_c"];
   await db.batch(ids.map((id) => db.prepare("INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, status, attempts, max_attempts, next_attempt_at, created_at, updated_at) VALUES (?, 'ws_dlq', 'wh_x', 'evt_dlq', 'flight.departed', 'pending', 1, 3, ?, ?, ?)").bind(id, now, now, now)));
-  const worker = await mf.getWorker();
+  const worker = await workerOf(mf);
   await worker.queue("webhook-deliveries-dlq", [
     { id: "m1", timestamp: new Date(), body: { log_ids: ids.slice(0, 2) }, attempts: 1 },
     { id: "m2", timestamp: new Date(), body: { log_id: ids[2] }, attempts: 1 },
@@ -595,7 +595,7 @@ test("several deliveries per message: each sent once, retries come back alone wi
     assert.ok(batches.every((b) => b.deliveries <= 5 && b.subrequests <= 15), JSON.stringify(batches.map((b) => [b.deliveries, b.subrequests])));
     assert.ok(batches.some((b) => b.surplus > 0), "some invocation re-queued its surplus");
     // The same message again, with a duplicate id: nothing is sent twice.
-    const producer = await w.mf.getQueueProducer("DELIVERY_QUEUE");
+    const producer = queueProducer(w.mf);
     await producer.send({ log_ids: [...logs.map((l) => l.id), logs[0].id] });
     await sleep(2500);
     assert.equal([...hits.values()].reduce((a, b) => a + b, 0), 13, "12 deliveries, one retried once");

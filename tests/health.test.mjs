@@ -3,7 +3,7 @@
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
-import { startWorker, api, token, createWebhook, waitFor, sleep } from "./helpers.mjs";
+import { startWorker, api, token, createWebhook, waitFor, sleep, queueProducer } from "./helpers.mjs";
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -243,7 +243,7 @@ describe("auto-disable, operational events, recover, stats", () => {
 
     // A retried chunk (the same message again) creates nothing more.
     const job = link[0].recover_job;
-    const queue = await mf.getQueueProducer("DELIVERY_QUEUE");
+    const queue = queueProducer(mf);
     await queue.send({ recover: { job, webhook_id: r.id, since, until, after: null } });
     await sleep(3000);
     assert.equal((await db.prepare("SELECT COUNT(*) AS n FROM delivery_logs WHERE redelivery_of IS NOT NULL").first()).n, 2000);

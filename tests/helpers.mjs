@@ -175,7 +175,8 @@ export async function startWorker({ receiver, outbound, bindings = {}, queue = t
   const queueConsumers = { ...fromToml.queueConsumers };
   const deliveries = Object.keys(queueConsumers).find((q) => !q.endsWith("-dlq"));
   queueConsumers[deliveries] = { ...queueConsumers[deliveries], ...consumer };
-  const mf = new Miniflare({
+  const worker = {
+    name: "webhooks",
     ...fromToml,
     // WORKER_BUILD_DIR runs the suites against another build (e.g. an older commit's).
     // `script` runs another module worker in the same set-up (a wrapper, a baseline).
@@ -183,11 +184,8 @@ export async function startWorker({ receiver, outbound, bindings = {}, queue = t
     modules: true,
     ...(script ? { modulesRoot: ROOT, modulesRules: [{ type: "ESModule", include: ["**/*.js", "**/*.mjs"] }, { type: "CompiledWasm", include: ["**/*.wasm"] }] } : {}),
     d1Databases: d1Bindings,
-    d1Persist: persist ?? false,
     queueProducers: queue ? fromToml.queueProducers : {},
     queueConsumers,
-    queuePersist: persist ?? false,
-    durableObjectsPersist: persist ?? false,
     bindings: {
       ...fromToml.bindings,
       AUTH_JWT_SECRET: JWT_SECRET,
@@ -201,6 +199,11 @@ export async function startWorker({ receiver, outbound, bindings = {}, queue = t
       ...(shards ? { SHARDS: shards.join(",") } : {}),
       ...bindings,
     },
+    outboundService,
+  };
+  const mf = new Miniflare({
+    d1Persist: persist ?? false,
+    durableObjectsPersist: persist ?? false,
     // The worker's structured log lines; shown with DEBUG_WORKER=1.
     handleRuntimeStdio(stdout, stderr) {
       if (onLog) {
@@ -213,9 +216,19 @@ export async function startWorker({ receiver, outbound, bindings = {}, queue = t
       } else if (process.env.DEBUG_WORKER) { stdout.pipe(process.stdout); stderr.pipe(process.stderr); }
       else { stdout.resume(); stderr.resume(); }
     },
-    outboundService,
     // For a CPU profile through the DevTools protocol (bench/profile.mjs).
     ...(inspectorPort ? { inspectorPort } : {}),
+    // The worker under test first (`dispatchFetch` goes to it), then the tests' door to D1
+    // and the queue (tests/harness-worker.js), reached by its own host name.
+    workers: [worker, {
+      name: "harness",
+      modules: true,
+      scriptPath: resolve(ROOT, "tests", "harness-worker.js"),
+      compatibilityDate: fromToml.compatibilityDate,
+      routes: [`${HARNESS_HOST}/*`],
+      d1Databases: d1Bindings,
+      queueProducers: fromToml.queueProducers,
+    }],
   });
   await mf.ready;
   if (gate) {
@@ -224,15 +237,71 @@ export async function startWorker({ receiver, outbound, bindings = {}, queue = t
   }
   // Every shard gets the same migrations (`npm run dev` and `npm run deploy` do the same).
   for (const binding of d1Bindings) {
-    const shard = await mf.getD1Database(binding);
+    const shard = d1(mf, binding);
     const existing = await shard.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'webhooks'").first();
     if (!existing && migrate) {
       await shard.batch(migrationStatements().map((s) => shard.prepare(s)));
     }
   }
-  const home = await mf.getD1Database("DB");
-  const db = shards && shards.length > 1 ? everyShard(home, new Map(await Promise.all(shards.map(async (b) => [b, await mf.getD1Database(b)])))) : home;
+  const home = d1(mf, "DB");
+  const db = shards && shards.length > 1 ? everyShard(home, new Map(shards.map((b) => [b, d1(mf, b)]))) : home;
   return { mf, db, outbound: gate ? { stats: gate.stats } : outboundService };
+}
+
+/** The host name that reaches the tests' door to D1 and the queue (tests/harness-worker.js). */
+const HARNESS_HOST = "harness.test";
+
+async function harnessCall(mf, call) {
+  const response = await mf.dispatchFetch(`http://${HARNESS_HOST}/`, { method: "POST", body: JSON.stringify(call) });
+  const answer = await response.json();
+  if (response.status !== 200) throw Object.assign(new Error(answer.message), { name: answer.name });
+  return answer;
+}
+
+const toWire = (v) => (v instanceof ArrayBuffer || ArrayBuffer.isView(v))
+  ? { $bytes: Buffer.from(v instanceof ArrayBuffer ? v : v.buffer).toString("base64") }
+  : v === undefined ? null : v;
+const fromWire = (v) => (v && typeof v === "object" && typeof v.$bytes === "string")
+  ? new Uint8Array(Buffer.from(v.$bytes, "base64")).buffer
+  : v;
+const rowsFromWire = (rows) => rows.map((row) => Array.isArray(row)
+  ? row.map(fromWire)
+  : Object.fromEntries(Object.entries(row).map(([k, v]) => [k, fromWire(v)])));
+
+/**
+ * D1 database `binding` of a worker started by `startWorker`, for a test's own reads and
+ * writes: the D1 API (`prepare` → `bind` → `all` / `run` / `first` / `raw`, `batch`,
+ * `exec`) over async requests to tests/harness-worker.js. Miniflare's `getD1Database`
+ * is not used: its synchronous cross-thread calls can mix up replies under load.
+ */
+export function d1(mf, binding) {
+  const query = async (statements, batch) =>
+    (await harnessCall(mf, { op: "query", binding, statements, batch })).map((r) => ({ ...r, results: rowsFromWire(r.results) }));
+  const statement = (sql, args = []) => ({
+    __sql: sql,
+    __args: args,
+    bind: (...values) => statement(sql, values.map(toWire)),
+    async all() { return (await query([{ sql, args }], false))[0]; },
+    async run() { return this.all(); },
+    async first(column) {
+      const row = (await this.all()).results[0];
+      return row === undefined ? null : column === undefined ? row : row[column];
+    },
+    async raw() { return (await query([{ sql, args, method: "raw" }], false))[0].results; },
+  });
+  return {
+    prepare: (sql) => statement(sql),
+    batch: (statements) => query(statements.map((s) => ({ sql: s.__sql, args: s.__args })), true),
+    exec: (sql) => harnessCall(mf, { op: "exec", binding, sql }),
+  };
+}
+
+/** The delivery queue's producer, for tests that put messages in by hand (`send`, `sendBatch`). */
+export function queueProducer(mf, binding = "DELIVERY_QUEUE") {
+  return {
+    send: (body) => harnessCall(mf, { op: "send", binding, messages: [{ body }] }),
+    sendBatch: (messages) => harnessCall(mf, { op: "send", binding, messages }),
+  };
 }
 
 /**
@@ -281,7 +350,6 @@ export function everyShard(home, byName) {
       return out;
     },
     exec: (sql) => home.exec(sql),
-    dump: () => home.dump(),
   };
 }
 
@@ -399,10 +467,20 @@ export async function createWebhook(mf, overrides = {}, opts = {}) {
   return res.json;
 }
 
-/** Runs the cron handler once. */
+/** Runs the cron handler once and waits for it to finish. */
 export async function runCron(mf) {
-  const worker = await mf.getWorker();
-  await worker.scheduled({ cron: "* * * * *" });
+  await (await workerOf(mf)).scheduled({ cron: "* * * * *" });
+}
+
+const workers = new WeakMap();
+/**
+ * The worker under test as Miniflare's Node-side proxy, one per instance: the proxy learns
+ * a method with one synchronous cross-thread call and then calls it asynchronously, so
+ * repeated cron runs or queue invocations make no synchronous call (see `d1`).
+ */
+export function workerOf(mf) {
+  if (!workers.has(mf)) workers.set(mf, mf.getWorker());
+  return workers.get(mf);
 }
 
 /**

@@ -5,7 +5,7 @@
 // then succeeds, and the operator API's answers to bad requests.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, api, token, waitFor, sleep, createWebhook, runCron, seedDeliveredLogs } from "./helpers.mjs";
+import { startWorker, api, token, waitFor, sleep, createWebhook, runCron, seedDeliveredLogs, d1 } from "./helpers.mjs";
 
 const SHARDS = ["DB", "DB_2", "DB_3"];
 const OPS_KEY = "ops-test-key-0123456789abcdef-012345";
@@ -28,7 +28,7 @@ after(async () => mf?.dispose());
 
 const ops = (method, path, body, key = OPS_KEY) => api(mf, method, `/api/v1/ops${path}`, { auth: key, body });
 const auth = (workspace) => token({ workspace });
-const db = (binding) => mf.getD1Database(binding);
+const db = (binding) => d1(mf, binding);
 async function rows(binding, sql, ...args) {
   return (await (await db(binding)).prepare(sql).bind(...args).all()).results;
 }

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startWorker, api, createWebhook, waitFor, sleep, runCron, token } from "./helpers.mjs";
+import { startWorker, api, createWebhook, waitFor, sleep, runCron, token, d1 } from "./helpers.mjs";
 
 const publish = (mf, data = {}) => api(mf, "POST", "/api/v1/events", { body: { type: "flight.departed", data } });
 
@@ -242,7 +242,7 @@ test("shards: a lane whose workspace lives in another shard is scheduled there; 
   const rx = recorder((id, n, hook, body) => (hook === "sharded.example.com" && body.data?.i === 3 && n === 1 ? 500 : 200));
   const { mf } = await startWorker({ receiver: rx.receiver, shards: ["DB", "DB_2"], bindings: { RETRY_SCHEDULE: "1" } });
   try {
-    const [home, second] = [await mf.getD1Database("DB"), await mf.getD1Database("DB_2")];
+    const [home, second] = [d1(mf, "DB"), d1(mf, "DB_2")];
     // ws_far lives in DB_2 from its first write on.
     await home.prepare("INSERT INTO workspace_shards (workspace_id, shard, placed_at) VALUES ('ws_far', 'DB_2', ?1)").bind(Date.now()).run();
     const auth = token({ workspace: "ws_far" });
@@ -302,7 +302,7 @@ test("moves: a FIFO lane held by a failing head moves to another shard and goes 
   const { mf } = await startWorker({ receiver: rx.receiver, shards: ["DB", "DB_2"],
     bindings: { RETRY_SCHEDULE: "1", OPS_API_KEY: OPS_KEY, MOVE_CLEANUP_DELAY_SECONDS: "1", SWEEP_GRACE_SECONDS: "1" } });
   try {
-    const [home, second] = [await mf.getD1Database("DB"), await mf.getD1Database("DB_2")];
+    const [home, second] = [d1(mf, "DB"), d1(mf, "DB_2")];
     const auth = token({ workspace: "ws_mover" });
     const hook = await createWebhook(mf, { url: "https://mover.example.com/h", ordering: "fifo", retry_count: 10 }, { auth });
     const events = [];

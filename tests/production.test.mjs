@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import net from "node:net";
 import {
-  startWorker, api, token, createWebhook, waitFor, sleep, runCron, wranglerWorkerOptions, PRODUCTION_CONNECTION_CAP,
+  startWorker, api, token, createWebhook, waitFor, sleep, runCron, workerOf, wranglerWorkerOptions, PRODUCTION_CONNECTION_CAP,
 } from "./helpers.mjs";
 
 const instances = [];
@@ -66,7 +66,7 @@ async function slowBatch({ duplicate }) {
   let duplicateRun;
   if (duplicate) {
     // A second consumer invocation with the same deliveries, while the first one sends.
-    const w = await mf.getWorker();
+    const w = await workerOf(mf);
     duplicateRun = w.queue("webhook-deliveries", ids.map((id, i) => ({ id: `dup${i}`, timestamp: new Date(), body: { log_id: id }, attempts: 1 })));
   }
   await waitFor(async () => {

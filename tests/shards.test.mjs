@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startWorker, api, token, waitFor, sleep, createWebhook, runCron } from "./helpers.mjs";
+import { startWorker, api, token, waitFor, sleep, createWebhook, runCron, d1, queueProducer } from "./helpers.mjs";
 import { stripeEvent, postStripe, paymentIntent, uid } from "./stripe.mjs";
 
 const SHARDS = ["DB", "DB_2", "DB_3"];
@@ -33,7 +33,7 @@ before(async () => {
 });
 after(async () => mf?.dispose());
 
-const shardDb = (binding) => mf.getD1Database(binding);
+const shardDb = (binding) => d1(mf, binding);
 const auth = (workspace) => token({ workspace });
 const arrivals = (path) => received.filter((r) => r.path === path);
 async function rowsIn(binding, sql, ...args) {
@@ -157,7 +157,7 @@ test("the cron sweeps every shard: deliveries left pending in two shards are all
       assert.equal(res.status, 202);
     }
     const pendingIn = async (mfi, b) =>
-      (await (await mfi.getD1Database(b)).prepare("SELECT COUNT(*) AS n FROM delivery_logs WHERE status = 'pending'").first()).n;
+      (await d1(mfi, b).prepare("SELECT COUNT(*) AS n FROM delivery_logs WHERE status = 'pending'").first()).n;
     assert.deepEqual(await Promise.all(SHARDS.map((b) => pendingIn(w.mf, b))), [1, 1, 1]);
     await w.mf.dispose();
     w = await startWorker({ shards: SHARDS, persist: dir, bindings, receiver });
@@ -180,7 +180,7 @@ test("a queue message from before shards (no `shard`) is delivered from DB", asy
   try {
     // ws_old is the first workspace of this instance: placed in DB.
     const hook = await createWebhook(w.mf, {}, { auth: auth("ws_old") });
-    const db = await w.mf.getD1Database("DB");
+    const db = d1(w.mf, "DB");
     // Its delivery went out; made due again, it is named by a message in the form queued
     // before shards ({log_id}, no shard): the consumer finds it in DB and sends attempt 2.
     await api(w.mf, "POST", "/api/v1/events", { body: { type: "flight.departed", data: {} }, auth: auth("ws_old") });
@@ -188,7 +188,7 @@ test("a queue message from before shards (no `shard`) is delivered from DB", asy
       { what: "first delivery" });
     const { id } = await db.prepare("SELECT id FROM delivery_logs WHERE webhook_id = ?1").bind(hook.id).first();
     await db.prepare("UPDATE delivery_logs SET status = 'pending', next_attempt_at = 0 WHERE id = ?1").bind(id).run();
-    const producer = await w.mf.getQueueProducer("DELIVERY_QUEUE");
+    const producer = queueProducer(w.mf);
     await producer.send({ log_id: id });
     await waitFor(async () => (await db.prepare("SELECT status, attempts FROM delivery_logs WHERE id = ?1").bind(id).first()).attempts === 2,
       { what: "legacy message handled in DB" });
@@ -300,7 +300,7 @@ test("an unusable SHARDS answers 500 on outbound routes and never writes anywher
     const res = await api(w.mf, "POST", "/api/v1/webhooks", { body: { name: "x", url: "https://receiver.example.com/x", events: ["flight.departed"] } });
     assert.equal(res.status, 500);
     for (const b of SHARDS) {
-      const n = await (await w.mf.getD1Database(b)).prepare("SELECT (SELECT COUNT(*) FROM webhooks) + (SELECT COUNT(*) FROM workspace_shards) AS n").first();
+      const n = await d1(w.mf, b).prepare("SELECT (SELECT COUNT(*) FROM webhooks) + (SELECT COUNT(*) FROM workspace_shards) AS n").first();
       assert.equal(n.n, 0, b);
     }
   } finally {
