@@ -312,6 +312,26 @@ test("the same queue message delivered twice sends once and logs once", async ()
   assert.equal(log.status, "success");
 });
 
+test("a message whose event hint is wrong still delivers the right body (read apart), never an empty one", async () => {
+  // Fan-out messages name their event so the consumer reads its body by id (SPEC §9.1);
+  // a hint that leaves the delivery's event out must cost a round trip, not the payload.
+  const w = await hook(null, {}, "ws_hint");
+  const now = Date.now();
+  const body = JSON.stringify({ id: "evt_hint_real", type: "flight.departed", created_at: new Date(now).toISOString(), data: { tail: "N42PC" } });
+  const logId = `dlv_${now.toString(16).padStart(12, "0")}00000000a1b2`;
+  await db.batch([
+    db.prepare("INSERT INTO events (id, workspace_id, type, body, source, created_at) VALUES ('evt_hint_real', 'ws_hint', 'flight.departed', ?1, 'api', ?2)").bind(body, now),
+    db.prepare(`INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, status, attempts, max_attempts, created_at, updated_at)
+      VALUES (?1, 'ws_hint', ?2, 'evt_hint_real', 'flight.departed', 'pending', 0, 3, ?3, ?3)`).bind(logId, w.id, now),
+  ]);
+  const shard = (await db.prepare("SELECT shard FROM workspace_shards WHERE workspace_id = 'ws_hint'").first())?.shard ?? "DB";
+  await queueProducer(mf).send({ shard, log_id: logId, event: "evt_hint_wrong" });
+  const [log] = await finalLog(w.id, token({ workspace: "ws_hint" }));
+  assert.equal(log.status, "success");
+  assert.equal(received.get(w.path).length, 1);
+  assert.equal(received.get(w.path)[0].body, body);
+});
+
 test("slow receiver isolation: hanging endpoints hold only their own slots, never the others'", async () => {
   // One batch of 10 with DELIVERY_CONCURRENCY 6: four endpoints hang until their 5 s
   // timeout; in whatever order the batch is sent, the six fast ones must still all

@@ -249,3 +249,36 @@ test("the move route refuses bad requests and changes nothing", async () => {
   assert.equal((await rows("DB", "SELECT COUNT(*) AS n FROM workspace_moves WHERE workspace_id = ?1", ws))[0].n, 0);
   assert.deepEqual(await placement(ws), { workspace_id: ws, shard: home, move: null });
 });
+
+test("the move triggers exist only while a move needs them: created with the fence, dropped by the cron an hour after it is gone", async () => {
+  // Each trigger costs every write of its table a row read or two (SPEC §9.1): a shard
+  // that no move left has none (migration 0014 created them on every shard).
+  const triggers = async (binding) =>
+    (await rows(binding, "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'move\\_%' ESCAPE '\\'"))[0].n;
+  const fences = async (binding) => (await rows(binding, "SELECT COUNT(*) AS n FROM shard_fence"))[0].n;
+  await runCron(mf);
+  for (const binding of SHARDS) {
+    if ((await fences(binding)) === 0) assert.equal(await triggers(binding), 0, `${binding} has no fence, so no move trigger`);
+  }
+  const ws = "ws_mv_triggers";
+  await createWebhook(mf, { url: "https://receiver.example.com/triggers" }, { auth: auth(ws) });
+  const from = (await placement(ws)).shard;
+  const to = SHARDS.find((s) => s !== from);
+  const started = await ops("POST", `/workspaces/${ws}/move`, { to });
+  assert.equal(started.status, 202, started.text);
+  assert.equal((await finished(started.json.job)).state, "done");
+  assert.equal(await triggers(from), 12, "kept after the move, for stale writers");
+  await runCron(mf);
+  assert.equal(await triggers(from), 12, "still within the hour after the fence went");
+  // An hour later (every fence of that shard aged): the cron drops them.
+  await (await db(from)).prepare("UPDATE shard_fence SET gone_at = ?1 WHERE state = 'gone'").bind(Date.now() - 2 * 3_600_000).run();
+  await runCron(mf);
+  assert.equal(await triggers(from), 0);
+  // A delivery of another workspace in that shard still works without them.
+  const other = "ws_mv_after_triggers";
+  const hook = await createWebhook(mf, { url: "https://receiver.example.com/after-triggers" }, { auth: auth(other) });
+  const res = await api(mf, "POST", "/api/v1/events", { body: { type: "flight.departed", data: {} }, auth: auth(other) });
+  assert.equal(res.status, 202);
+  await waitFor(() => received.some((r) => r.path === "/after-triggers"), { what: "the delivery after the triggers went" });
+  assert.ok(hook.id);
+});

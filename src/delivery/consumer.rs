@@ -67,6 +67,19 @@ pub async fn handle_batch(batch: MessageBatch<serde_json::Value>, env: &Env, con
     }
 }
 
+/// The events of the deliveries a batch names, if every message naming deliveries says
+/// its event (fan-out messages do; retries and the cron's do not).
+fn event_hints(messages: &[(RawMessage, Option<QueueBody>)]) -> Option<Vec<String>> {
+    let mut events: Vec<String> = Vec::new();
+    for body in messages.iter().filter_map(|(_, b)| b.as_ref()).filter(|b| b.delivery_ids().next().is_some()) {
+        let event = body.event.as_ref()?;
+        if !events.contains(event) {
+            events.push(event.clone());
+        }
+    }
+    Some(events)
+}
+
 /// One shard's messages of a batch.
 async fn handle_shard(messages: Vec<(RawMessage, Option<QueueBody>)>, dead_letters: bool, env: &Env, shard: &Shard, config: &Config) {
     let db = &shard.db;
@@ -96,7 +109,8 @@ async fn handle_shard(messages: Vec<(RawMessage, Option<QueueBody>)>, dead_lette
         }
         return;
     }
-    let next_steps = match claim_and_send(env, shard, config, &ids, &alone, messages.len()).await {
+    let events = event_hints(&messages);
+    let next_steps = match claim_and_send(env, shard, config, &ids, events.as_deref(), &alone, messages.len()).await {
         Ok(steps) => steps,
         Err(e) => {
             log_event(json!({"level": "error", "msg": "delivery batch failed in storage", "error": e.to_string()}));

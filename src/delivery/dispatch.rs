@@ -73,9 +73,10 @@ pub async fn send_claimed(env: &Env, claimed: Claimed) {
 /// Claims, sends and records (a queue batch); returns the next step of every delivery sent. Retries of
 /// deliveries not in `alone` (not alone in their message), postponed deliveries and
 /// those beyond the invocation's share are queued anew, in one call when they fit.
-/// `messages` is the batch's message count.
-pub async fn claim_and_send(env: &Env, shard: &Shard, config: &Config, ids: &[String], alone: &HashSet<String>, messages: usize)
-    -> worker::Result<HashMap<String, NextStep>> {
+/// `messages` is the batch's message count; `events`, the events of every delivery named,
+/// if the messages said them.
+pub async fn claim_and_send(env: &Env, shard: &Shard, config: &Config, ids: &[String], events: Option<&[String]>,
+    alone: &HashSet<String>, messages: usize) -> worker::Result<HashMap<String, NextStep>> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
@@ -88,7 +89,7 @@ pub async fn claim_and_send(env: &Env, shard: &Shard, config: &Config, ids: &[St
     };
     let db = &shard.db;
     let rows_before = db.rows();
-    let claim = deliveries::claim(db, ids, &token, started, &lease).await?;
+    let claim = deliveries::claim(db, ids, events, &token, started, &lease).await?;
     let claimed = Claimed { shard: shard.name.clone(), claim, token, started, claimed_at: now_ms(), taken: ids.len(), rows_before };
     send_and_record(env, shard, config, claimed, surplus, alone, messages, None).await
 }
@@ -108,7 +109,7 @@ pub async fn send_scheduled(env: &Env, shard: &Shard, config: &Config, ids: &[St
     };
     let db = &shard.db;
     let rows_before = db.rows();
-    let claim = deliveries::claim(db, ids, &token, started, &lease).await?;
+    let claim = deliveries::claim(db, ids, None, &token, started, &lease).await?;
     let claimed = Claimed { shard: shard.name.clone(), claim, token, started, claimed_at: now_ms(), taken: ids.len(), rows_before };
     send_and_record(env, shard, config, claimed, &[], &HashSet::new(), 1, Some(pace)).await
 }
@@ -118,7 +119,7 @@ pub async fn send_scheduled(env: &Env, shard: &Shard, config: &Config, ids: &[St
 #[allow(clippy::too_many_arguments)]
 async fn send_and_record(env: &Env, shard: &Shard, config: &Config, claimed: Claimed, surplus: &[String],
     alone: &HashSet<String>, messages: usize, pace: Option<&Pace>) -> worker::Result<HashMap<String, NextStep>> {
-    let Claimed { claim: deliveries::Claim { deliveries: claimed, meta, webhooks: read, deactivated }, token, started, claimed_at, taken, rows_before, .. } =
+    let Claimed { claim: deliveries::Claim { deliveries: claimed, meta, webhooks: read, deactivated, round_trips }, token, started, claimed_at, taken, rows_before, .. } =
         claimed;
     let db = &shard.db;
     let claimed_count = claimed.len();
@@ -172,10 +173,9 @@ async fn send_and_record(env: &Env, shard: &Shard, config: &Config, claimed: Cla
         .collect();
     let mut writes = health_writes(&read, &attempts, &plan.probing, finished_at, &config.health);
     let recorded = deliveries::record_batch(db, &token, &outcomes, &postponed, &writes, finished_at).await?;
-    let gone = outcomes.iter().filter(|o| o.disable_reason.is_some()).count();
     let recorded_at = now_ms();
     // A direct send's claim travelled with the publish (counted there).
-    let claim_trips = usize::from(messages > 0);
+    let claim_trips = if messages > 0 { round_trips } else { 0 };
     let mut d1_round_trips = if outcomes.is_empty() && postponed.is_empty() { claim_trips } else { claim_trips + 1 };
 
     // Health rows changed meanwhile (another consumer, a PUT): re-read and re-apply.
@@ -264,7 +264,7 @@ async fn send_and_record(env: &Env, shard: &Shard, config: &Config, claimed: Cla
         "handed_over": handed.len(), "succeeded": succeeded, "failed": plan.send.len() - succeeded,
         "subrequests": fetches + d1_round_trips + queue_calls + scheduler_calls, "fetches": fetches,
         "d1_round_trips": d1_round_trips, "queue_calls": queue_calls, "operational_events": event_count,
-        "d1_statements": deliveries::CLAIM_STATEMENTS + deliveries::RECORD_STATEMENTS + usize::from(!attempts.is_empty()) + gone,
+        "d1_statements": deliveries::CLAIM_STATEMENTS + recorded.statements,
         "rows_read": rows.read, "rows_written": rows.written,
         "claim_ms": claimed_at - started, "send_ms": finished_at - claimed_at, "record_ms": recorded_at - finished_at,
     }));

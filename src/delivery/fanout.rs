@@ -9,7 +9,7 @@ use serde_json::json;
 use worker::{Context, Env};
 
 use super::dispatch::{self, Claimed};
-use super::queue::{enqueue, queue_calls};
+use super::queue::{enqueue_event, queue_calls};
 use super::{log_event, now_ms};
 use crate::store::{Db, Rows};
 use crate::config::{deliveries_per_message, Config};
@@ -94,7 +94,7 @@ async fn publish_with(env: &Env, db: &Db, shard: &str, r: &PublishRequest<'_>, d
         wait.wait_until(async move { dispatch::send_claimed(&env, claimed).await });
         return Ok(published);
     }
-    if let Err(e) = enqueue(env, shard, ids).await {
+    if let Err(e) = enqueue_event(env, shard, &published.event_id, ids).await {
         // The logs are pending in D1; the cron will enqueue them.
         log_event(json!({"level": "warn", "msg": "queue send failed; cron will re-enqueue", "event": published.event_id,
                          "deliveries": published.new_delivery_ids.len(), "error": e.to_string()}));
@@ -109,7 +109,7 @@ pub async fn enqueue_stored(env: &Env, shard: &str, event_id: &str, ids: &[Strin
     log_event(json!({"msg": "publish", "shard": shard, "event": event_id, "created": true, "deliveries": ids.len(),
                      "d1_round_trips": 0, "rows_read": 0, "rows_written": 0,
                      "queue_calls": queue_calls(ids.len(), deliveries_per_message(env))}));
-    if let Err(e) = enqueue(env, shard, ids).await {
+    if let Err(e) = enqueue_event(env, shard, event_id, ids).await {
         log_event(json!({"level": "warn", "msg": "queue send failed; cron will re-enqueue", "event": event_id,
                          "deliveries": ids.len(), "error": e.to_string()}));
     }

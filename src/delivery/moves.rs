@@ -95,7 +95,7 @@ async fn advance(row: &mut MoveRow, from: &Shard, to: &Shard, directory: &crate:
         match step {
             Step::Clear => {
                 budget -= 1;
-                if store::delete_workspace_chunk(&to.db, &ws, FenceBefore::Drop).await? == 0 {
+                if store::delete_workspace_chunk(&to.db, &ws, FenceBefore::Drop, now_ms()).await? == 0 {
                     store::fence(&from.db, &ws, &row.job, &row.to_shard).await?;
                     budget = budget.saturating_sub(1);
                     row.step = Step::Copy.as_str().into();
@@ -178,7 +178,7 @@ async fn advance(row: &mut MoveRow, from: &Shard, to: &Shard, directory: &crate:
             }
             Step::Cleanup => {
                 budget -= 1;
-                if store::delete_workspace_chunk(&from.db, &ws, FenceBefore::Gone(&row.job)).await? == 0 {
+                if store::delete_workspace_chunk(&from.db, &ws, FenceBefore::Gone(&row.job), now_ms()).await? == 0 {
                     row.state = MoveState::Done.as_str().into();
                     row.done_at = Some(now_ms());
                     return Ok(Next::Finished);

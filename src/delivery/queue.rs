@@ -18,7 +18,10 @@ pub const MAX_MESSAGES_PER_SEND: usize = 100;
 /// A queue message names delivery logs; the payload stays in D1 (messages are limited
 /// to 128 KB, payloads may be 256 KB): `{"log_id": …}` for one (the only form before
 /// `DELIVERIES_PER_MESSAGE`), `{"log_ids": [...]}` for several; `shard` is the binding
-/// of the database holding them (absent in messages from before shards: `DB`).
+/// of the database holding them (absent in messages from before shards: `DB`); `event`,
+/// when every delivery named is of that one event (a fan-out's), lets the consumer read
+/// the body by its id instead of through the logs (a hint: a wrong one costs a round trip,
+/// never a wrong body).
 #[derive(Debug, Clone, Serialize)]
 pub struct DeliveryJob<'a> {
     pub shard: &'a str,
@@ -26,13 +29,15 @@ pub struct DeliveryJob<'a> {
     pub log_id: Option<&'a str>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     pub log_ids: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<&'a str>,
 }
 
 impl<'a> DeliveryJob<'a> {
-    pub fn new(shard: &'a str, ids: &'a [String]) -> Self {
+    pub fn new(shard: &'a str, ids: &'a [String], event: Option<&'a str>) -> Self {
         match ids {
-            [one] => DeliveryJob { shard, log_id: Some(one), log_ids: &[] },
-            _ => DeliveryJob { shard, log_id: None, log_ids: ids },
+            [one] => DeliveryJob { shard, log_id: Some(one), log_ids: &[], event },
+            _ => DeliveryJob { shard, log_id: None, log_ids: ids, event },
         }
     }
 }
@@ -93,6 +98,9 @@ pub struct QueueBody {
     pub recover: Option<RecoverJob>,
     #[serde(default, rename = "move")]
     pub move_job: Option<MoveJob>,
+    /// The one event of every delivery named, when the sender knew it.
+    #[serde(default)]
+    pub event: Option<String>,
 }
 
 impl QueueBody {
@@ -116,13 +124,22 @@ pub fn queue_calls(deliveries: usize, per_message: usize) -> usize {
 /// Sends the ids in messages of `DELIVERIES_PER_MESSAGE`, 100 messages per call;
 /// returns the calls made.
 pub async fn enqueue(env: &Env, shard: &str, ids: &[String]) -> worker::Result<usize> {
-    enqueue_delayed(env, shard, &ids.iter().map(|id| (id.clone(), 0)).collect::<Vec<_>>()).await
+    enqueue_jobs(env, shard, &ids.iter().map(|id| (id.clone(), 0)).collect::<Vec<_>>(), None).await
+}
+
+/// [`enqueue`] for the deliveries of one event (a fan-out): the messages name it.
+pub async fn enqueue_event(env: &Env, shard: &str, event: &str, ids: &[String]) -> worker::Result<usize> {
+    enqueue_jobs(env, shard, &ids.iter().map(|id| (id.clone(), 0)).collect::<Vec<_>>(), Some(event)).await
 }
 
 /// Sends the ids with a delay each (retried and postponed deliveries): those with the
 /// same delay share messages of `DELIVERIES_PER_MESSAGE`, 100 messages per call;
 /// returns the calls made.
 pub async fn enqueue_delayed(env: &Env, shard: &str, jobs: &[(String, u32)]) -> worker::Result<usize> {
+    enqueue_jobs(env, shard, jobs, None).await
+}
+
+async fn enqueue_jobs(env: &Env, shard: &str, jobs: &[(String, u32)], event: Option<&str>) -> worker::Result<usize> {
     if jobs.is_empty() {
         return Ok(0);
     }
@@ -135,7 +152,7 @@ pub async fn enqueue_delayed(env: &Env, shard: &str, jobs: &[(String, u32)]) -> 
         .iter()
         .flat_map(|(delay, ids)| {
             pack(ids, per_message).into_iter().map(move |chunk| {
-                let builder = worker::MessageBuilder::new(DeliveryJob::new(shard, chunk));
+                let builder = worker::MessageBuilder::new(DeliveryJob::new(shard, chunk, event));
                 if *delay > 0 { builder.delay_seconds(*delay).build() } else { builder.build() }
             })
         })

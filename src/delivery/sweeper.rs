@@ -79,6 +79,8 @@ async fn run(env: &Env, shard: &Shard, config: &Config) -> worker::Result<()> {
         Err(_) => 0,
     };
     let resealed = reseal(db, config, now).await;
+    // Move triggers only while a fence needs them (a round trip only when they change).
+    let triggers = moves::settle_triggers(db, report.move_triggers_present, report.move_triggers_needed, now).await;
     // The whole run's D1 work: the sweep batch, the lanes' look-up and the re-sealing.
     let rows = db.rows();
     log_event(json!({
@@ -86,8 +88,14 @@ async fn run(env: &Env, shard: &Shard, config: &Config) -> worker::Result<()> {
         "schedulers_woken": woken,
         "interrupted_failed": report.interrupted_failed, "purged_logs": report.purged_logs,
         "walked": report.walked, "rows_read": rows.read, "rows_written": rows.written,
+        "move_triggers": match &triggers {
+            Ok(Some(moves::TriggerChange::Created)) => "created",
+            Ok(Some(moves::TriggerChange::Dropped)) => "dropped",
+            Ok(None) => "unchanged",
+            Err(_) => "error",
+        },
     }));
-    enqueued.map(|_| ()).and(lanes.map(|_| ())).and(resealed)
+    enqueued.map(|_| ()).and(lanes.map(|_| ())).and(resealed).and(triggers.map(|_| ()))
 }
 
 /// Queues again every move whose job has not been saved for longer than any wait it

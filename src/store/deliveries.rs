@@ -211,6 +211,8 @@ pub struct Claim {
     pub meta: Vec<ClaimMeta>,
     pub webhooks: HashMap<String, WebhookHealth>,
     pub deactivated: Vec<String>,
+    /// D1 round trips the claim took (2 when a body had to be read apart).
+    pub round_trips: usize,
 }
 
 /// Statements in the claim batch.
@@ -234,7 +236,8 @@ impl LeaseTerms {
 /// published (a direct send), if it has at most `max` of them.
 #[derive(Clone, Copy)]
 pub enum ClaimScope<'a> {
-    Ids(&'a [String]),
+    /// Deliveries a queue batch names; `events`: theirs, when the messages said them.
+    Ids { ids: &'a [String], events: Option<&'a [String]> },
     /// The event's deliveries: created with it (same workspace, same `created_at`).
     Event { id: &'a str, workspace: &'a str, created_at: UnixMillis, max: usize },
 }
@@ -243,7 +246,7 @@ impl ClaimScope<'_> {
     /// The scope's one parameter: the ids as JSON, or the event as JSON.
     fn param(&self) -> String {
         match self {
-            ClaimScope::Ids(ids) => json_ids(ids),
+            ClaimScope::Ids { ids, .. } => json_ids(ids),
             ClaimScope::Event { id, workspace, created_at, .. } => {
                 serde_json::json!({"e": id, "w": workspace, "t": created_at}).to_string()
             }
@@ -252,18 +255,25 @@ impl ClaimScope<'_> {
 
     /// A subquery of the delivery ids in scope, reading parameter `?{n}`. An event's are
     /// found through the workspace index (no index on `event_id`: it would cost a write
-    /// per delivery), and only if it has at most `max`: the count is a condition that does
-    /// not depend on the row, tested once before the walk, so a large event costs each
-    /// statement of the claim at most `max + 1` rows.
+    /// per delivery), and only if it has at most `max`: the count is the outer loop of a
+    /// `CROSS JOIN` (SQLite keeps that order), so a large event's walk is never entered
+    /// and costs each statement of the claim ≈ `max + 3` rows (as a condition inside the
+    /// walk, it cost every delivery of the event: 109 rows at 100).
     fn ids_sql(&self, n: u8) -> String {
         match self {
-            ClaimScope::Ids(_) => format!("SELECT value FROM json_each(?{n})"),
+            ClaimScope::Ids { .. } => format!("SELECT value FROM json_each(?{n})"),
             ClaimScope::Event { max, .. } => {
-                let of_event = format!(
-                    "FROM delivery_logs INDEXED BY logs_by_workspace WHERE workspace_id = json_extract(?{n}, '$.w') \
-                     AND created_at = json_extract(?{n}, '$.t') AND event_id = json_extract(?{n}, '$.e')"
+                let of_event = |t: &str| format!(
+                    "{t}workspace_id = json_extract(?{n}, '$.w') AND {t}created_at = json_extract(?{n}, '$.t') \
+                     AND {t}event_id = json_extract(?{n}, '$.e')"
                 );
-                format!("SELECT id {of_event} AND (SELECT COUNT(*) FROM (SELECT 1 {of_event} LIMIT {})) <= {max}", max + 1)
+                format!(
+                    "SELECT l.id FROM (SELECT COUNT(*) AS c FROM (SELECT 1 FROM delivery_logs INDEXED BY logs_by_workspace \
+                       WHERE {} LIMIT {})) n CROSS JOIN delivery_logs l INDEXED BY logs_by_workspace WHERE n.c <= {max} AND {}",
+                    of_event(""),
+                    max + 1,
+                    of_event("l.")
+                )
             }
         }
     }
@@ -312,13 +322,18 @@ pub fn claim_statements(db: &Db, scope: ClaimScope<'_>, token: &str, now: UnixMi
              RETURNING id"),
             &[&param, &token, &now, &until],
         )?,
-        // Each event body once, however many deliveries of the batch share it.
-        statement(
-            db,
-            &format!("SELECT id, body FROM events WHERE id IN (SELECT DISTINCT event_id FROM delivery_logs \
-               WHERE id IN ({ids2}) AND claim_token = ?1)"),
-            &[&token, &param],
-        )?,
+        // Each event body once, however many deliveries of the batch share it: by the
+        // events the messages named, else through the claimed logs (≈ 4 rows read per
+        // delivery more).
+        match scope {
+            ClaimScope::Ids { events: Some(events), .. } => statement(db, BODIES_BY_ID, &[&json_ids(events)])?,
+            _ => statement(
+                db,
+                &format!("SELECT id, body FROM events WHERE id IN (SELECT DISTINCT event_id FROM delivery_logs \
+                   WHERE id IN ({ids2}) AND claim_token = ?1)"),
+                &[&token, &param],
+            )?,
+        },
     ])
 }
 
@@ -339,18 +354,52 @@ impl HealthRowRead {
     }
 }
 
+/// Event bodies by id (a JSON array of ids).
+const BODIES_BY_ID: &str = "SELECT id, body FROM events WHERE id IN (SELECT value FROM json_each(?1))";
+
+/// A claim's results as read, before they are put together.
+struct ClaimParts {
+    rows: Vec<ClaimedRow>,
+    probing: Vec<String>,
+    bodies: HashMap<String, Rc<str>>,
+}
+
+impl ClaimParts {
+    /// Reads the results of the [`CLAIM_STATEMENTS`] statements (none: nothing claimed).
+    fn read(results: &[worker::D1Result]) -> Result<Self> {
+        let (Some(rows), Some(probes), Some(bodies)) = (results.first(), results.get(1), results.get(2)) else {
+            return Ok(ClaimParts { rows: Vec::new(), probing: Vec::new(), bodies: HashMap::new() });
+        };
+        Ok(ClaimParts {
+            rows: rows.results::<ClaimedRow>()?,
+            probing: probes.results::<IdRow>()?.into_iter().map(|r| r.id).collect(),
+            bodies: bodies.results::<BodyRow>()?.into_iter().map(|b| (b.id, Rc::from(b.body))).collect(),
+        })
+    }
+
+    /// Events of claimed rows whose body was not read (the messages' events left them out).
+    fn missing_bodies(&self) -> Vec<String> {
+        let mut missing: Vec<String> = Vec::new();
+        for row in &self.rows {
+            if !self.bodies.contains_key(&row.event_id) && !missing.contains(&row.event_id) {
+                missing.push(row.event_id.clone());
+            }
+        }
+        missing
+    }
+}
+
 /// Reads a claim from the results of its [`CLAIM_STATEMENTS`] statements.
 pub fn read_claim(results: &[worker::D1Result]) -> Result<Claim> {
-    let (Some(rows), Some(probes), Some(bodies)) = (results.first(), results.get(1), results.get(2)) else {
-        return Ok(Claim { deliveries: Vec::new(), meta: Vec::new(), webhooks: HashMap::new(), deactivated: Vec::new() });
-    };
-    let bodies: HashMap<String, Rc<str>> =
-        bodies.results::<BodyRow>()?.into_iter().map(|b| (b.id, Rc::from(b.body))).collect();
-    let probing: Vec<String> = probes.results::<IdRow>()?.into_iter().map(|r| r.id).collect();
+    assemble_claim(ClaimParts::read(results)?)
+}
+
+fn assemble_claim(parts: ClaimParts) -> Result<Claim> {
+    let ClaimParts { rows, probing, bodies } = parts;
     let mut sending: HashMap<String, SendingRow> = HashMap::new();
     let mut webhooks: HashMap<String, WebhookHealth> = HashMap::new();
     let (mut deliveries, mut meta, mut deactivated) = (Vec::new(), Vec::new(), Vec::new());
-    for mut row in rows.results::<ClaimedRow>()? {
+    for mut row in rows {
         if let Some(json) = row.webhook.take().filter(|_| !webhooks.contains_key(&row.webhook_id)) {
             // A row that does not read is a storage error (the batch is retried), never a
             // webhook taken for gone.
@@ -371,13 +420,23 @@ pub fn read_claim(results: &[worker::D1Result]) -> Result<Claim> {
             _ => deactivated.push(row.id),
         }
     }
-    Ok(Claim { deliveries, meta, webhooks, deactivated })
+    Ok(Claim { deliveries, meta, webhooks, deactivated, round_trips: 1 })
 }
 
-/// Claims the due deliveries among `ids` in one round trip ([`claim_statements`]).
-pub async fn claim(db: &Db, ids: &[String], token: &str, now: UnixMillis, lease: &LeaseTerms) -> Result<Claim> {
-    let results = db.batch(claim_statements(db, ClaimScope::Ids(ids), token, now, lease)?).await?;
-    read_claim(&results)
+/// Claims the due deliveries among `ids` in one round trip ([`claim_statements`]);
+/// `events`: the events of those deliveries, if known (their bodies are then read by id;
+/// one left out is read in a second round trip, never sent empty).
+pub async fn claim(db: &Db, ids: &[String], events: Option<&[String]>, token: &str, now: UnixMillis, lease: &LeaseTerms)
+    -> Result<Claim> {
+    let results = db.batch(claim_statements(db, ClaimScope::Ids { ids, events }, token, now, lease)?).await?;
+    let mut parts = ClaimParts::read(&results)?;
+    let missing = parts.missing_bodies();
+    if events.is_some() && !missing.is_empty() {
+        let rows: Vec<BodyRow> = db.all(statement(db, BODIES_BY_ID, &[&json_ids(&missing)])?).await?.results()?;
+        parts.bodies.extend(rows.into_iter().map(|b| (b.id, Rc::from(b.body))));
+        return Ok(Claim { round_trips: 2, ..assemble_claim(parts)? });
+    }
+    assemble_claim(parts)
 }
 
 /// Re-reads the health of `webhook_ids` (after a guarded write found it changed).
@@ -507,10 +566,6 @@ pub struct Postponed<'a> {
     pub deactivated: bool,
 }
 
-/// Statements per `record_batch` call, plus one for the health writes (if any) and one
-/// per webhook disabled by a 410.
-pub const RECORD_STATEMENTS: usize = 3;
-
 /// What a record batch changed on webhooks.
 #[derive(Default)]
 pub struct RecordedBatch {
@@ -518,6 +573,8 @@ pub struct RecordedBatch {
     pub health_written: Vec<String>,
     /// Webhooks this batch disabled because a receiver answered 410.
     pub disabled_by_gone: Vec<String>,
+    /// Statements the batch ran.
+    pub statements: usize,
 }
 
 /// Writes every outcome of a test delivery (one claimed attempt, no health).
@@ -525,34 +582,64 @@ pub async fn record(db: &Db, token: &str, outcomes: &[AttemptOutcome<'_>], now: 
     record_batch(db, token, outcomes, &[], &[], now).await.map(|_| ())
 }
 
-/// One outcome's share of the rollups: its webhook's hour, the attempt's duration bucket,
-/// and whether the delivery ended (`s` success, `f` failed) or ends without an attempt.
+/// A batch's share of one webhook's hour in the rollups: outcome counts, the attempts'
+/// duration histogram and the latest success. Summed here, so the upsert reads one
+/// parameter element per (webhook, hour), without a sort in SQL.
 #[derive(Serialize)]
 struct RollupEntry<'a> {
     w: &'a str,
     h: UnixMillis,
-    /// Duration bucket; -1: no attempt (a delivery failed without a request).
-    b: i64,
-    s: u8,
-    f: u8,
+    s: u32,
+    f: u32,
+    a: u32,
+    /// Attempts per duration bucket, by bucket index (those with none left out).
+    d: HashMap<usize, u32>,
+    /// The latest success's time.
+    t: Option<UnixMillis>,
 }
 
-/// The rollup upsert's SQL: entries grouped by (webhook, hour). Not joined to the logs to
-/// check the claim (it would cost three rows read per delivery): a batch that outlived
-/// its lease, which the lease's bound rules out, would count its outcomes once more.
+/// The rollup entries of a batch's outcomes, one per (webhook, hour).
+fn rollup_entries<'a>(outcomes: &[AttemptOutcome<'a>]) -> Vec<RollupEntry<'a>> {
+    let mut entries: Vec<RollupEntry<'a>> = Vec::new();
+    for o in outcomes {
+        let h = hour_of(o.attempted_at);
+        let i = match entries.iter().position(|e| e.w == o.webhook_id && e.h == h) {
+            Some(i) => i,
+            None => {
+                entries.push(RollupEntry { w: o.webhook_id, h, s: 0, f: 0, a: 0, d: HashMap::new(), t: None });
+                entries.len() - 1
+            }
+        };
+        let e = &mut entries[i];
+        let success = o.status == "success";
+        e.s += u32::from(success);
+        e.f += u32::from(o.status == "failed");
+        e.a += 1;
+        *e.d.entry(bucket(o.duration_ms)).or_default() += 1;
+        if success {
+            e.t = Some(e.t.map_or(o.attempted_at, |t| t.max(o.attempted_at)));
+        }
+    }
+    entries
+}
+
+/// The rollup upsert's SQL: one row per entry of its JSON parameter. Not joined to the
+/// logs to check the claim (it would cost three rows read per delivery): a batch that
+/// outlived its lease, which the lease's bound rules out, would count its outcomes once more.
 fn rollup_sql() -> String {
     let columns: Vec<String> = (0..BUCKETS).map(|b| format!("d{b}")).collect();
-    let sums: Vec<String> = (0..BUCKETS).map(|b| format!("SUM(json_extract(r.value, '$.b') = {b})")).collect();
+    let counts: Vec<String> = (0..BUCKETS).map(|b| format!("COALESCE(json_extract(r.value, '$.d.\"{b}\"'), 0)")).collect();
     let adds: Vec<String> = columns.iter().map(|c| format!("{c} = {c} + excluded.{c}")).collect();
     format!(
-        "INSERT INTO webhook_rollups (webhook_id, hour, success, failed, attempts, {}) \
-         SELECT json_extract(r.value, '$.w'), json_extract(r.value, '$.h'), SUM(json_extract(r.value, '$.s')), \
-           SUM(json_extract(r.value, '$.f')), SUM(json_extract(r.value, '$.b') >= 0), {} \
-         FROM json_each(?1) r GROUP BY 1, 2 \
+        "INSERT INTO webhook_rollups (webhook_id, hour, success, failed, attempts, last_success_at, {}) \
+         SELECT json_extract(r.value, '$.w'), json_extract(r.value, '$.h'), json_extract(r.value, '$.s'), \
+           json_extract(r.value, '$.f'), json_extract(r.value, '$.a'), json_extract(r.value, '$.t'), {} \
+         FROM json_each(?1) r WHERE true \
          ON CONFLICT (webhook_id, hour) DO UPDATE SET success = success + excluded.success, \
-           failed = failed + excluded.failed, attempts = attempts + excluded.attempts, {}",
+           failed = failed + excluded.failed, attempts = attempts + excluded.attempts, \
+           last_success_at = MAX(COALESCE(last_success_at, excluded.last_success_at), COALESCE(excluded.last_success_at, last_success_at)), {}",
         columns.join(", "),
-        sums.join(", "),
+        counts.join(", "),
         adds.join(", ")
     )
 }
@@ -575,17 +662,7 @@ pub async fn record_batch(
     }
     let json = serde_json::to_string(outcomes).map_err(|e| worker::Error::RustError(e.to_string()))?;
     let postponed_json = serde_json::to_string(postponed).map_err(|e| worker::Error::RustError(e.to_string()))?;
-    let rollups: Vec<RollupEntry<'_>> = outcomes
-        .iter()
-        .map(|o| RollupEntry {
-            w: o.webhook_id,
-            h: hour_of(o.attempted_at),
-            b: bucket(o.duration_ms) as i64,
-            s: u8::from(o.status == "success"),
-            f: u8::from(o.status == "failed"),
-        })
-        .collect();
-    let rollups_json = serde_json::to_string(&rollups).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let rollups_json = serde_json::to_string(&rollup_entries(outcomes)).map_err(|e| worker::Error::RustError(e.to_string()))?;
     let mut statements = vec![
         statement(db, &rollup_sql(), &[&rollups_json])?,
         statement(
@@ -605,7 +682,10 @@ pub async fn record_batch(
              WHERE delivery_logs.id = json_extract(o.value, '$.log_id') AND delivery_logs.claim_token = ?2",
             &[&json, &token, &now],
         )?,
-        statement(
+    ];
+    // A batch with nothing postponed skips that statement (its parameter's walk costs a row).
+    if !postponed.is_empty() {
+        statements.push(statement(
             db,
             "UPDATE delivery_logs SET attempts = attempts - 1, \
                status = CASE WHEN json_extract(p.value, '$.deactivated') THEN 'failed' ELSE status END, \
@@ -617,32 +697,34 @@ pub async fn record_batch(
              FROM json_each(?1) p \
              WHERE delivery_logs.id = json_extract(p.value, '$.log_id') AND delivery_logs.claim_token = ?2",
             &[&postponed_json, &token, &now],
-        )?,
-    ];
+        )?);
+    }
+    let health_at = statements.len();
     if !health.is_empty() {
         statements.push(health_write_statement(db, token, health, now)?);
     }
+    let gone_at = statements.len();
     let gone: Vec<&AttemptOutcome<'_>> = outcomes.iter().filter(|o| o.disable_reason.is_some()).collect();
     for o in &gone {
         if let Some(reason) = o.disable_reason {
             statements.push(webhooks::disable_statement(db, o.webhook_id, reason, now)?);
         }
     }
+    let count = statements.len();
     let results = db.batch(statements).await?;
     // `changes` of each guarded statement says whether it applied.
     let landed = |i: usize| results.get(i).map(super::changes).unwrap_or(0) > 0;
-    let health_statements = usize::from(!health.is_empty());
-    let health_written = match results.get(RECORD_STATEMENTS) {
-        Some(r) if health_statements > 0 => health_written(r)?,
+    let health_written = match results.get(health_at) {
+        Some(r) if !health.is_empty() => health_written(r)?,
         _ => Vec::new(),
     };
     let disabled_by_gone = gone
         .iter()
         .enumerate()
-        .filter(|(i, _)| landed(RECORD_STATEMENTS + health_statements + i))
+        .filter(|(i, _)| landed(gone_at + i))
         .map(|(_, o)| o.webhook_id.to_string())
         .collect();
-    Ok(RecordedBatch { health_written, disabled_by_gone })
+    Ok(RecordedBatch { health_written, disabled_by_gone, statements: count })
 }
 
 #[derive(Deserialize)]
@@ -657,6 +739,15 @@ pub struct SweepReport {
     pub purged_logs: usize,
     /// Pending deliveries the walk put under the due index (still in flight, or lost).
     pub walked: usize,
+    /// Move triggers in the shard, and whether a fence needs them (`store::moves::settle_triggers`).
+    pub move_triggers_present: u32,
+    pub move_triggers_needed: bool,
+}
+
+#[derive(Deserialize)]
+struct TriggersRow {
+    present: f64,
+    needed: f64,
 }
 
 /// Deliveries the walk moves under the due index per run, at most; a larger backlog
@@ -733,6 +824,8 @@ pub async fn sweep(db: &Db, now: UnixMillis, grace_ms: i64, retention_cutoff: Un
                AND COALESCE(last_log_at, created_at) < ?1 LIMIT ?2)",
             &[&(retention_cutoff.min(now - MS_PER_DAY) - MS_PER_DAY), &MAX_PURGE_PER_RUN],
         )?,
+        // Whether the shard's move triggers are as its fences need (`store::moves`).
+        statement(db, &super::moves::triggers_state_sql(), &[&(now - super::moves::TRIGGERS_KEPT_AFTER_GONE_MS)])?,
     ];
     // Rollups past retention, once an hour: every webhook's oldest rows (primary key).
     if now.rem_euclid(MS_PER_HOUR) < 60_000 {
@@ -751,7 +844,18 @@ pub async fn sweep(db: &Db, now: UnixMillis, grace_ms: i64, retention_cutoff: Un
         None => Vec::new(),
     };
     let purged_logs = [4, 5].iter().map(|i| results.get(*i).map(super::changes).unwrap_or(0)).sum();
-    Ok(SweepReport { overdue_ids, interrupted_failed, purged_logs, walked })
+    let triggers = match results.get(7) {
+        Some(r) => r.results::<TriggersRow>()?.into_iter().next(),
+        None => None,
+    };
+    Ok(SweepReport {
+        overdue_ids,
+        interrupted_failed,
+        purged_logs,
+        walked,
+        move_triggers_present: triggers.as_ref().map_or(0, |t| t.present.max(0.0) as u32),
+        move_triggers_needed: triggers.is_some_and(|t| t.needed != 0.0),
+    })
 }
 
 /// Messages the queue gave up on: their deliveries end `failed`, never silently.

@@ -111,7 +111,7 @@ pub async fn publish(db: &Db, e: &NewEvent<'_>, direct: Option<&DirectClaim<'_>>
              SELECT {}, w.workspace_id, w.id, ?1, ?2, 'pending', 0, w.retry_count + 1, ?3, ?3, {} \
              FROM webhooks w \
              WHERE w.workspace_id = ?4 AND w.active = 1 \
-               AND EXISTS (SELECT 1 FROM json_each(w.events) WHERE json_each.value = ?2) \
+               AND instr(w.events, json_quote(?2)) > 0 \
                AND EXISTS (SELECT 1 FROM events WHERE id = ?1) \
              RETURNING id", delivery_id_sql(3), scheduled_w("?3")),
             &[&e.id, &e.event_type, &e.now, &e.workspace],
@@ -172,8 +172,10 @@ fn pending_logs_for_events(from_where: &str) -> String {
     )
 }
 
-/// Webhook `w` subscribes to event `ev`'s type.
-const SUBSCRIBED: &str = "EXISTS (SELECT 1 FROM json_each(w.events) t WHERE t.value = ev.type)";
+/// Webhook `w` subscribes to event `ev`'s type: its quoted name is in the webhook's JSON
+/// array of types (names are `[a-z_.]`: no escapes, and the quotes rule out a prefix). A
+/// search in the text instead of `json_each` saves a row read per webhook.
+const SUBSCRIBED: &str = "instr(w.events, json_quote(ev.type)) > 0";
 
 /// The fan-out of an event stored earlier in the same batch: one `pending` log per
 /// active webhook of its workspace subscribed to its type; nothing when the event is not

@@ -124,13 +124,13 @@ pub async fn flip(directory: &Db, row: &MoveRow, seen: UnixMillis) -> Result<boo
 /// before their webhooks); returns how many went. `fence` says what to do with the
 /// workspace's fence first: `Drop` (the target of a move: no trigger may act there),
 /// or `Gone(job)` (the old shard after the flip: the cleanup may delete its webhooks).
-pub async fn delete_workspace_chunk(db: &Db, workspace: &str, fence: FenceBefore<'_>) -> Result<usize> {
+pub async fn delete_workspace_chunk(db: &Db, workspace: &str, fence: FenceBefore<'_>, now: UnixMillis) -> Result<usize> {
     let mut statements = vec![match fence {
         FenceBefore::Drop => statement(db, "DELETE FROM shard_fence WHERE workspace_id = ?1", &[&workspace])?,
         FenceBefore::Gone(job) => statement(
             db,
-            "UPDATE shard_fence SET state = 'gone' WHERE workspace_id = ?1 AND job = ?2",
-            &[&workspace, &job],
+            "UPDATE shard_fence SET state = 'gone', gone_at = COALESCE(gone_at, ?3) WHERE workspace_id = ?1 AND job = ?2",
+            &[&workspace, &job, &now],
         )?,
     }];
     let deletes = [
@@ -162,17 +162,84 @@ pub enum FenceBefore<'a> {
     Gone(&'a str),
 }
 
-/// Fences the workspace in the shard it leaves: from now on its triggers record every
-/// change (`copying`).
+/// Fences the workspace in the shard it leaves: from now on the move triggers (created
+/// in the same transaction if the shard has none) record every change (`copying`).
 pub async fn fence(db: &Db, workspace: &str, job: &str, to: &str) -> Result<()> {
-    db.run(statement(
+    let mut statements = vec![statement(
         db,
         "INSERT INTO shard_fence (workspace_id, job, to_shard, state) VALUES (?1, ?2, ?3, 'copying') \
-         ON CONFLICT (workspace_id) DO UPDATE SET job = excluded.job, to_shard = excluded.to_shard, state = 'copying'",
+         ON CONFLICT (workspace_id) DO UPDATE SET job = excluded.job, to_shard = excluded.to_shard, state = 'copying', \
+           gone_at = NULL",
         &[&workspace, &job, &to],
-    )?)
-    .await?;
+    )?];
+    statements.extend(create_trigger_statements(db)?);
+    db.batch(statements).await?;
     Ok(())
+}
+
+/// The move triggers, one `CREATE TRIGGER IF NOT EXISTS` each (src/store/move_triggers.sql).
+const MOVE_TRIGGERS: &str = include_str!("move_triggers.sql");
+/// Their names: every one starts so.
+const MOVE_TRIGGER_PREFIX: &str = "move_";
+/// How long after a shard's last fence went `gone` its triggers stay: a request that
+/// read the workspace's placement before the flip (placements are cached 30 s; a queue
+/// invocation may run 15 minutes) still finds its writes refused.
+pub const TRIGGERS_KEPT_AFTER_GONE_MS: i64 = 3_600_000;
+
+fn create_trigger_statements(db: &Db) -> Result<Vec<worker::D1PreparedStatement>> {
+    let body = MOVE_TRIGGERS.lines().filter(|l| !l.starts_with("--")).collect::<Vec<_>>().join("\n");
+    body.split("\nEND;")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| statement(db, &format!("{t}\nEND"), &[]))
+        .collect()
+}
+
+/// What the cron does about a shard's move triggers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TriggerChange {
+    Created,
+    Dropped,
+}
+
+/// Creates the move triggers where a fence needs them and they are missing (a shard
+/// migrated to 0017 during a move), drops them where no fence needs them any more; none
+/// when nothing is to change. The drop is refused (and the batch rolled back) if a fence
+/// appeared meanwhile.
+pub async fn settle_triggers(db: &Db, present: u32, needed: bool, now: UnixMillis) -> Result<Option<TriggerChange>> {
+    let wanted = create_trigger_statements(db)?;
+    if needed && (present as usize) < wanted.len() {
+        db.batch(wanted).await?;
+        return Ok(Some(TriggerChange::Created));
+    }
+    if needed || present == 0 {
+        return Ok(None);
+    }
+    // `json('-')` fails: a fence that needs the triggers aborts the drop.
+    let mut statements = vec![statement(
+        db,
+        &format!("SELECT json('-') FROM shard_fence WHERE {}", FENCE_NEEDS_TRIGGERS),
+        &[&(now - TRIGGERS_KEPT_AFTER_GONE_MS)],
+    )?];
+    for name in MOVE_TRIGGERS.lines().filter_map(|l| l.strip_prefix("CREATE TRIGGER IF NOT EXISTS ")) {
+        let name = name.split_whitespace().next().unwrap_or_default();
+        statements.push(statement(db, &format!("DROP TRIGGER IF EXISTS {name}"), &[])?);
+    }
+    db.batch(statements).await?;
+    Ok(Some(TriggerChange::Dropped))
+}
+
+/// A fence row that needs the move triggers (`?1`: the oldest `gone_at` still kept).
+pub const FENCE_NEEDS_TRIGGERS: &str = "state <> 'gone' OR gone_at > ?1";
+
+/// The statement that tells the cron whether a shard's move triggers are as its fences
+/// need: `present` (how many exist) and `needed` (0/1). `?1`: as [`FENCE_NEEDS_TRIGGERS`].
+pub fn triggers_state_sql() -> String {
+    format!(
+        "SELECT (SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND substr(name, 1, {}) = '{MOVE_TRIGGER_PREFIX}') \
+           AS present, EXISTS (SELECT 1 FROM shard_fence WHERE {FENCE_NEEDS_TRIGGERS}) AS needed",
+        MOVE_TRIGGER_PREFIX.len()
+    )
 }
 
 /// Freezes the workspace (new inserts and claims refused) unless a recovery holds one of

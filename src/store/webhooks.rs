@@ -138,10 +138,23 @@ impl WebhookRow {
     }
 }
 
-const COLUMNS: &str = "id, name, url, secret, secrets_enc, headers_enc, enc_key_id, secret_hint, events, active, \
+/// A webhook's latest success: the later of its row's (written with any other health
+/// change) and its newest rollup's (migration 0017: a success that changes nothing else
+/// is written only there). The rollup walk starts at the newest hour and stops at the
+/// first with a success, never before the hour of the row's own value.
+macro_rules! last_success_sql {
+    () => {
+        "(SELECT MAX(t) FROM (SELECT webhooks.last_success_at AS t UNION ALL \
+           SELECT (SELECT r.last_success_at FROM webhook_rollups r WHERE r.webhook_id = webhooks.id \
+             AND r.hour >= COALESCE(webhooks.last_success_at - webhooks.last_success_at % 3600000, 0) \
+             AND r.last_success_at IS NOT NULL ORDER BY r.hour DESC LIMIT 1)))"
+    };
+}
+
+const COLUMNS: &str = concat!("id, name, url, secret, secrets_enc, headers_enc, enc_key_id, secret_hint, events, active, \
                        headers, retry_count, timeout_ms, disabled_reason, created_by, updated_by, created_at, updated_at, \
-                       consecutive_failures, failing_since, last_success_at, last_failure_at, breaker_open_until, breaker_opens, \
-                       legacy_signature, signing, public_key, rate_limit_per_second, ordering";
+                       consecutive_failures, failing_since, ", last_success_sql!(), " AS last_success_at, last_failure_at, \
+                       breaker_open_until, breaker_opens, legacy_signature, signing, public_key, rate_limit_per_second, ordering");
 
 fn events_json(events: &[EventType]) -> String {
     serde_json::Value::from(events.iter().map(|e| e.as_str()).collect::<Vec<_>>()).to_string()

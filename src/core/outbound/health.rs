@@ -67,19 +67,11 @@ pub struct Health {
     pub breaker_opens: u32,
 }
 
-/// How stale a healthy webhook's `last_success_at` may get before a batch writes it: a
-/// success that changes nothing else skips the health write (one row per webhook per
-/// batch, the largest share of a delivery's cost after the log itself).
-pub const SUCCESS_REFRESH_MS: UnixMillis = 60_000;
-
-/// Whether `new` must be written over `old`: anything but a fresher `last_success_at`
-/// changed, or that one is `SUCCESS_REFRESH_MS` newer than the stored one (or none is).
+/// Whether `new` must be written over `old`: anything but `last_success_at` changed. A
+/// success that changes nothing else is kept by the rollup row its batch writes anyway
+/// (readers take the later of the two), so it costs the webhook row no write.
 pub fn needs_write(old: &Health, new: &Health) -> bool {
-    let same_but_success = Health { last_success_at: old.last_success_at, ..new.clone() } == *old;
-    match (old.last_success_at, new.last_success_at) {
-        (Some(was), Some(now)) if same_but_success => now - was >= SUCCESS_REFRESH_MS,
-        (was, now) => !same_but_success || was != now,
-    }
+    Health { last_success_at: old.last_success_at, ..new.clone() } != *old
 }
 
 /// What a consumer may do with the claimed deliveries of one webhook.
@@ -415,15 +407,16 @@ mod tests {
     }
 
     #[test]
-    fn a_success_that_changes_nothing_else_is_written_once_a_minute() {
+    fn a_success_that_changes_nothing_else_is_not_written() {
         let ok = Health { last_success_at: Some(1_000_000), ..Health::default() };
         let later = |at| Health { last_success_at: Some(at), ..ok.clone() };
         assert!(!needs_write(&ok, &ok));
-        assert!(!needs_write(&ok, &later(1_000_000 + SUCCESS_REFRESH_MS - 1)));
-        assert!(needs_write(&ok, &later(1_000_000 + SUCCESS_REFRESH_MS)));
-        // A first success, a failure, a breaker change: always written.
-        assert!(needs_write(&Health::default(), &later(5)));
+        assert!(!needs_write(&ok, &later(1_000_000 + 3_600_000)));
+        assert!(!needs_write(&Health::default(), &later(5)));
+        // A failure, a recovery, a breaker change: always written.
         assert!(needs_write(&ok, &Health { consecutive_failures: 1, last_failure_at: Some(7), ..ok.clone() }));
+        let failing = Health { consecutive_failures: 2, failing_since: Some(3), last_failure_at: Some(4), ..Health::default() };
+        assert!(needs_write(&failing, &Health { last_success_at: Some(9), last_failure_at: Some(4), ..Health::default() }));
         assert!(needs_write(&ok, &Health { breaker_open_until: Some(9), ..later(1_000_001) }));
     }
 }
