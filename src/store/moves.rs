@@ -186,13 +186,18 @@ const MOVE_TRIGGER_PREFIX: &str = "move_";
 /// invocation may run 15 minutes) still finds its writes refused.
 pub const TRIGGERS_KEPT_AFTER_GONE_MS: i64 = 3_600_000;
 
-fn create_trigger_statements(db: &Db) -> Result<Vec<worker::D1PreparedStatement>> {
+/// Each move trigger's `CREATE` statement and name, from [`MOVE_TRIGGERS`].
+fn move_triggers() -> Vec<(String, &'static str)> {
     let body = MOVE_TRIGGERS.lines().filter(|l| !l.starts_with("--")).collect::<Vec<_>>().join("\n");
-    body.split("\nEND;")
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(|t| statement(db, &format!("{t}\nEND"), &[]))
-        .collect()
+    let names = MOVE_TRIGGERS
+        .lines()
+        .filter_map(|l| l.strip_prefix("CREATE TRIGGER IF NOT EXISTS "))
+        .map(|rest| rest.split_whitespace().next().unwrap_or_default());
+    body.split("\nEND;").map(str::trim).filter(|t| !t.is_empty()).map(|t| format!("{t}\nEND")).zip(names).collect()
+}
+
+fn create_trigger_statements(db: &Db) -> Result<Vec<worker::D1PreparedStatement>> {
+    move_triggers().iter().map(|(sql, _)| statement(db, sql, &[])).collect()
 }
 
 /// What the cron does about a shard's move triggers.
@@ -221,8 +226,7 @@ pub async fn settle_triggers(db: &Db, present: u32, needed: bool, now: UnixMilli
         &format!("SELECT json('-') FROM shard_fence WHERE {}", FENCE_NEEDS_TRIGGERS),
         &[&(now - TRIGGERS_KEPT_AFTER_GONE_MS)],
     )?];
-    for name in MOVE_TRIGGERS.lines().filter_map(|l| l.strip_prefix("CREATE TRIGGER IF NOT EXISTS ")) {
-        let name = name.split_whitespace().next().unwrap_or_default();
+    for (_, name) in move_triggers() {
         statements.push(statement(db, &format!("DROP TRIGGER IF EXISTS {name}"), &[])?);
     }
     db.batch(statements).await?;
@@ -423,4 +427,24 @@ pub async fn apply_changes(from: &Db, to: &Db, changes: &[Change]) -> Result<Vec
         to.batch(writes).await?;
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_twelve_move_triggers_each_one_statement_named_as_the_cron_counts_them() {
+        let triggers = move_triggers();
+        assert_eq!(triggers.len(), 12);
+        for table in ["webhooks", "events", "logs", "rollups"] {
+            for op in ["insert", "update", "delete"] {
+                let name = format!("move_{table}_{op}");
+                let (sql, _) = triggers.iter().find(|(_, n)| *n == name).unwrap_or_else(|| panic!("{name} missing"));
+                assert!(sql.starts_with(&format!("CREATE TRIGGER IF NOT EXISTS {name} ")), "{sql}");
+                assert!(sql.ends_with("\nEND") && sql.matches("BEGIN").count() == 1, "{sql}");
+                assert!(name.starts_with(MOVE_TRIGGER_PREFIX));
+            }
+        }
+    }
 }
