@@ -10,7 +10,7 @@ ALTER TABLE webhook_rollups ADD COLUMN last_success_at INTEGER;
 -- 2. The move triggers of 0014 exist only while a move needs them: every write of the
 --    four tables paid one or two rows read for their guards (≈ 5 per delivery), on
 --    every shard, every day. The worker creates them with a fence and the cron drops
---    them an hour after the last fence of the shard is `gone` (src/store/move_triggers.sql).
+--    them an hour after the last fence of the shard is `gone` (src/store/moves.rs, from 0014).
 --    Apply this with no move under way: its changes would not be recorded until the
 --    next cron run creates the triggers again.
 ALTER TABLE shard_fence ADD COLUMN gone_at INTEGER;

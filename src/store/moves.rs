@@ -177,8 +177,10 @@ pub async fn fence(db: &Db, workspace: &str, job: &str, to: &str) -> Result<()> 
     Ok(())
 }
 
-/// The move triggers, one `CREATE TRIGGER IF NOT EXISTS` each (src/store/move_triggers.sql).
-const MOVE_TRIGGERS: &str = include_str!("move_triggers.sql");
+/// The move triggers as migration 0014 first created them on every shard (migration 0017
+/// dropped them: the worker creates them with a fence and the cron drops them, see
+/// [`settle_triggers`]). Read from the migration itself, so there is one text of them.
+const MOVE_TRIGGERS: &str = include_str!("../../migrations/0014_moves.sql");
 /// Their names: every one starts so.
 const MOVE_TRIGGER_PREFIX: &str = "move_";
 /// How long after a shard's last fence went `gone` its triggers stay: a request that
@@ -186,14 +188,26 @@ const MOVE_TRIGGER_PREFIX: &str = "move_";
 /// invocation may run 15 minutes) still finds its writes refused.
 pub const TRIGGERS_KEPT_AFTER_GONE_MS: i64 = 3_600_000;
 
-/// Each move trigger's `CREATE` statement and name, from [`MOVE_TRIGGERS`].
+/// Each move trigger's `CREATE TRIGGER IF NOT EXISTS` statement and name: the blocks of
+/// [`MOVE_TRIGGERS`] from a `CREATE TRIGGER` line to its `END;` line.
 fn move_triggers() -> Vec<(String, &'static str)> {
-    let body = MOVE_TRIGGERS.lines().filter(|l| !l.starts_with("--")).collect::<Vec<_>>().join("\n");
-    let names = MOVE_TRIGGERS
-        .lines()
-        .filter_map(|l| l.strip_prefix("CREATE TRIGGER IF NOT EXISTS "))
-        .map(|rest| rest.split_whitespace().next().unwrap_or_default());
-    body.split("\nEND;").map(str::trim).filter(|t| !t.is_empty()).map(|t| format!("{t}\nEND")).zip(names).collect()
+    let mut triggers = Vec::new();
+    let mut lines = MOVE_TRIGGERS.lines();
+    while let Some(line) = lines.next() {
+        let Some(rest) = line.strip_prefix("CREATE TRIGGER ") else { continue };
+        let name = rest.split_whitespace().next().unwrap_or_default();
+        let mut sql = format!("CREATE TRIGGER IF NOT EXISTS {rest}");
+        for body in lines.by_ref() {
+            if body == "END;" {
+                break;
+            }
+            sql.push('\n');
+            sql.push_str(body);
+        }
+        sql.push_str("\nEND");
+        triggers.push((sql, name));
+    }
+    triggers
 }
 
 fn create_trigger_statements(db: &Db) -> Result<Vec<worker::D1PreparedStatement>> {
