@@ -132,7 +132,7 @@ export async function scenario({ webhooks = 1000, batch = 100, bodyBytes = 1024,
     const pids = workerdPids();
     if (!pids.length) throw new Error("no workerd process found under this node process");
     const profilers = profile
-      ? { user: await isolateProfiler(inspectorPort, "core:user:", profile), d1: await isolateProfiler(inspectorPort, "d1:db", profile) }
+      ? { user: await isolateProfiler(inspectorPort, "core:user:webhooks", profile), d1: await isolateProfiler(inspectorPort, "d1:db", profile) }
       : null;
     await sleep(500);
     // Idle rate of the workerd processes (timers, broker polling), subtracted below.
@@ -191,7 +191,7 @@ export async function calibrate({ interval = 100, requests = 300, rounds = 100_0
     const hit = async (n) => (await mf.dispatchFetch(`http://localhost/?n=${n}`)).text();
     for (let i = 0; i < 30; i++) await hit(rounds);
     const pids = workerdPids();
-    const p = await isolateProfiler(inspectorPort, "core:user:", interval);
+    const p = await isolateProfiler(inspectorPort, "core:user:webhooks", interval);
     await sleep(300);
     await p.start();
     const s0 = threadSched(pids);

@@ -153,7 +153,7 @@ export async function freePort() {
 
 /**
  * Connects to the isolate whose inspector title is `workerd: worker <name>` (e.g.
- * "core:user:" for the worker, "d1:db" for the local D1) and enables its profiler at
+ * "core:user:webhooks" for the worker under test, "d1:db" for the local D1) and enables its profiler at
  * `intervalUs`. `start()` begins sampling, `stop()` returns the profile and closes.
  */
 export async function isolateProfiler(port, name, intervalUs) {

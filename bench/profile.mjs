@@ -14,11 +14,14 @@ const prov = process.argv[3] ?? "stripe";
 const { mf } = await startWorker({ script, inspectorPort: 9339 });
 let seq = 0;
 const p = PROVIDERS[prov];
-const send = async () => { const { body, headers } = p.request(`pr${Date.now().toString(36)}${seq++}`); const r = await mf.dispatchFetch(`http://localhost${p.path}`, { method: "POST", headers, body }); await r.text(); };
+// Over HTTP with a Content-Length, as the providers send (and bench/inbound.mjs measures):
+// Miniflare's dispatchFetch would stream the body chunked.
+const url = await mf.ready;
+const send = async () => { const { body, headers } = p.request(`pr${Date.now().toString(36)}${seq++}`); const r = await fetch(new URL(p.path, url), { method: "POST", headers, body }); await r.text(); };
 for (let i = 0; i < 300; i++) await send();
 const INTERVAL_US = 50;
 const profs = [];
-for (const [name, isolate] of [["user", "core:user:"], ["d1", "d1:db"], ["entry", "core:entry"]]) {
+for (const [name, isolate] of [["user", "core:user:webhooks"], ["d1", "d1:db"], ["entry", "core:entry"]]) {
   profs.push([name, await isolateProfiler(9339, isolate, INTERVAL_US)]);
 }
 for (const [, pr] of profs) await pr.start();
