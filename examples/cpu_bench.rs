@@ -21,6 +21,7 @@ use std::sync::OnceLock;
 use std::collections::BTreeMap;
 
 use planeconnection_webhooks::core::crypto::Keyring;
+use planeconnection_webhooks::core::outbound::asymmetric::Signing;
 use planeconnection_webhooks::core::outbound::delivery::{request_headers, signature_header, DeliveryHeadersInput};
 use planeconnection_webhooks::core::outbound::sealed::RowSecrets;
 use planeconnection_webhooks::core::outbound::secrets::SecretSet;
@@ -125,6 +126,7 @@ fn sign_attempt(secrets: &SecretSet, body: &[u8]) -> usize {
     let input = DeliveryHeadersInput {
         event_type: "flight.departed", webhook_id: "wh_bench", delivery_id: "dlv_0123456789abcdef01234567",
         attempt_at: NOW * 1000, secrets: Some(secrets), test: false, custom: &custom,
+        legacy_signature: true, signing: Signing::Hmac,
     };
     request_headers(&input, body).len()
 }
