@@ -75,7 +75,7 @@ test("a delivery carries the exact headers and body, and the seed snippet verifi
   assert.equal(h["content-type"], "application/json");
   assert.equal(h["x-webhook-event"], "flight.departed");
   assert.equal(h["x-webhook-id"], w.id);
-  assert.match(h["x-webhook-delivery"], /^dlv_[0-9a-f]{24}$/);
+  assert.match(h["x-webhook-delivery"], /^dlv_[0-9a-f]{32}$/); // time, the event's fan-out, the delivery
   assert.ok(Math.abs(Date.parse(h["x-webhook-timestamp"]) - Date.now()) < 60_000);
   assert.match(h["user-agent"], /PlaneConnection/);
   assert.equal(h["x-tenant"], "fbo-42");

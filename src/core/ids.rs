@@ -24,6 +24,23 @@ pub fn delivery_id_time(ms: i64) -> String {
     format!("{:012x}", ms.clamp(0, 0xffff_ffff_ffff))
 }
 
+/// The ids of one event's fan-out: `dlv_` + the time as in [`new_delivery_id`] + 4 random
+/// bytes of the event, to which SQL appends 6 random bytes per delivery
+/// ([`FANOUT_ID_SUFFIX_SQL`]). They still sort by time, and the event's deliveries are
+/// one range of the primary key (`>` the prefix, `<` the prefix + `g`), read back
+/// without a `RETURNING` (which D1 counts as two rows read per row).
+pub fn new_fanout_id_prefix(now_ms: i64) -> String {
+    let mut bytes = [0u8; 4];
+    fill_random(&mut bytes);
+    format!("{DELIVERY_PREFIX}{}{}", delivery_id_time(now_ms), hex::encode(bytes))
+}
+
+/// What SQL appends to a [`new_fanout_id_prefix`] for each delivery.
+pub const FANOUT_ID_SUFFIX_SQL: &str = "lower(hex(randomblob(6)))";
+
+/// Above every id that starts with a fan-out prefix (ids are lowercase hex after it).
+pub const FANOUT_ID_RANGE_END: &str = "g";
+
 /// `new_delivery_id` in SQL, for the time in parameter `?{n}`.
 pub fn delivery_id_sql(n: u8) -> String {
     format!("'{DELIVERY_PREFIX}' || printf('%012x', ?{n}) || lower(hex(randomblob(6)))")
@@ -78,6 +95,16 @@ mod tests {
         assert!(a < b && looks_like_id(&a, DELIVERY_PREFIX));
         assert!(a.as_str() >= format!("dlv_{}", delivery_id_time(1_764_000_000_000)).as_str());
         assert_eq!(delivery_id_time(-5), "000000000000");
+    }
+
+    #[test]
+    fn fanout_prefixes_sort_by_time_and_bound_their_ids() {
+        let p = new_fanout_id_prefix(1_764_000_000_000);
+        assert!(p.starts_with("dlv_019ab697e800") && p.len() == 4 + 12 + 8);
+        assert!(p > new_fanout_id_prefix(1_763_999_999_999) && p < new_fanout_id_prefix(1_764_000_000_001));
+        let id = format!("{p}{}", "ffffffffffff");
+        assert!(id.as_str() > p.as_str() && id < format!("{p}{FANOUT_ID_RANGE_END}") && looks_like_id(&id, DELIVERY_PREFIX));
+        assert_ne!(p, new_fanout_id_prefix(1_764_000_000_000));
     }
 
     #[test]

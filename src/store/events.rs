@@ -2,16 +2,17 @@
 //!
 //! Publishing is one D1 batch: store the event (or find the one that holds the same
 //! idempotency key), insert one `pending` log per subscribed active webhook with a single
-//! `INSERT … SELECT`, and read back what was created; for a direct send, also claim the
-//! new deliveries. The queue is fed afterwards.
+//! `INSERT … SELECT` (ids under one prefix per event), and read back what was created by
+//! that prefix; for a direct send, also claim the new deliveries. The queue is fed
+//! afterwards.
 
 use serde::Deserialize;
 use worker::Result;
 
 use super::deliveries::{claim_statements, read_claim, Claim, ClaimScope, LeaseTerms};
 use super::{changes, statement, Db};
-use super::schedule::scheduled_w;
-use crate::core::ids::delivery_id_sql;
+use super::schedule::{lane_position_w, scheduled_w, PACED_W, UNPACED_W};
+use crate::core::ids::{new_fanout_id_prefix, FANOUT_ID_RANGE_END, FANOUT_ID_SUFFIX_SQL};
 use crate::core::outbound::idempotency::same_request;
 use crate::core::time::{UnixMillis, MS_PER_DAY};
 
@@ -71,7 +72,7 @@ struct IdRow {
 }
 
 /// Statements in the publish batch (reported by the fan-out's log line).
-pub const PUBLISH_STATEMENTS: usize = 4;
+pub const PUBLISH_STATEMENTS: usize = 6;
 
 /// A direct send's claim, made in the publish batch itself: the new event's deliveries,
 /// if at most `max`, leased to `token` (`deliveries::claim_statements`).
@@ -85,6 +86,7 @@ pub struct DirectClaim<'a> {
 /// `direct`, claims the new deliveries in the same round trip.
 pub async fn publish(db: &Db, e: &NewEvent<'_>, direct: Option<&DirectClaim<'_>>) -> Result<(Published, Option<Claim>)> {
     let key_expired_before = e.now - MS_PER_DAY;
+    let id_prefix = new_fanout_id_prefix(e.now);
     let mut batch = vec![
         // An API idempotency key is remembered for 24 hours (SPEC §4.4). Keys of internal
         // publishers (e.g. one `invoice.paid` per invoice) are kept while the event is.
@@ -102,22 +104,21 @@ pub async fn publish(db: &Db, e: &NewEvent<'_>, direct: Option<&DirectClaim<'_>>
             &[&e.id, &e.workspace, &e.event_type, &e.body, &e.idempotency_key, &e.source.as_str(), &e.now,
               &e.fingerprint],
         )?,
-        // Runs only if the insert above happened (the EXISTS on the new id). Due times stay
-        // NULL: a delivery enters the due index only if it has to wait.
+        // Run only if the insert above happened (the EXISTS on the new id). Due times stay
+        // NULL: a delivery enters the due index only if it has to wait. Webhooks that are
+        // not paced first: that insert does not read `delivery_logs`, so SQLite needs no
+        // temporary copy of its select (migration 0018).
+        fan_out_statement(db, e, &id_prefix, UNPACED_W, "NULL", "")?,
+        fan_out_statement(db, e, &id_prefix, PACED_W, &lane_position_w("?3"), "INDEXED BY webhooks_paced")?,
+        // What it made: one primary-key range, one row read per log (a `RETURNING` on the
+        // insert read two).
         statement(
             db,
-            &format!("INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, status, \
-               attempts, max_attempts, created_at, updated_at, scheduled) \
-             SELECT {}, w.workspace_id, w.id, ?1, ?2, 'pending', 0, w.retry_count + 1, ?3, ?3, {} \
-             FROM webhooks w \
-             WHERE w.workspace_id = ?4 AND w.active = 1 \
-               AND instr(w.events, json_quote(?2)) > 0 \
-               AND EXISTS (SELECT 1 FROM events WHERE id = ?1) \
-             RETURNING id", delivery_id_sql(3), scheduled_w("?3")),
-            &[&e.id, &e.event_type, &e.now, &e.workspace],
+            &format!("SELECT id FROM delivery_logs WHERE id > ?1 AND id < ?1 || '{FANOUT_ID_RANGE_END}'"),
+            &[&id_prefix],
         )?,
         // A replayed key's event counts its deliveries (made with it: same workspace and
-        // time); a new one's are those the insert returned.
+        // time); a new one's are those read back by their prefix.
         statement(
             db,
             "SELECT ev.id, ev.idempotency_fingerprint, CASE WHEN ev.id = ?1 THEN -1 ELSE \
@@ -139,12 +140,12 @@ pub async fn publish(db: &Db, e: &NewEvent<'_>, direct: Option<&DirectClaim<'_>>
     };
     let created = results.get(1).map(changes).unwrap_or(0) > 0;
     let standing = results
-        .get(3)
+        .get(5)
         .map(|r| r.results::<StandingEvent>())
         .transpose()?
         .and_then(|rows| rows.into_iter().next())
         .ok_or_else(|| worker::Error::RustError("published event not found after insert".into()))?;
-    let new_delivery_ids: Vec<String> = match results.get(2) {
+    let new_delivery_ids: Vec<String> = match results.get(4) {
         Some(r) if created => r.results::<IdRow>()?.into_iter().map(|r| r.id).collect(),
         _ => Vec::new(),
     };
@@ -158,6 +159,25 @@ pub async fn publish(db: &Db, e: &NewEvent<'_>, direct: Option<&DirectClaim<'_>>
         same_request,
     };
     Ok((published, claim))
+}
+
+/// A new event's `pending` logs, one per active webhook `w` of its workspace subscribed to
+/// its type and matching `which` (paced or not), in `scheduled` position `scheduled`, with
+/// ids under `id_prefix`.
+fn fan_out_statement(db: &Db, e: &NewEvent<'_>, id_prefix: &str, which: &str, scheduled: &str, index: &str)
+    -> Result<worker::D1PreparedStatement> {
+    statement(
+        db,
+        &format!("INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, status, \
+           attempts, max_attempts, created_at, updated_at, scheduled) \
+         SELECT ?5 || {FANOUT_ID_SUFFIX_SQL}, w.workspace_id, w.id, ?1, ?2, 'pending', 0, w.retry_count + 1, ?3, ?3, \
+           {scheduled} \
+         FROM webhooks w {index} \
+         WHERE w.workspace_id = ?4 AND {which} AND w.active = 1 \
+           AND instr(w.events, json_quote(?2)) > 0 \
+           AND EXISTS (SELECT 1 FROM events WHERE id = ?1)"),
+        &[&e.id, &e.event_type, &e.now, &e.workspace, &id_prefix],
+    )
 }
 
 /// One `pending` log (created with its event, at the event's time) per row of webhook `w`

@@ -18,10 +18,24 @@ use crate::core::time::UnixMillis;
 /// here: the creation time, or one past the lane's last position if that is later (a
 /// look-up of the lane index's last entry, one row read).
 pub fn scheduled_w(now: &str) -> String {
+    format!("CASE WHEN {PACED_W} THEN {} END", lane_position_w(now))
+}
+
+/// Webhook `w` is paced: its deliveries go through its endpoint's scheduler. The partial
+/// index `webhooks_paced` (migration 0018) holds exactly these webhooks.
+pub const PACED_W: &str = "(w.ordering = 'fifo' OR w.rate_limit_per_second IS NOT NULL)";
+
+/// Webhook `w` is not paced (`ordering` is never NULL).
+pub const UNPACED_W: &str = "w.ordering <> 'fifo' AND w.rate_limit_per_second IS NULL";
+
+/// A new log's position in paced webhook `w`'s lane (see [`scheduled_w`]). It reads
+/// `delivery_logs`: an `INSERT INTO delivery_logs … SELECT` using it is run over paced
+/// webhooks only, or SQLite copies its whole select into a temporary table first.
+pub fn lane_position_w(now: &str) -> String {
     format!(
-        "CASE WHEN w.ordering = 'fifo' OR w.rate_limit_per_second IS NOT NULL THEN MAX({now}, 1 + COALESCE( \
+        "MAX({now}, 1 + COALESCE( \
            (SELECT MAX(q.scheduled) FROM delivery_logs q INDEXED BY logs_lane \
-            WHERE q.webhook_id = w.id AND q.scheduled IS NOT NULL AND q.status = 'pending'), 0)) END"
+            WHERE q.webhook_id = w.id AND q.scheduled IS NOT NULL AND q.status = 'pending'), 0))"
     )
 }
 
