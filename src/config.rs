@@ -1,8 +1,10 @@
-//! Typed configuration, read from the Worker's environment once per invocation.
+//! Typed configuration, read from the Worker's environment once per isolate.
 //!
 //! Binding names are fixed by SPEC §1; defaults are the spec's. Secrets are held as
 //! `Option<String>` and never printed (no `Debug` on purpose).
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::json;
@@ -84,12 +86,26 @@ fn number<T: std::str::FromStr>(env: &Env, name: &str) -> Option<T> {
 /// Default of `MAX_WEBHOOKS_PER_WORKSPACE`.
 pub const DEFAULT_MAX_WEBHOOKS: u32 = 100;
 
+thread_local! {
+    /// The isolate's configuration. An isolate runs one version of the worker, and its
+    /// vars and secrets do not change under it (a deploy or `wrangler secret put` makes a
+    /// new version, served by new isolates), so the ≈ 25 bindings are crossed into wasm
+    /// and the keys decoded once, not on every request (≈ 9 % of the worker's CPU on an
+    /// inbound event, BENCHMARKS.md).
+    static ISOLATE_CONFIG: RefCell<Option<Rc<Config>>> = const { RefCell::new(None) };
+}
+
 impl Config {
-    pub fn from_env(env: &Env) -> Config {
-        let config = Config::read(env);
+    /// The configuration of `env`, read on the isolate's first call.
+    pub fn from_env(env: &Env) -> Rc<Config> {
+        if let Some(config) = ISOLATE_CONFIG.with(|c| c.borrow().clone()) {
+            return config;
+        }
+        let config = Rc::new(Config::read(env));
         if config.allow_private_targets {
             warn_private_targets_once();
         }
+        ISOLATE_CONFIG.with(|c| *c.borrow_mut() = Some(Rc::clone(&config)));
         config
     }
 

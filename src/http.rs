@@ -29,7 +29,7 @@ pub struct Ctx<'a> {
     pub db: &'a Db,
     /// The binding name of `db`: what queue messages for its deliveries carry.
     pub shard: String,
-    pub config: Config,
+    pub config: std::rc::Rc<Config>,
     pub now: i64,
 }
 
