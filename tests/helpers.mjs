@@ -409,10 +409,11 @@ export function token({ workspace = "ws_a", role = "admin", exp, secret = JWT_SE
  * (tests/contract.mjs): a mismatch throws, failing the test. `contract: false` skips it.
  */
 /**
- * `dispatchFetch`, retried (twice at most) when a large upload fails in transport: the
- * worker answers 413 from the declared Content-Length without reading the body, and the
- * local proxy in front of it (the assets router) may then reset the upload it no longer
- * needs ("fetch failed"). Only the transport is retried, never a status.
+ * `dispatchFetch`, retried (five times at most: a full suite on 2 cores once lost three in
+ * a row) when a large upload fails in transport: the worker answers 413 from the declared
+ * Content-Length without reading the body, and the local proxy in front of it (the assets
+ * router) may then reset the upload it no longer needs ("fetch failed"). Only the
+ * transport is retried, never a status.
  */
 async function dispatchUpload(mf, url, init) {
   const large = typeof init.body === "string" && init.body.length > 64 * 1024;
@@ -420,7 +421,8 @@ async function dispatchUpload(mf, url, init) {
     try {
       return await mf.dispatchFetch(url, init);
     } catch (e) {
-      if (!large || attempt >= 2 || e?.message !== "fetch failed") throw e;
+      if (!large || attempt >= 5 || e?.message !== "fetch failed") throw e;
+      await new Promise((r) => setTimeout(r, 50 * (attempt + 1)));
     }
   }
 }
