@@ -207,14 +207,18 @@ export async function calibrate({ interval = 100, requests = 300, rounds = 100_0
 /** The figures of a profiled scenario, per delivery (ms). */
 function perDelivery(x) {
   const u = x.isolates.user, d = x.isolates.d1, n = x.webhooks;
+  // A sample is wall time: one taken while the main thread was runnable but off its CPU
+  // (other threads, other processes, the VM's host) still counts busy. The main thread's
+  // share of on-CPU time while runnable (/proc schedstat) scales it to CPU time.
+  const main = x.threads.main, onCpuShare = main.cpu / (main.cpu + main.wait);
   return { user: u.busyMs / n, userGc: u.gcMs / n, userProgram: u.programMs / n, d1: d.busyMs / n, d1Gc: d.gcMs / n,
-    proc: x.perDeliveryMs, main: x.threads.main.cpu / n, profiler: (x.threads["v8:ProfEvntProc"]?.cpu ?? 0) / n,
-    intervalUs: u.intervalUs, periodUs: u.periodUs };
+    proc: x.perDeliveryMs, main: main.cpu / n, mainWait: main.wait / n, onCpuShare, userOnCpu: (u.busyMs / n) * onCpuShare,
+    profiler: (x.threads["v8:ProfEvntProc"]?.cpu ?? 0) / n, intervalUs: u.intervalUs, periodUs: u.periodUs };
 }
 
 const f3 = (x) => x.toFixed(3);
 const line = (tag, x) => process.stderr.write(`[bench] ${tag}: ${f3(x.perDeliveryMs)} ms/delivery in workerd (${x.delivered}/${x.webhooks}, wall ${x.wallMs.toFixed(0)} ms, ${x.logLines} log lines)${
-  x.isolates ? `; profiled: worker isolate ${f3(perDelivery(x).user)} (gc ${f3(perDelivery(x).userGc)}), D1 isolate ${f3(perDelivery(x).d1)}, workerd main thread ${f3(perDelivery(x).main)}` : ""}\n`);
+  x.isolates ? (({ user, userGc, d1, main, mainWait, onCpuShare, userOnCpu }) => `; profiled: worker isolate ${f3(user)} (gc ${f3(userGc)}; on CPU ${f3(userOnCpu)}), D1 isolate ${f3(d1)}, workerd main thread ${f3(main)} on CPU + ${f3(mainWait)} waiting (${(onCpuShare * 100).toFixed(0)} % on CPU)`)(perDelivery(x)) : ""}\n`);
 
 /**
  * `runs` unprofiled scenarios (the workerd-process figure) interleaved with `runs`
@@ -236,7 +240,7 @@ export async function run({ webhooks = 1000, runs = 3, batch = 100, bodyBytes = 
   const med = (k) => median(pd.map((x) => x[k]));
   return { webhooks, batch, bodyBytes, runs, warmup, perDeliveryMs: median(rs.map((r) => r.perDeliveryMs)),
     min: Math.min(...rs.map((r) => r.perDeliveryMs)), max: Math.max(...rs.map((r) => r.perDeliveryMs)), samples: rs,
-    isolate: profile ? { userMs: med("user"), userGcMs: med("userGc"), userProgramMs: med("userProgram"), d1Ms: med("d1"), d1GcMs: med("d1Gc"),
+    isolate: profile ? { userMs: med("user"), userOnCpuMs: med("userOnCpu"), onCpuShare: med("onCpuShare"), userGcMs: med("userGc"), userProgramMs: med("userProgram"), d1Ms: med("d1"), d1GcMs: med("d1Gc"),
       procMs: med("proc"), mainMs: med("main"), profilerMs: med("profiler"), intervalUs: profile, periodUs: med("periodUs"), runs: pd,
       top: ps.map((x) => ({ user: x.isolates.user.top, d1: x.isolates.d1.top })) } : null };
 }

@@ -51,7 +51,7 @@ const SECTIONS = {
   fanout: () => fanout.run({ runs }),
   latency: () => latency.run({ seconds: quick ? 5 : 10 }),
   isolation: () => isolation.run({ runs }),
-  cpu: () => cpu.run({ requests: quick ? 100 : 300, whatIf: !quick && !values["no-what-if"] }),
+  cpu: () => cpu.run({ requests: quick ? 100 : 300, whatIf: !quick && !values["no-what-if"], quick }),
   shards: () => shards.run({ runs, logSizes: quick ? [10_000] : [10_000, 50_000] }),
   stats: () => stats.run({ calls: quick ? 10 : 20, logSizes: quick ? [1_000, 20_000] : [1_000, 200_000] }),
 };
