@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use futures_util::future::{select, Either};
-use worker::js_sys::{Reflect, Uint8Array};
+use wasm_bindgen::prelude::wasm_bindgen;
+use worker::js_sys::Uint8Array;
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::{web_sys, AbortController, Delay, Fetch, Headers, Request, ResponseBody};
@@ -145,6 +146,17 @@ fn build_request(d: &ClaimedDelivery, headers: &[(String, String)], body: worker
     })
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// What a stream reader's `read()` resolves to, read by property (no key string is
+    /// made in wasm and passed over for each look-up, as `Reflect::get` needs).
+    type ReadResult;
+    #[wasm_bindgen(method, getter)]
+    fn done(this: &ReadResult) -> bool;
+    #[wasm_bindgen(method, getter)]
+    fn value(this: &ReadResult) -> JsValue;
+}
+
 /// The first 2 KiB of the body, read within `budget`; the rest is never downloaded.
 /// Also says whether the body was read to its end.
 ///
@@ -163,11 +175,12 @@ async fn read_excerpt(response: worker::Response, budget: Duration) -> (Option<S
         let reading = std::pin::pin!(async {
             while bytes.len() < RESPONSE_EXCERPT_BYTES {
                 let Ok(read) = JsFuture::from(reader.read()).await else { break };
-                if Reflect::get(&read, &JsValue::from_str("done")).map_or(true, |d| d.is_truthy()) {
+                let read: ReadResult = read.unchecked_into();
+                if read.done() {
                     complete = true;
                     break;
                 }
-                match Reflect::get(&read, &JsValue::from_str("value")).ok().and_then(|v| v.dyn_into::<Uint8Array>().ok()) {
+                match read.value().dyn_into::<Uint8Array>().ok() {
                     Some(chunk) => bytes.extend_from_slice(&chunk.to_vec()),
                     None => break,
                 }
