@@ -2,7 +2,7 @@
 // prints one summary table (plus the sub-tables behind it) and writes the same figures as
 // JSON to bench/results/latest.json. `npm run bench` builds first (bench/run.sh).
 //
-//   node bench/run.mjs [--quick] [--only size,inbound,management,fanout,latency,isolation,cpu,shards]
+//   node bench/run.mjs [--quick] [--only size,inbound,management,fanout,latency,isolation,cpu,shards,stats,rows]
 //                      [--runs N] [--no-what-if] [--wait-idle SECONDS] [--out PATH] [--before DIR]
 //
 // --quick      fewer repetitions (1 run per scenario, fewer requests): ~2 min instead of ~8
@@ -30,6 +30,7 @@ import * as isolation from "./isolation.mjs";
 import * as cpu from "./cpu.mjs";
 import * as shards from "./shards.mjs";
 import * as stats from "./stats.mjs";
+import * as rows from "./rows.mjs";
 
 const { values } = parseArgs({ options: {
   quick: { type: "boolean", default: false },
@@ -54,6 +55,7 @@ const SECTIONS = {
   cpu: () => cpu.run({ requests: quick ? 100 : 300, whatIf: !quick && !values["no-what-if"], quick }),
   shards: () => shards.run({ runs, logSizes: quick ? [10_000] : [10_000, 50_000] }),
   stats: () => stats.run({ calls: quick ? 10 : 20, logSizes: quick ? [1_000, 20_000] : [1_000, 200_000] }),
+  rows: () => rows.run(),
 };
 const chosen = values.only ? values.only.split(",").map((s) => s.trim()) : Object.keys(SECTIONS);
 for (const s of chosen) if (!SECTIONS[s]) throw new Error(`unknown section ${s}; choose from ${Object.keys(SECTIONS).join(", ")}`);
