@@ -30,10 +30,11 @@ async function seed(db, ws, hookId, from, n) {
       CASE WHEN x % 20 = 0 THEN 'failed' ELSE 'success' END, 1, 6, CASE WHEN x % 20 = 0 THEN 500 ELSE 200 END,
       12, '[]', ?3 - x * ?4, ?3 - x * ?4 FROM i`).bind(ws, hookId, now, step, from, n).run();
   // The rollups the recording batches would have written: one row per hour, durations in
-  // the histogram's 12 ms bucket (d9).
+  // the histogram's 12 ms bucket (d9), and the hour's latest success (migration 0017).
   await db.prepare("DELETE FROM webhook_rollups WHERE webhook_id = ?1").bind(hookId).run();
-  await db.prepare(`INSERT INTO webhook_rollups (webhook_id, hour, success, failed, attempts, d9)
-    SELECT webhook_id, (created_at / ${HOUR}) * ${HOUR}, SUM(status = 'success'), SUM(status = 'failed'), COUNT(*), COUNT(*)
+  await db.prepare(`INSERT INTO webhook_rollups (webhook_id, hour, success, failed, attempts, d9, last_success_at)
+    SELECT webhook_id, (created_at / ${HOUR}) * ${HOUR}, SUM(status = 'success'), SUM(status = 'failed'), COUNT(*), COUNT(*),
+      MAX(CASE WHEN status = 'success' THEN updated_at END)
     FROM delivery_logs WHERE webhook_id = ?1 GROUP BY 2`).bind(hookId).run();
 }
 

@@ -98,8 +98,10 @@ describe("auto-disable, operational events, recover, stats", () => {
   let mf, db;
   const got = {}; // host -> [{ headers, body, json }]
   const answers = { "dead.example.com": 500, "gone.example.com": 410, "loop.example.com": 500 };
+  const logLines = [];
   before(async () => {
     ({ mf, db } = await startWorker({
+      onLog: (line) => logLines.push(line),
       receiver: async (req) => {
         const host = new URL(req.url).hostname;
         const body = await req.text();
@@ -306,6 +308,28 @@ describe("auto-disable, operational events, recover, stats", () => {
     assert.equal((await api(mf, "GET", `/api/v1/webhooks/${s.id}/stats`, { auth: token({ role: "member" }) })).status, 403);
     assert.equal((await api(mf, "GET", `/api/v1/webhooks/${s.id}/stats`, { auth: token({ workspace: "ws_b" }) })).status, 404);
     assert.equal((await api(mf, "GET", `/api/v1/webhooks/${s.id}/stats`)).json.window, "24h");
+  });
+
+  test("a 30-day stats call reads at most 800 D1 rows, even for a webhook that never succeeded (SPEC §9.1)", async () => {
+    // The worst case for the webhook's latest success (webhooks.rs, last_success_sql): no
+    // success on its row or in any of its 720 hourly rollups, so that look-up would walk
+    // them all. Stats need only the webhook's key, not its health.
+    const s = await createWebhook(mf, { name: "never ok", url: "https://never.example.com/s", events: ["flight.cancelled"] });
+    const now = Date.now();
+    await db.prepare(`WITH RECURSIVE h(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM h WHERE x < 719)
+      INSERT INTO webhook_rollups (webhook_id, hour, failed, attempts, d30) SELECT ?1, ?2 - x * ?3, 1, 1, 1 FROM h`)
+      .bind(s.id, Math.floor(now / HOUR) * HOUR, HOUR).run();
+    logLines.length = 0;
+    const res = await api(mf, "GET", `/api/v1/webhooks/${s.id}/stats?window=30d`);
+    assert.equal(res.status, 200, res.text);
+    assert.ok(res.json.counts.failed >= 29 * 24, JSON.stringify(res.json.counts)); // the window starts at a whole day
+    const requestLine = () => logLines.map((l) => { try { return JSON.parse(l.slice(l.indexOf("{"))); } catch { return null; } })
+      .find((l) => l?.msg === "request" && String(l.path).endsWith("/stats"));
+    await waitFor(async () => requestLine() !== undefined, { what: "the request's log line" });
+    const line = requestLine();
+    assert.ok(line.rows_read <= 800, `rows read ${line.rows_read}`);
+    await db.prepare("DELETE FROM webhook_rollups WHERE webhook_id = ?").bind(s.id).run();
+    await api(mf, "DELETE", `/api/v1/webhooks/${s.id}`);
   });
 
   test("stats and recover queries are served by their indexes (EXPLAIN QUERY PLAN)", async () => {

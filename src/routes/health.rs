@@ -8,7 +8,7 @@ use super::webhooks::find;
 use crate::core::api::auth::Principal;
 use crate::core::api::error::{ApiError, FieldErrors};
 use crate::core::api::json_body::{require_object, MAX_MANAGEMENT_BODY};
-use crate::core::ids::new_id;
+use crate::core::ids::{looks_like_id, new_id, WEBHOOK_PREFIX};
 use crate::core::outbound::recover::parse_window;
 use crate::core::outbound::stats::{self, Point};
 use crate::core::time::format_iso;
@@ -101,11 +101,16 @@ pub async fn stats(ctx: &Ctx<'_>, req: &Request, p: &Principal, id: &str) -> Api
         Some(w) if errors.is_empty() => w,
         _ => return Err(ApiError::validation(errors)),
     };
-    let webhook = find(ctx, p, id).await?;
+    if !looks_like_id(id, WEBHOOK_PREFIX) {
+        return Err(ApiError::not_found("webhook"));
+    }
     let from = w.from(ctx.now);
-    let raw = store::stats::webhook_stats(&ctx.db, &webhook.id, from, ctx.now, w.bucket_ms).await.or_internal("stats")?;
+    let raw = store::stats::webhook_stats(&ctx.db, &p.workspace_id, id, from, ctx.now, w.bucket_ms)
+        .await
+        .or_internal("stats")?
+        .ok_or_else(|| ApiError::not_found("webhook"))?;
     let view = StatsView {
-        webhook_id: &webhook.id,
+        webhook_id: id,
         window: w.name,
         from: format_iso(from),
         to: format_iso(ctx.now),

@@ -1,7 +1,9 @@
 //! Stats of one webhook over a window (SPEC §8.4, §9.1), from its hourly rollups only
 //! (`webhook_rollups`, kept by the batches that record outcomes): one row per hour of the
 //! window at most (720 for 30 days), read by primary key, whatever the number of logs;
-//! plus the count of its deliveries waiting for a retry now, capped.
+//! plus the count of its deliveries waiting for a retry now, capped. One round trip, which
+//! also says whether the workspace owns the webhook (its row's key only: not the health
+//! columns, whose latest success may walk the webhook's rollups).
 
 use serde::Deserialize;
 use worker::Result;
@@ -56,13 +58,27 @@ fn count(n: i64) -> u64 {
     n.max(0) as u64
 }
 
-pub async fn webhook_stats(db: &Db, webhook_id: &str, from: UnixMillis, to: UnixMillis, bucket_ms: i64) -> Result<RawStats> {
+/// The workspace owns the webhook (one primary-key look-up).
+const OWNED: &str = "SELECT COUNT(*) AS n FROM webhooks WHERE id = ?1 AND workspace_id = ?2";
+
+/// `None`: the workspace has no such webhook.
+pub async fn webhook_stats(db: &Db, workspace: &str, webhook_id: &str, from: UnixMillis, to: UnixMillis, bucket_ms: i64)
+    -> Result<Option<RawStats>> {
     let results = db
         .batch(vec![
+            statement(db, OWNED, &[&webhook_id, &workspace])?,
             statement(db, &rollups_sql(), &[&webhook_id, &from, &to])?,
             statement(db, PENDING, &[&webhook_id, &PENDING_CAP])?,
         ])
         .await?;
+    let owned = match results.first() {
+        Some(r) => r.results::<CountRow>()?.first().is_some_and(|c| c.n > 0),
+        None => false,
+    };
+    if !owned {
+        return Ok(None);
+    }
+    let results = &results[1..];
     let mut total = HourRollup::default();
     let mut series: Vec<(i64, u64, u64)> = Vec::new();
     if let Some(r) = results.first() {
@@ -88,5 +104,5 @@ pub async fn webhook_stats(db: &Db, webhook_id: &str, from: UnixMillis, to: Unix
         Some(r) => r.results::<CountRow>()?.first().map_or(0, |c| count(c.n)),
         None => 0,
     };
-    Ok(RawStats { success: total.success, failed: total.failed, pending, series, durations: total.histogram() })
+    Ok(Some(RawStats { success: total.success, failed: total.failed, pending, series, durations: total.histogram() }))
 }
