@@ -328,6 +328,18 @@ describe("auto-disable, operational events, recover, stats", () => {
     await waitFor(async () => requestLine() !== undefined, { what: "the request's log line" });
     const line = requestLine();
     assert.ok(line.rows_read <= 800, `rows read ${line.rows_read}`);
+    // Its health as the consumer leaves it after 720 hours of failures: the latest-success
+    // look-up of a read or a list stays a row or two, and finds none.
+    await db.prepare("UPDATE webhooks SET consecutive_failures = 720, failing_since = ?2, last_failure_at = ?3 WHERE id = ?1")
+      .bind(s.id, Math.floor(now / HOUR) * HOUR - 719 * HOUR, now).run();
+    logLines.length = 0;
+    const got = await api(mf, "GET", `/api/v1/webhooks/${s.id}`);
+    assert.equal(got.status, 200, got.text);
+    assert.equal(got.json.health.last_success_at, null);
+    const read = () => logLines.map((l) => { try { return JSON.parse(l.slice(l.indexOf("{"))); } catch { return null; } })
+      .find((l) => l?.msg === "request" && String(l.path).endsWith(s.id));
+    await waitFor(async () => read() !== undefined, { what: "the read's log line" });
+    assert.ok(read().rows_read <= 10, `rows read ${read().rows_read}`);
     await db.prepare("DELETE FROM webhook_rollups WHERE webhook_id = ?").bind(s.id).run();
     await api(mf, "DELETE", `/api/v1/webhooks/${s.id}`);
   });

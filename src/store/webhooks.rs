@@ -141,12 +141,16 @@ impl WebhookRow {
 /// A webhook's latest success: the later of its row's (written with any other health
 /// change) and its newest rollup's (migration 0017: a success that changes nothing else
 /// is written only there). The rollup walk starts at the newest hour and stops at the
-/// first with a success, never before the hour of the row's own value.
+/// first with a success, never before the hour of the row's own value; while the webhook
+/// is failing it starts at the hour after its first failure (a success clears
+/// `failing_since`, and the row is written when it is set), so a webhook that never
+/// succeeded reads a row or two, not every rollup it has (720 for 30 days of failures).
 macro_rules! last_success_sql {
     () => {
         "(SELECT MAX(t) FROM (SELECT webhooks.last_success_at AS t UNION ALL \
            SELECT (SELECT r.last_success_at FROM webhook_rollups r WHERE r.webhook_id = webhooks.id \
              AND r.hour >= COALESCE(webhooks.last_success_at - webhooks.last_success_at % 3600000, 0) \
+             AND r.hour <= COALESCE(webhooks.failing_since + 3600000, 9007199254740991) \
              AND r.last_success_at IS NOT NULL ORDER BY r.hour DESC LIMIT 1)))"
     };
 }
