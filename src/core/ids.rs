@@ -26,7 +26,7 @@ pub fn delivery_id_time(ms: i64) -> String {
 
 /// The ids of one event's fan-out: `dlv_` + the time as in [`new_delivery_id`] + 4 random
 /// bytes of the event, to which SQL appends 6 random bytes per delivery
-/// ([`FANOUT_ID_SUFFIX_SQL`]). They still sort by time, and the event's deliveries are
+/// ([`DELIVERY_RANDOM_SQL`]). They still sort by time, and the event's deliveries are
 /// one range of the primary key (`>` the prefix, `<` the prefix + `g`), read back
 /// without a `RETURNING` (which D1 counts as two rows read per row).
 pub fn new_fanout_id_prefix(now_ms: i64) -> String {
@@ -35,15 +35,16 @@ pub fn new_fanout_id_prefix(now_ms: i64) -> String {
     format!("{DELIVERY_PREFIX}{}{}", delivery_id_time(now_ms), hex::encode(bytes))
 }
 
-/// What SQL appends to a [`new_fanout_id_prefix`] for each delivery.
-pub const FANOUT_ID_SUFFIX_SQL: &str = "lower(hex(randomblob(6)))";
+/// A delivery id's 6 random bytes, made in SQL (appended to its time, or to a
+/// [`new_fanout_id_prefix`]).
+pub const DELIVERY_RANDOM_SQL: &str = "lower(hex(randomblob(6)))";
 
 /// Above every id that starts with a fan-out prefix (ids are lowercase hex after it).
 pub const FANOUT_ID_RANGE_END: &str = "g";
 
-/// `new_delivery_id` in SQL, for the time in parameter `?{n}`.
-pub fn delivery_id_sql(n: u8) -> String {
-    format!("'{DELIVERY_PREFIX}' || printf('%012x', ?{n}) || lower(hex(randomblob(6)))")
+/// `new_delivery_id` in SQL, for the time in ms the SQL expression `at` gives.
+pub fn delivery_id_sql(at: &str) -> String {
+    format!("'{DELIVERY_PREFIX}' || printf('%012x', {at}) || {DELIVERY_RANDOM_SQL}")
 }
 
 pub fn fill_random(bytes: &mut [u8]) {

@@ -12,7 +12,7 @@ use worker::Result;
 use super::deliveries::{claim_statements, read_claim, Claim, ClaimScope, LeaseTerms};
 use super::{changes, statement, Db};
 use super::schedule::{lane_position_w, scheduled_w, PACED_W, UNPACED_W};
-use crate::core::ids::{new_fanout_id_prefix, FANOUT_ID_RANGE_END, FANOUT_ID_SUFFIX_SQL};
+use crate::core::ids::{delivery_id_sql, new_fanout_id_prefix, DELIVERY_RANDOM_SQL, FANOUT_ID_RANGE_END};
 use crate::core::outbound::idempotency::same_request;
 use crate::core::time::{UnixMillis, MS_PER_DAY};
 
@@ -170,7 +170,7 @@ fn fan_out_statement(db: &Db, e: &NewEvent<'_>, id_prefix: &str, which: &str, sc
         db,
         &format!("INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, status, \
            attempts, max_attempts, created_at, updated_at, scheduled) \
-         SELECT ?5 || {FANOUT_ID_SUFFIX_SQL}, w.workspace_id, w.id, ?1, ?2, 'pending', 0, w.retry_count + 1, ?3, ?3, \
+         SELECT ?5 || {DELIVERY_RANDOM_SQL}, w.workspace_id, w.id, ?1, ?2, 'pending', 0, w.retry_count + 1, ?3, ?3, \
            {scheduled} \
          FROM webhooks w {index} \
          WHERE w.workspace_id = ?4 AND {which} AND w.active = 1 \
@@ -186,8 +186,9 @@ fn pending_logs_for_events(from_where: &str) -> String {
     format!(
         "INSERT INTO delivery_logs (id, workspace_id, webhook_id, event_id, event_type, \
            status, attempts, max_attempts, created_at, updated_at, scheduled) \
-         SELECT 'dlv_' || printf('%012x', ev.created_at) || lower(hex(randomblob(6))), w.workspace_id, w.id, ev.id, \
+         SELECT {}, w.workspace_id, w.id, ev.id, \
            ev.type, 'pending', 0, w.retry_count + 1, ev.created_at, ev.created_at, {} {from_where} RETURNING id",
+        delivery_id_sql("ev.created_at"),
         scheduled_w("ev.created_at")
     )
 }

@@ -119,7 +119,7 @@ pub async fn run_chunk(db: &Db, r: &ChunkRequest<'_>) -> Result<ChunkDone> {
                        'pending', 0, CASE WHEN o.test = 1 THEN 1 ELSE w.retry_count + 1 END, o.id, ?7, ?8, ?8, o.test, {} \
                      FROM ({originals}) o JOIN webhooks w ON w.id = o.webhook_id \
                      WHERE true ON CONFLICT DO NOTHING",
-                    delivery_id_sql(8), scheduled_w("?8")
+                    delivery_id_sql("?8"), scheduled_w("?8")
                 ),
                 &[args[0], args[1], args[2], args[3], args[4], args[5], &r.job, &r.now],
             )?,
